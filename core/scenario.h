@@ -1,0 +1,159 @@
+/*
+ * scenario: the JSON file that says what to load, how hard and for how long.
+ *
+ * scenario_load() parses and validates the whole file before anything starts.
+ * A syntax error names file:line:column; a semantic error names the JSON path
+ * (e.g. "$.steps[2].weight") and its line, says what was found and what was
+ * expected. The resulting struct is plain data owned by the scenario; step
+ * request bodies are pre-compiled templates ready for the hot path.
+ *
+ * Format (see README "Scenario reference"):
+ * {
+ *   "name": "demo",
+ *   "target": { "transport": "stdio", "command": ["node", "server.js"],
+ *               "env": {"K": "V"}, "cwd": "dir", "processes": "shared" | "per_vu" }
+ *          or { "transport": "http", "url": "http://127.0.0.1:8931/mcp",
+ *               "command": [...], "ready_timeout": "15s", "headers": {"K": "V"} },
+ *   "mcp":    { "protocol_version": "2025-11-25", "session": "per_vu" | "per_iteration",
+ *               "client_name": "loadscope" },
+ *   "load":   { "model": "closed", "concurrency": 8, "duration": "10s", "warmup": "2s" }
+ *          or { "model": "open", "rate": 200, "max_in_flight": 256,
+ *               "stages": [{"duration": "5s", "target": 500}, ...], "warmup": "1s" },
+ *   "http":   { "keepalive": true, "timeout": "10s" },
+ *   "steps":  [ { "name": "echo", "weight": 3, "method": "tools/call", "tool": "echo",
+ *                 "arguments": {"message": "hi ${seq}"} },
+ *               { "name": "list", "method": "tools/list" },
+ *               { "name": "doc", "method": "resources/read", "uri": "demo://${rand:1:9}" },
+ *               { "name": "greet", "method": "prompts/get", "prompt": "p", "arguments": {} },
+ *               { "name": "ping", "method": "ping" } ],
+ *   "thresholds": [ "p99 < 50ms", "error_rate < 1%", {"step": "echo", "check": "p50 < 5ms"} ]
+ * }
+ */
+#ifndef LS_SCENARIO_H
+#define LS_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lserr.h"
+#include "template.h"
+
+enum scn_transport { SCN_STDIO = 1, SCN_HTTP = 2 };
+enum scn_procs { SCN_PROCS_SHARED = 0, SCN_PROCS_PER_VU = 1 };
+enum scn_session { SCN_SESSION_PER_VU = 0, SCN_SESSION_PER_ITERATION = 1 };
+enum scn_model { SCN_CLOSED = 1, SCN_OPEN = 2 };
+
+enum scn_method {
+    SCN_TOOLS_CALL = 1,
+    SCN_TOOLS_LIST,
+    SCN_RESOURCES_READ,
+    SCN_PROMPTS_GET,
+    SCN_PING,
+};
+
+struct scn_kv {
+    char *key;
+    char *value;
+};
+
+struct scn_stage {
+    uint64_t duration_ns;
+    double target_rate;         /* requests per second reached at the end of the stage */
+};
+
+struct scn_step {
+    char *name;
+    uint32_t weight;            /* >= 1; default 1 */
+    enum scn_method method;
+    const char *method_name;    /* "tools/call", ... (static string) */
+    char *params_text;          /* params JSON before substitution, for storage/display */
+    struct tmpl *params;        /* compiled params JSON; NULL when the method takes none */
+};
+
+enum scn_metric {
+    SCN_M_PERCENTILE = 1,       /* corrected latency at `percentile` */
+    SCN_M_MEAN,
+    SCN_M_MAX,
+    SCN_M_ERROR_RATE,           /* fraction 0..1 */
+    SCN_M_RATE,                 /* completed requests per second */
+};
+
+enum scn_cmp { SCN_LT = 1, SCN_LE, SCN_GT, SCN_GE };
+
+struct scn_threshold {
+    char *text;                 /* as written, for the report: "p99 < 50ms" */
+    int step;                   /* step index, or -1 for all steps together */
+    enum scn_metric metric;
+    double percentile;          /* for SCN_M_PERCENTILE, e.g. 99.9 */
+    enum scn_cmp cmp;
+    double limit;               /* latency in ns, rates as fractions or req/s */
+};
+
+struct scenario {
+    char *path;                 /* file it came from */
+    char *text;                 /* the whole file, stored with the session */
+    char *name;
+
+    enum scn_transport transport;
+    char **command;             /* NULL-terminated argv; NULL when none (http without launch) */
+    struct scn_kv *env;         /* extra environment for the launched target */
+    size_t env_count;
+    char *cwd;                  /* NULL: inherit */
+    enum scn_procs processes;   /* stdio only */
+    char *url;                  /* http only */
+    struct scn_kv *headers;     /* extra HTTP headers */
+    size_t header_count;
+    uint64_t ready_timeout_ns;  /* http with command: wait this long for the port */
+
+    char *protocol_version;     /* requested MCP revision, default "2025-11-25" */
+    enum scn_session session;
+    char *client_name;
+
+    enum scn_model model;
+    uint32_t concurrency;       /* closed: virtual users; open: default max in flight */
+    double rate;                /* open: starting arrival rate (req/s) */
+    struct scn_stage *stages;   /* open: ramps after the start; may be empty */
+    size_t stage_count;
+    uint32_t max_in_flight;     /* open loop cap on concurrent requests */
+    uint64_t duration_ns;       /* measured part (after warm-up); sum of stages if given */
+    uint64_t warmup_ns;         /* measured but stored apart */
+
+    bool keepalive;
+    uint64_t timeout_ns;        /* per request */
+
+    struct scn_step *steps;
+    size_t step_count;
+    uint32_t weight_total;
+
+    struct scn_threshold *thresholds;
+    size_t threshold_count;
+};
+
+/*
+ * Reads and validates the scenario at path. On failure returns LS_ERR_IO or
+ * LS_ERR_INVALID and writes a message into err, for example
+ *   "demo.json:7:15: $.load.concurrency: expected a positive integer, found -3"
+ * On success *out owns the scenario; free with scenario_free().
+ */
+LS_MUST_CHECK ls_err scenario_load(const char *path, struct scenario **out, char *err, size_t errcap);
+
+/* Same as scenario_load with the text in memory; `name` is used in messages. */
+LS_MUST_CHECK ls_err scenario_parse(const char *name, const char *text, size_t len,
+                                    struct scenario **out, char *err, size_t errcap);
+
+void scenario_free(struct scenario *s);
+
+/* Open-loop arrival rate (req/s) at t_ns after the measured start (warm-up runs at the start rate). */
+double scenario_rate_at(const struct scenario *s, uint64_t t_ns);
+
+/*
+ * Parses durations "250ms", "10s", "1m30s", "2h", "1.5s", "500us", "0"
+ * into nanoseconds. Returns false on anything else.
+ */
+bool scenario_parse_duration(const char *text, uint64_t *ns);
+
+/* Returns the step index whose name equals name, or -1. */
+int scenario_step_index(const struct scenario *s, const char *name);
+
+#endif
