@@ -30,7 +30,7 @@ int64_t tmpl_rng_range(struct tmpl_rng *r, int64_t lo, int64_t hi);
 struct tmpl_vars {
     uint64_t seq;
     uint64_t worker;
-    struct tmpl_rng *rng;
+    struct tmpl_rng *rng;       /* advanced by each ${rand}; NULL renders every ${rand:LO:HI} as LO */
 };
 
 /*
@@ -46,7 +46,11 @@ void tmpl_free(struct tmpl *t);
 /* True when the template has no placeholder (render is a plain copy). */
 int tmpl_is_constant(const struct tmpl *t);
 
-/* Upper bound of the rendered size, for sizing buffers once. */
+/*
+ * Upper bound of the rendered size (without the NUL), for sizing buffers
+ * once: ${seq} and ${worker} count 20 digits, ${rand:LO:HI} the wider of LO
+ * and HI as printed.
+ */
 size_t tmpl_max_len(const struct tmpl *t);
 
 /*
