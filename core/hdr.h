@@ -27,7 +27,8 @@ struct hdr;
 
 /*
  * Creates a histogram tracking [lowest, highest] with sig_digits (1..5)
- * significant digits. lowest >= 1, highest >= 2 * lowest.
+ * significant digits. lowest >= 1, highest >= 2 * lowest; a highest whose
+ * slots would not fit in int64 (about 2^62 and up) is LS_ERR_RANGE.
  * On success *out owns the histogram; free it with hdr_close().
  */
 LS_MUST_CHECK ls_err hdr_open(int64_t lowest, int64_t highest, int sig_digits, struct hdr **out);
@@ -55,13 +56,15 @@ static inline void hdr_record(struct hdr *h, int64_t value)
 /*
  * Adds every count of src into dst. Both must have the same configuration
  * (lowest, highest, digits); otherwise LS_ERR_INVALID and dst is unchanged.
+ * LS_ERR_RANGE (dst unchanged) if the total count would overflow int64.
+ * Does not allocate.
  */
 LS_MUST_CHECK ls_err hdr_add(struct hdr *dst, const struct hdr *src);
 
 int64_t hdr_total_count(const struct hdr *h);
-int64_t hdr_min(const struct hdr *h);  /* 0 when empty */
+int64_t hdr_min(const struct hdr *h);  /* lowest equivalent of the smallest value; 0 when empty */
 int64_t hdr_max(const struct hdr *h);  /* highest equivalent of the largest value; 0 when empty */
-double hdr_mean(const struct hdr *h);  /* 0 when empty */
+double hdr_mean(const struct hdr *h);  /* of each bucket's median equivalent value; 0 when empty */
 double hdr_stddev(const struct hdr *h);
 int64_t hdr_saturated(const struct hdr *h); /* values recorded above highest */
 
@@ -96,7 +99,10 @@ int hdr_iter_next(struct hdr_iter *it);
  * highest, digits) then the counts as zig-zag LEB128 varints with runs of
  * empty buckets collapsed. hdr_encoded_size_max() bounds the size.
  * hdr_encode writes at most cap bytes and stores the size in *len
- * (LS_ERR_FULL if cap is too small).
+ * (LS_ERR_FULL if cap is too small; *len is then the size needed).
+ * hdr_encoded_size_max() is the exact size of the current contents' encoding.
+ * The encoding ends in a CRC-32, so a damaged byte (any burst of up to 32
+ * bits) is always caught.
  */
 size_t hdr_encoded_size_max(const struct hdr *h);
 LS_MUST_CHECK ls_err hdr_encode(const struct hdr *h, uint8_t *buf, size_t cap, size_t *len);
@@ -110,7 +116,15 @@ LS_MUST_CHECK ls_err hdr_decode(const uint8_t *buf, size_t len, struct hdr **out
 /*
  * Decodes buf and adds its counts into dst (same configuration required);
  * lets a reader merge many stored intervals without allocating.
+ * LS_ERR_PARSE for corrupt input, LS_ERR_INVALID for another configuration,
+ * LS_ERR_RANGE if the total would overflow; dst is unchanged on any error.
  */
 LS_MUST_CHECK ls_err hdr_decode_add(struct hdr *dst, const uint8_t *buf, size_t len);
+
+/*
+ * Bytes held by h (header and counts): fixed at hdr_open whatever is
+ * recorded. About 184 KiB for the latency configuration.
+ */
+size_t hdr_memory_size(const struct hdr *h);
 
 #endif
