@@ -1,0 +1,191 @@
+/*
+ * engine_int: what the engine's parts (control, HTTP, stdio) share.
+ * Not a public header: only core/engine*.c include it.
+ */
+#ifndef LS_ENGINE_INT_H
+#define LS_ENGINE_INT_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clock.h"
+#include "engine.h"
+#include "jsonrpc.h"
+#include "proc.h"
+#include "ring.h"
+#include "sse.h"
+#include "template.h"
+
+/* epoll tags: the top byte of epoll_event.data.u64 says what woke us. */
+#define EV_TAG_SHIFT 56
+#define EV_CURL 1ull   /* low bits: the socket */
+#define EV_STDOUT 2ull /* low bits: index of the stdio connection in its worker */
+#define EV_STDIN 3ull
+
+#define RING_CAPACITY (1u << 15)
+
+enum vu_phase {
+    VU_NEED_INIT = 0, /* must run the MCP handshake before calling */
+    VU_WAIT_CONN,     /* stdio shared: another VU is running the process's handshake */
+    VU_INIT,          /* initialize sent */
+    VU_NOTIFY,        /* notifications/initialized sent (HTTP: awaiting 202) */
+    VU_READY,         /* may call */
+    VU_CALL,          /* a step's request is in flight */
+    VU_DELETE,        /* HTTP DELETE of the session in flight */
+    VU_DONE,          /* finished: no more requests */
+};
+
+/* How one exchange went, filled by a transport before vu_on_reply(). */
+struct xfer_result {
+    enum ls_errclass err;
+    uint16_t status;
+    int32_t rpc_code;
+    uint32_t bytes_in, bytes_out;
+    uint32_t dns_us, connect_us, tls_us, ttfb_us;
+    bool new_conn;
+    char detail[200];     /* for the event log when err != OK */
+};
+
+struct stdio_conn;
+struct worker;
+
+struct vu {
+    struct worker *w;
+    uint32_t id;              /* global virtual user / slot number */
+    enum vu_phase phase;
+    struct vu *next_free;     /* open loop: idle list */
+    struct vu *next_waiter;   /* stdio: waiting for its connection's handshake */
+
+    /* the exchange in flight */
+    uint16_t step;
+    uint32_t seq;
+    uint64_t intended_ns, start_ns, init_start_ns;
+    bool warmup, late;
+    bool in_flight;
+    bool pending_call;        /* open loop: dispatched; call once the handshake is done */
+    bool has_session;         /* HTTP: a session id (or stateless) is established */
+    int64_t rpc_id;
+    uint64_t deadline_ns;     /* stdio request timeout */
+    struct xfer_result init_res; /* the initialize exchange, reported with the handshake */
+
+    char *req;                /* request body buffer, sized once */
+    size_t req_cap, req_len;
+
+    /* MCP over HTTP */
+    CURL *easy;
+    struct curl_slist *headers;
+    char session_id[256];
+    char proto[32];           /* negotiated protocol revision */
+    char *resp;
+    size_t resp_len, resp_cap;
+    bool resp_is_sse;
+    struct sse_parser *sse;
+    bool reply_seen;          /* the matching JSON-RPC reply was found */
+    struct xfer_result res;   /* classification of the reply so far */
+    char errbuf[CURL_ERROR_SIZE];
+
+    /* MCP over stdio */
+    struct stdio_conn *conn;
+};
+
+struct stdio_conn {
+    struct worker *w;
+    uint32_t index;
+    struct ls_proc *proc;
+    int in_fd, out_fd;
+    char *wbuf;
+    size_t wlen, woff, wcap;
+    bool want_out;            /* EPOLLOUT registered */
+    char *rbuf;
+    size_t rlen, rcap;
+    struct jsonrpc_pending *pending;
+    int64_t next_id;
+    bool ready;               /* the process's handshake is done */
+    bool initializing;
+    bool dead;
+    struct vu *waiters;
+    uint64_t notifications, server_requests;
+};
+
+struct worker {
+    struct engine *e;
+    uint16_t index;
+    pthread_t thread;
+    int epfd;
+    CURLM *multi;
+    uint64_t curl_deadline_ns;  /* UINT64_MAX: no curl timer */
+    struct vu *vus;
+    uint32_t nvu;
+    struct vu *free_list;       /* open loop: ready, idle VUs */
+    struct stdio_conn *conns;
+    uint32_t nconn;
+    struct ls_ring ring;
+    _Atomic uint64_t heartbeat_ns;
+    _Atomic uint64_t in_flight;
+    struct tmpl_rng rng;
+    uint32_t seq;
+    uint64_t next_intended_ns;  /* open loop schedule */
+    uint64_t ring_full_waits;
+    uint32_t events_by_class[LS_EC__COUNT];
+    bool stopping;              /* no new requests */
+    uint64_t last_timeout_scan_ns;
+};
+
+struct engine {
+    const struct scenario *s;
+    struct engine_opts o;
+    struct engine_callbacks cb;
+    uint32_t nworkers;
+    struct worker *workers;
+    struct coll_source *sources;
+    struct collector *coll;
+    uint64_t t0_ns;             /* monotonic start */
+    uint64_t end_ns;            /* run-relative end of the measured part */
+    uint64_t stopped_at_ns;     /* run-relative time new requests stopped */
+    _Atomic bool stop;          /* no new requests */
+    _Atomic bool abort_now;     /* grace over: drop what is in flight */
+    _Atomic bool target_died;
+    _Atomic uint64_t reinit;
+    struct ls_proc *http_proc;  /* launched HTTP target */
+    pthread_mutex_t procs_lock;
+    struct ls_proc **procs;     /* stdio processes, for the control thread to watch */
+    size_t nprocs;
+    char *resolved_cwd;
+};
+
+static inline uint64_t eng_now(const struct engine *e)
+{
+    return ls_now_ns() - e->t0_ns;
+}
+
+/* engine.c */
+void eng_event(struct engine *e, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void vu_on_reply(struct vu *v, struct xfer_result *r);
+void vu_fail_now(struct vu *v, enum ls_errclass err, const char *detail);
+long eng_build_request(struct vu *v, int64_t id, char *buf, size_t cap);
+enum ls_errclass eng_classify(struct vu *v, const struct jsonrpc_msg *m, struct xfer_result *r);
+
+/* engine_http.c */
+LS_MUST_CHECK ls_err http_worker_init(struct worker *w);
+LS_MUST_CHECK ls_err http_vu_init(struct vu *v);
+void http_vu_free(struct vu *v);
+void http_worker_free(struct worker *w);
+void http_send(struct vu *v);           /* sends per v->phase: INIT, NOTIFY, CALL, DELETE */
+void http_on_socket(struct worker *w, int fd, uint32_t events);
+void http_on_timeout(struct worker *w);
+void http_abort_all(struct worker *w);
+
+/* engine_stdio.c */
+LS_MUST_CHECK ls_err stdio_conn_open(struct worker *w, struct stdio_conn *c, char *err, size_t errcap);
+void stdio_conn_free(struct stdio_conn *c);
+void stdio_send(struct vu *v);          /* sends per v->phase: INIT, NOTIFY, CALL */
+void stdio_on_readable(struct stdio_conn *c);
+void stdio_on_writable(struct stdio_conn *c);
+void stdio_scan_timeouts(struct worker *w, uint64_t now);
+void stdio_conn_died(struct stdio_conn *c, const char *why);
+
+#endif
