@@ -48,13 +48,25 @@ struct jsonrpc_msg {
  * LS_ERR_PARSE for malformed JSON; a well-formed object that is not
  * JSON-RPC 2.0 gives LS_OK with kind JSONRPC_INVALID.
  * Spans in *out point into buf.
+ *
+ * Classification: "jsonrpc" must be the string "2.0" and an id, when present,
+ * a string, number or null. A string "method" makes a REQUEST (with a non-null
+ * id) or a NOTIFICATION (no id); method together with result or error, or
+ * with a null id (MCP forbids it), is INVALID. Otherwise an object "error"
+ * with an id member (null allowed) and no result is an ERROR, and "result"
+ * with a non-null id is a RESPONSE; anything else is INVALID. id_is_int is
+ * set only for an integer token without fraction or exponent that fits
+ * int64. A repeated key: the last one wins. Keys are matched raw (escapes
+ * not decoded). On LS_ERR_PARSE *out is all zero (kind JSONRPC_INVALID).
  */
 LS_MUST_CHECK ls_err jsonrpc_scan(const char *buf, size_t len, struct jsonrpc_msg *out);
 
 /*
  * Finds member `key` (plain ASCII, compared to the raw unescaped key) at the
  * top level of the JSON object in `obj`; sets *val to its raw value span.
- * Returns false when obj is not an object or the key is absent.
+ * Returns false when obj is not an object or the key is absent, and also
+ * when obj is not well-formed JSON (anything but white space after the
+ * object included). When the key repeats, the last one wins.
  */
 bool json_find_member(struct json_span obj, const char *key, struct json_span *val);
 
@@ -66,6 +78,8 @@ bool json_span_is_true(struct json_span v);
  * omitted when params_json is NULL; id omitted when id < 0, which makes a
  * notification) into buf. Returns the length written, or -1 if cap is too
  * small. method must not need escaping (MCP method names never do).
+ * The text is NUL-terminated, so cap must exceed the length by one;
+ * params_json is copied as is (params_len bytes, not validated).
  */
 long jsonrpc_format_request(char *buf, size_t cap, int64_t id, const char *method,
                             const char *params_json, size_t params_len);
@@ -83,7 +97,10 @@ LS_MUST_CHECK ls_err jsonrpc_pending_put(struct jsonrpc_pending *t, int64_t id, 
 /* Removes id; returns false if it was not pending (a stray or duplicate reply). */
 bool jsonrpc_pending_take(struct jsonrpc_pending *t, int64_t id, uint64_t *cookie);
 uint32_t jsonrpc_pending_count(const struct jsonrpc_pending *t);
-/* Removes every entry, calling fn for each (e.g. to fail them when the target dies). */
+/*
+ * Removes every entry, calling fn for each (e.g. to fail them when the target
+ * dies), in no particular order; fn may be NULL and must not use the table.
+ */
 void jsonrpc_pending_drain(struct jsonrpc_pending *t, void (*fn)(void *ctx, int64_t id, uint64_t cookie),
                            void *ctx);
 
