@@ -1,0 +1,27 @@
+/*
+ * cli: the loadscope subcommands, each a function main() dispatches to.
+ *
+ * Exit codes are shared by every command (and documented in the README):
+ */
+#ifndef LS_CLI_H
+#define LS_CLI_H
+
+enum ls_exit {
+    LS_EXIT_OK = 0,
+    LS_EXIT_RUNTIME = 1,      /* could not start the target, database failure, ... */
+    LS_EXIT_USAGE = 2,        /* bad command line or invalid scenario: nothing ran */
+    LS_EXIT_TARGET_DIED = 3,  /* the target process exited during the run */
+    LS_EXIT_THRESHOLDS = 99,  /* the run completed but a threshold was crossed (as k6) */
+    LS_EXIT_INTERRUPTED = 130 /* stopped by SIGINT/SIGTERM; what was recorded is kept */
+};
+
+int cli_run(int argc, char **argv);
+int cli_sessions(int argc, char **argv);
+
+/*
+ * Resolves the database path: --db when given, else the default location.
+ * Returns 0 or prints why not and returns LS_EXIT_RUNTIME.
+ */
+int cli_db_path(const char *given, char *buf, unsigned long cap);
+
+#endif

@@ -1,0 +1,486 @@
+/*
+ * cmd_run: `loadscope run SCENARIO --headless`.
+ *
+ * Loads and validates the scenario, applies command-line overrides, opens
+ * the session database, runs the engine with its samples and intervals
+ * flowing to the storage writer, prints a progress line per second and the
+ * end summary, checks the thresholds and returns the exit code.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "clock.h"
+#include "engine.h"
+#include "hdr.h"
+#include "report.h"
+#include "scenario.h"
+#include "store.h"
+
+struct run_opts {
+    const char *scenario;
+    const char *db;
+    const char *duration, *warmup, *rate, *concurrency, *workers;
+    int headless, quiet;
+};
+
+struct run_ctx {
+    const struct scenario *s;
+    struct store_writer *writer;
+    struct engine *engine;
+    int quiet;
+    uint8_t *enc, *u_enc;    /* encode buffers, sized once */
+    size_t enc_cap;
+    int store_failed;
+};
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&ls_stop_requested, 1);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    /* A second Ctrl-C kills at once, as people expect when a stop hangs. */
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int parse_args(int argc, char **argv, struct run_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = NULL;
+        if (strcmp(a, "--headless") == 0) {
+            o->headless = 1;
+            continue;
+        }
+        if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            o->quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--db") == 0)
+            slot = &o->db;
+        else if (strcmp(a, "--duration") == 0 || strcmp(a, "-d") == 0)
+            slot = &o->duration;
+        else if (strcmp(a, "--warmup") == 0)
+            slot = &o->warmup;
+        else if (strcmp(a, "--rate") == 0 || strcmp(a, "-r") == 0)
+            slot = &o->rate;
+        else if (strcmp(a, "--concurrency") == 0 || strcmp(a, "-c") == 0)
+            slot = &o->concurrency;
+        else if (strcmp(a, "--workers") == 0 || strcmp(a, "-w") == 0)
+            slot = &o->workers;
+        if (slot) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "loadscope run: %s needs a value\n", a);
+                return LS_EXIT_USAGE;
+            }
+            *slot = argv[++i];
+            continue;
+        }
+        if (a[0] == '-') {
+            fprintf(stderr, "loadscope run: unknown option %s\n", a);
+            return LS_EXIT_USAGE;
+        }
+        if (o->scenario) {
+            fprintf(stderr, "loadscope run: one scenario at a time (got %s and %s)\n", o->scenario, a);
+            return LS_EXIT_USAGE;
+        }
+        o->scenario = a;
+    }
+    if (!o->scenario) {
+        fprintf(stderr, "loadscope run: which scenario? usage: loadscope run SCENARIO.json --headless\n");
+        return LS_EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int parse_count(const char *opt, const char *text, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || *end || v == 0 || v > 1000000 || text[0] == '-') {
+        fprintf(stderr, "loadscope run: %s expects a whole number from 1 to 1000000, not \"%s\"\n",
+                opt, text);
+        return LS_EXIT_USAGE;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* Command-line overrides, as oha and k6 users expect them. */
+static int apply_overrides(struct scenario *s, const struct run_opts *o, uint32_t *workers)
+{
+    uint64_t ns;
+    if (o->duration) {
+        if (!scenario_parse_duration(o->duration, &ns) || ns == 0) {
+            fprintf(stderr, "loadscope run: --duration expects a duration like 10s, 1m30s, 500ms; not \"%s\"\n",
+                    o->duration);
+            return LS_EXIT_USAGE;
+        }
+        s->duration_ns = ns;
+    }
+    if (o->warmup) {
+        if (!scenario_parse_duration(o->warmup, &ns)) {
+            fprintf(stderr, "loadscope run: --warmup expects a duration like 2s; not \"%s\"\n", o->warmup);
+            return LS_EXIT_USAGE;
+        }
+        s->warmup_ns = ns;
+    }
+    if (o->concurrency) {
+        uint32_t n;
+        if (parse_count("--concurrency", o->concurrency, &n))
+            return LS_EXIT_USAGE;
+        s->concurrency = n;
+        s->max_in_flight = n;
+    }
+    if (o->rate) {
+        char *end;
+        errno = 0;
+        double r = strtod(o->rate, &end);
+        if (errno || *end || !(r > 0) || r > 10000000) {
+            fprintf(stderr, "loadscope run: --rate expects requests per second above 0, not \"%s\"\n", o->rate);
+            return LS_EXIT_USAGE;
+        }
+        if (s->model == SCN_CLOSED && !o->concurrency)
+            s->max_in_flight = s->concurrency > 1000 ? s->concurrency : 1000;
+        s->model = SCN_OPEN;
+        s->rate = r;
+        s->stage_count = 0; /* a constant rate replaces the ramp */
+    }
+    *workers = 0;
+    if (o->workers && parse_count("--workers", o->workers, workers))
+        return LS_EXIT_USAGE;
+    return 0;
+}
+
+static void on_samples(void *ctx, const struct ls_sample *s, size_t n)
+{
+    struct run_ctx *rc = ctx;
+    if (store_writer_samples(rc->writer, s, n) != LS_OK)
+        rc->store_failed = 1;
+}
+
+static void on_event(void *ctx, uint64_t t_ns, const char *kind, const char *message)
+{
+    struct run_ctx *rc = ctx;
+    if (store_writer_event(rc->writer, t_ns, kind, message) != LS_OK)
+        rc->store_failed = 1;
+    fprintf(stderr, "[%6.1fs] %s: %s\n", (double)t_ns / 1e9, kind, message);
+}
+
+static void fill_latency(const struct hdr *h, int64_t *p50, int64_t *p90, int64_t *p99,
+                         int64_t *p999, int64_t *max, double *mean)
+{
+    *p50 = hdr_value_at_percentile(h, 50);
+    *p90 = hdr_value_at_percentile(h, 90);
+    *p99 = hdr_value_at_percentile(h, 99);
+    *p999 = hdr_value_at_percentile(h, 99.9);
+    *max = hdr_max(h);
+    *mean = hdr_mean(h);
+}
+
+static void on_interval(void *ctx, const struct coll_interval *iv)
+{
+    struct run_ctx *rc = ctx;
+    struct store_interval si = {
+        .second = iv->second,
+        .step = iv->step,
+        .warmup = iv->warmup,
+        .count = iv->count,
+        .errors = iv->errors,
+        .late = iv->late,
+    };
+    fill_latency(iv->corrected, &si.p50_us, &si.p90_us, &si.p99_us, &si.p999_us, &si.max_us,
+                 &si.mean_us);
+    fill_latency(iv->uncorrected, &si.u_p50_us, &si.u_p90_us, &si.u_p99_us, &si.u_p999_us,
+                 &si.u_max_us, &si.u_mean_us);
+    if (hdr_encode(iv->corrected, rc->enc, rc->enc_cap, &si.hist_len) == LS_OK &&
+        hdr_encode(iv->uncorrected, rc->u_enc, rc->enc_cap, &si.u_hist_len) == LS_OK) {
+        si.hist = rc->enc;
+        si.u_hist = rc->u_enc;
+    } else {
+        si.hist_len = si.u_hist_len = 0;
+    }
+    if (store_writer_interval(rc->writer, &si) != LS_OK)
+        rc->store_failed = 1;
+
+    if (iv->step == -1 && !rc->quiet) {
+        char p50[24], p99[24];
+        report_fmt_us(si.p50_us, p50, sizeof(p50));
+        report_fmt_us(si.p99_us, p99, sizeof(p99));
+        double errpct = iv->count ? 100.0 * (double)iv->errors / (double)iv->count : 0;
+        fprintf(stderr,
+                "[%5us] rate %8llu/s  in flight %5llu  errors %6llu (%5.2f%%)  p50 %9s  p99 %9s%s\n",
+                iv->second + 1, (unsigned long long)iv->count,
+                (unsigned long long)engine_in_flight(rc->engine), (unsigned long long)iv->errors,
+                errpct, iv->count ? p50 : "-", iv->count ? p99 : "-", iv->warmup ? "  (warm-up)" : "");
+    }
+}
+
+static void summary_row(struct store_summary *sm, int step, const struct coll_totals *t, double secs)
+{
+    memset(sm, 0, sizeof(*sm));
+    sm->step = step;
+    sm->count = t->count;
+    sm->errors = t->errors;
+    sm->rate = secs > 0 ? (double)t->count / secs : 0;
+    memcpy(sm->err_by_class, t->err_by_class, sizeof(sm->err_by_class));
+    fill_latency(t->corrected, &sm->p50_us, &sm->p90_us, &sm->p99_us, &sm->p999_us, &sm->max_us,
+                 &sm->mean_us);
+    fill_latency(t->uncorrected, &sm->u_p50_us, &sm->u_p90_us, &sm->u_p99_us, &sm->u_p999_us,
+                 &sm->u_max_us, &sm->u_mean_us);
+}
+
+/* Describes the target for the session row and the header line. */
+static void describe_target(const struct scenario *s, char *buf, size_t cap)
+{
+    if (s->transport == SCN_HTTP) {
+        snprintf(buf, cap, "%s", s->url);
+        return;
+    }
+    size_t off = (size_t)snprintf(buf, cap, "stdio:");
+    for (char **a = s->command; a && *a && off < cap; a++)
+        off += (size_t)snprintf(buf + off, cap - off, " %s", *a);
+}
+
+static void params_json(const struct scenario *s, uint32_t workers, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "{\"model\":\"%s\",\"concurrency\":%u,\"rate\":%.3f,\"max_in_flight\":%u,"
+             "\"duration_ns\":%llu,\"warmup_ns\":%llu,\"workers\":%u,\"keepalive\":%s,"
+             "\"session\":\"%s\",\"timeout_ns\":%llu}",
+             s->model == SCN_OPEN ? "open" : "closed", s->concurrency, s->rate, s->max_in_flight,
+             (unsigned long long)s->duration_ns, (unsigned long long)s->warmup_ns, workers,
+             s->keepalive ? "true" : "false",
+             s->session == SCN_SESSION_PER_ITERATION ? "per_iteration" : "per_vu",
+             (unsigned long long)s->timeout_ns);
+}
+
+/* Makes a relative target cwd relative to the scenario's folder, so scenarios travel. */
+static char *resolve_dir(const char *scenario_path, const char *cwd)
+{
+    char real[PATH_MAX];
+    if (!realpath(scenario_path, real))
+        return NULL;
+    char *dir = dirname(real);
+    if (!cwd)
+        return strdup(dir);
+    if (cwd[0] == '/')
+        return strdup(cwd);
+    size_t n = strlen(dir) + strlen(cwd) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", dir, cwd);
+    return out;
+}
+
+int cli_run(int argc, char **argv)
+{
+    struct run_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc;
+
+    char err[4096];
+    struct scenario *s = NULL;
+    struct store *st = NULL;
+    struct engine *e = NULL;
+    struct run_ctx ctx = {0};
+    char *base_dir = NULL;
+    int64_t session = 0;
+    int exit_code = LS_EXIT_RUNTIME;
+    uint32_t workers = 0;
+
+    if (scenario_load(o.scenario, &s, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "loadscope: %s\n", err);
+        return LS_EXIT_USAGE;
+    }
+    rc = apply_overrides(s, &o, &workers);
+    if (rc) {
+        exit_code = rc;
+        goto out;
+    }
+    base_dir = resolve_dir(o.scenario, s->cwd);
+    if (s->cwd) {
+        free(s->cwd);
+        s->cwd = base_dir ? strdup(base_dir) : NULL;
+    }
+
+    char dbpath[PATH_MAX];
+    if (cli_db_path(o.db, dbpath, sizeof(dbpath)))
+        goto out;
+    if (store_open(dbpath, &st, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "loadscope: cannot open the session database %s: %s\n", dbpath, err);
+        goto out;
+    }
+
+    ctx.s = s;
+    ctx.quiet = o.quiet;
+    struct engine_opts eo = {.workers = workers, .base_dir = base_dir};
+    struct engine_callbacks cb = {.ctx = &ctx, .samples = on_samples, .interval = on_interval,
+                                  .event = on_event};
+    if (engine_open(s, &eo, &cb, &e) != LS_OK) {
+        fprintf(stderr, "loadscope: out of memory\n");
+        goto out;
+    }
+    ctx.engine = e;
+    {
+        struct hdr *probe;
+        if (hdr_open_latency(&probe) != LS_OK)
+            goto out;
+        ctx.enc_cap = hdr_encoded_size_max(probe);
+        hdr_close(probe);
+    }
+    ctx.enc = malloc(ctx.enc_cap);
+    ctx.u_enc = malloc(ctx.enc_cap);
+    if (!ctx.enc || !ctx.u_enc)
+        goto out;
+
+    char target[1024], params[512], host[256] = "";
+    describe_target(s, target, sizeof(target));
+    params_json(s, engine_workers(e), params, sizeof(params));
+    gethostname(host, sizeof(host) - 1);
+    struct store_session_info info = {
+        .name = s->name,
+        .scenario_path = s->path,
+        .scenario_text = s->text,
+        .target = target,
+        .params_json = params,
+        .host = host,
+        .version = LOADSCOPE_VERSION,
+        .started_unix_ns = ls_unix_ns(),
+    };
+    if (store_session_begin(st, &info, &session) != LS_OK) {
+        fprintf(stderr, "loadscope: %s\n", store_errmsg(st));
+        goto out;
+    }
+    for (size_t i = 0; i < s->step_count; i++) {
+        if (store_add_step(st, session, (int)i, s->steps[i].name, s->steps[i].method_name,
+                           s->steps[i].weight, s->steps[i].params_text) != LS_OK) {
+            fprintf(stderr, "loadscope: %s\n", store_errmsg(st));
+            goto out;
+        }
+    }
+    if (store_add_step(st, session, (int)s->step_count, "initialize", "initialize", 0, NULL) != LS_OK ||
+        store_writer_start(st, session, &ctx.writer) != LS_OK) {
+        fprintf(stderr, "loadscope: %s\n", store_errmsg(st));
+        goto out;
+    }
+
+    fprintf(stderr, "loadscope %s: %s against %s\n", LOADSCOPE_VERSION, s->name, target);
+    fprintf(stderr, "%s loop, %u %s, %u worker(s), %.1f s measured after %.1f s warm-up; session %lld in %s\n",
+            s->model == SCN_OPEN ? "open" : "closed",
+            s->model == SCN_OPEN ? s->max_in_flight : s->concurrency,
+            s->model == SCN_OPEN ? "max in flight" : "virtual users", engine_workers(e),
+            (double)s->duration_ns / 1e9, (double)s->warmup_ns / 1e9, (long long)session, dbpath);
+
+    install_signals();
+    enum engine_end end;
+    if (engine_run(e, &end, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "loadscope: %s\n", err);
+        if (store_writer_event(ctx.writer, 0, "error", err) != LS_OK)
+            ctx.store_failed = 1;
+        exit_code = LS_EXIT_RUNTIME;
+    } else {
+        double secs = engine_measured_seconds(e);
+        size_t nrows = s->step_count + 2;
+        struct report_step_row *rows = calloc(nrows, sizeof(*rows));
+        struct coll_totals *tots = calloc(nrows, sizeof(*tots));
+        if (!rows || !tots) {
+            free(rows);
+            free(tots);
+            goto out;
+        }
+        for (size_t i = 0; i <= s->step_count; i++) {
+            engine_totals(e, (int)i, &tots[i]);
+            rows[i].name = i < s->step_count ? s->steps[i].name : "(initialize)";
+            rows[i].tot = &tots[i];
+        }
+        engine_totals(e, -1, &tots[nrows - 1]);
+        rows[nrows - 1].name = "ALL STEPS";
+        rows[nrows - 1].tot = &tots[nrows - 1];
+        for (size_t i = 0; i < nrows; i++) {
+            struct store_summary sm;
+            summary_row(&sm, i == nrows - 1 ? -1 : (int)i, &tots[i], secs);
+            if (store_writer_summary(ctx.writer, &sm) != LS_OK)
+                ctx.store_failed = 1;
+        }
+
+        printf("\nsummary: %s, %.2f s measured", s->name, secs);
+        if (engine_sessions_reinit(e))
+            printf(", %llu lost session(s) re-initialized",
+                   (unsigned long long)engine_sessions_reinit(e));
+        printf("\n");
+        report_print_steps(stdout, rows, nrows, secs);
+
+        exit_code = LS_EXIT_OK;
+        if (s->threshold_count) {
+            printf("\nthresholds:\n");
+            for (size_t i = 0; i < s->threshold_count; i++) {
+                const struct scn_threshold *t = &s->thresholds[i];
+                struct report_threshold_result r;
+                const struct coll_totals *tt = t->step < 0 ? &tots[nrows - 1] : &tots[t->step];
+                report_eval_threshold(t, tt, secs, &r);
+                printf("  %-4s %s%s%s  (observed %s)\n", r.passed ? "ok" : "FAIL", t->text,
+                       t->step >= 0 ? " for step " : "", t->step >= 0 ? s->steps[t->step].name : "",
+                       r.observed_text);
+                if (!r.passed)
+                    exit_code = LS_EXIT_THRESHOLDS;
+            }
+        }
+        free(rows);
+        free(tots);
+        if (end == ENGINE_TARGET_EXITED)
+            exit_code = LS_EXIT_TARGET_DIED;
+        else if (end == ENGINE_INTERRUPTED && exit_code == LS_EXIT_OK)
+            exit_code = LS_EXIT_INTERRUPTED;
+    }
+    fflush(stdout);
+
+out:
+    if (ctx.writer) {
+        ls_err werr = store_writer_finish(ctx.writer);
+        if (werr != LS_OK || ctx.store_failed) {
+            fprintf(stderr, "loadscope: storing the session failed: %s %s\n", ls_strerror(werr),
+                    st ? store_errmsg(st) : "");
+            if (exit_code == LS_EXIT_OK)
+                exit_code = LS_EXIT_RUNTIME;
+        }
+    }
+    if (st && session) {
+        static const char *const names[] = {
+            [LS_EXIT_OK] = "completed", [LS_EXIT_RUNTIME] = "failed", [LS_EXIT_USAGE] = "usage",
+            [LS_EXIT_TARGET_DIED] = "target exited"};
+        const char *text = exit_code == LS_EXIT_THRESHOLDS   ? "thresholds crossed"
+                           : exit_code == LS_EXIT_INTERRUPTED ? "interrupted"
+                           : exit_code <= LS_EXIT_TARGET_DIED ? names[exit_code]
+                                                              : "unknown";
+        if (store_session_end(st, session, ls_unix_ns(), exit_code, text) != LS_OK)
+            fprintf(stderr, "loadscope: %s\n", store_errmsg(st));
+        fprintf(stderr, "session %lld stored (%s)\n", (long long)session, text);
+    }
+    engine_close(e);
+    store_close(st);
+    scenario_free(s);
+    free(ctx.enc);
+    free(ctx.u_enc);
+    free(base_dir);
+    return exit_code;
+}

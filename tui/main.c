@@ -1,0 +1,63 @@
+/*
+ * main: loadscope's entry point; dispatches to the subcommands.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "loadscope %s: load, profile and explain MCP servers\n"
+            "\n"
+            "usage:\n"
+            "  loadscope run SCENARIO.json --headless [options]   run a load scenario\n"
+            "      --duration 10s     measured duration (after warm-up)\n"
+            "      --warmup 2s        warm-up, measured but kept apart from the results\n"
+            "      --rate 500         open loop at this many requests/s (constant)\n"
+            "      --concurrency 32   virtual users (closed loop) or max in flight (open loop)\n"
+            "      --workers 2        worker threads (default: one per core)\n"
+            "      --db FILE          session database (default $XDG_DATA_HOME/loadscope/sessions.db)\n"
+            "      --quiet            no per-second progress lines\n"
+            "  loadscope sessions [--db FILE]                     list stored sessions\n"
+            "  loadscope version\n"
+            "\n"
+            "exit codes: 0 ok, 1 runtime error, 2 usage or invalid scenario, 3 target died,\n"
+            "            99 thresholds crossed, 130 interrupted\n",
+            LOADSCOPE_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return LS_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return LS_EXIT_OK;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("loadscope %s (%s)\n", LOADSCOPE_VERSION, curl_version());
+        return LS_EXIT_OK;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "loadscope: libcurl failed to initialise\n");
+        return LS_EXIT_RUNTIME;
+    }
+    int rc;
+    if (strcmp(cmd, "run") == 0) {
+        rc = cli_run(argc - 1, argv + 1);
+    } else if (strcmp(cmd, "sessions") == 0) {
+        rc = cli_sessions(argc - 1, argv + 1);
+    } else {
+        fprintf(stderr, "loadscope: unknown command \"%s\"\n\n", cmd);
+        usage(stderr);
+        rc = LS_EXIT_USAGE;
+    }
+    curl_global_cleanup();
+    return rc;
+}
