@@ -63,7 +63,7 @@ LS_MUST_CHECK ls_err sse_feed(struct sse_parser *p, const char *buf, size_t len)
 /*
  * Signals end of stream. Per the specification an event not terminated by a
  * blank line is discarded; returns the number of bytes so discarded: every
- * stream byte after the line end of the last blank line (all of them, BOM
+ * stream byte after the line end of the last blank line (all of them, a full BOM
  * excepted, if there was no blank line), so 0 when the stream ended cleanly.
  * Afterwards the partial event and line are forgotten; the last event id,
  * retry and event count are kept until sse_reset.
