@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The first README command: install what is missing, build loadscope, and run
+# the bundled demo scenario (server-everything over stdio) headless.
+# Extra arguments go to `loadscope run` (e.g. --duration 30s).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bash "$root/scripts/install-deps.sh"
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build" -j"$(nproc)" >/dev/null
+exec "$root/build/loadscope" run "$root/fixtures/scenarios/demo.json" --headless "$@"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The second README command: install what is missing, then build and run the
+# whole test suite twice: a normal build with warnings as errors, and one under
+# AddressSanitizer + UndefinedBehaviorSanitizer. Then the fuzz targets run
+# briefly over their seeds. Tests start their own servers on 127.0.0.1.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+jobs=$(nproc)
+bash "$root/scripts/install-deps.sh"
+
+run_suite() {
+  local dir=$1; shift
+  echo "== build $dir ($*)"
+  cmake -S "$root" -B "$root/$dir" -DLOADSCOPE_WERROR=ON "$@" >/dev/null
+  cmake --build "$root/$dir" -j"$jobs"
+  echo "== unit tests ($dir)"
+  ctest --test-dir "$root/$dir" -L unit -j"$jobs" --output-on-failure
+  echo "== integration tests ($dir)"
+  ctest --test-dir "$root/$dir" -L integration --output-on-failure
+}
+
+run_suite build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DLOADSCOPE_SANITIZE=ON
+
+if [ -x "$root/tests/fuzz/run.sh" ]; then
+  echo "== fuzz targets"
+  bash "$root/tests/fuzz/run.sh" "${LOADSCOPE_FUZZ_SECONDS:-15}"
+fi
+echo "== all suites passed"

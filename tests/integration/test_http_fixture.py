@@ -1,0 +1,109 @@
+"""loadscope against the fixture MCP server (@modelcontextprotocol/sdk) over
+Streamable HTTP on 127.0.0.1, in both response modes (SSE and JSON).
+
+Checks what the server itself counted against what loadscope stored: tool
+calls, sessions opened and deleted; that isError results are their own
+error class; keep-alive (one new connection per virtual user); session churn
+(a session per iteration, each deleted); and per-step percentiles against the
+stored samples.
+"""
+from lsutil import (HttpServer, TempDir, check, close_to_hdr, db, finish, hdr_rank_value,
+                    last_session, measured_latencies, run_loadscope, write_scenario,
+                    SF_NEW_CONN, SF_WARMUP)
+
+EC_TOOL = 6
+tmp = TempDir()
+dbpath = tmp.file("http.db")
+
+
+def scenario(url, **load):
+    sc = {
+        "name": "fixture-http",
+        "target": {"transport": "http", "url": url},
+        "load": dict({"model": "closed", "concurrency": 6, "duration": "2s", "warmup": "500ms"}, **load),
+        "steps": [
+            {"name": "echo", "weight": 3, "method": "tools/call", "tool": "echo",
+             "arguments": {"message": "m${seq}"}},
+            {"name": "add", "weight": 1, "method": "tools/call", "tool": "add",
+             "arguments": {"a": "${rand:1:5}", "b": "${rand:1:5}"}},
+            {"name": "fail", "weight": 1, "method": "tools/call", "tool": "fail"},
+            {"name": "doc", "weight": 1, "method": "resources/read", "uri": "fixture://doc/${rand:1:3}"},
+            {"name": "greet", "weight": 1, "method": "prompts/get", "prompt": "greet",
+             "arguments": {"name": "Ada"}},
+        ],
+    }
+    return sc
+
+
+for mode in ("sse", "json"):
+    print("mode %s, session per virtual user" % mode)
+    srv = HttpServer(tmp, mode=mode)
+    try:
+        path = write_scenario(tmp, "http-%s.json" % mode, scenario(srv.url))
+        rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--quiet"])
+        print(out)
+        print(err[-2000:])
+        check(rc == 0, "%s: exits 0 (got %d)" % (mode, rc))
+        stats = srv.stats()
+    finally:
+        srv.stop()
+    conn = db(dbpath)
+    sid = last_session(conn)["id"]
+    q = lambda sql, *a: conn.execute(sql, (sid,) + a).fetchone()[0]
+    calls = q("SELECT count(*) FROM samples WHERE session_id=? AND step IN (0,1,2)")
+    check(calls == stats["tool_calls"], "%s: tool calls stored %d == server counted %d" %
+          (mode, calls, stats["tool_calls"]))
+    inits = q("SELECT count(*) FROM samples WHERE session_id=? AND step=5")
+    check(inits == 6 == stats["sessions_opened"], "%s: 6 sessions opened (stored %d, server %d)" %
+          (mode, inits, stats["sessions_opened"]))
+    check(stats["sessions_deleted"] == 6, "%s: every session deleted at the end (%d)" %
+          (mode, stats["sessions_deleted"]))
+    fails = q("SELECT count(*) FROM samples WHERE session_id=? AND step=2")
+    tool_errs = q("SELECT count(*) FROM samples WHERE session_id=? AND step=2 AND err=?", EC_TOOL)
+    check(fails > 0 and tool_errs == fails, "%s: every isError result is a tool_error (%d/%d)" %
+          (mode, tool_errs, fails))
+    other_errs = q("SELECT count(*) FROM samples WHERE session_id=? AND step!=2 AND err!=0")
+    check(other_errs == 0, "%s: no other errors (%d)" % (mode, other_errs))
+    sm = conn.execute("SELECT err_json, errors FROM summaries WHERE session_id=? AND step=2", (sid,)).fetchone()
+    meas_fails = q("SELECT count(*) FROM samples WHERE session_id=? AND step=2 AND (flags&?)=0", SF_WARMUP)
+    check(sm["errors"] == meas_fails and ('"tool_error":%d' % meas_fails) in sm["err_json"].replace(" ", ""),
+          "%s: summary counts tool_error by name: %s" % (mode, sm["err_json"]))
+    newc = q("SELECT count(*) FROM samples WHERE session_id=? AND (flags&?)!=0", SF_NEW_CONN)
+    check(newc == 6, "%s: keep-alive: one new connection per virtual user (%d)" % (mode, newc))
+    st200 = q("SELECT count(*) FROM samples WHERE session_id=? AND status=200")
+    total = q("SELECT count(*) FROM samples WHERE session_id=?")
+    check(st200 == total, "%s: all %d replies were HTTP 200" % (mode, total))
+    inb = q("SELECT min(bytes_in) FROM samples WHERE session_id=? AND step=0")
+    check(inb > 20, "%s: response bytes recorded (%d)" % (mode, inb))
+    for idx, name in ((0, "echo"), (3, "doc")):
+        s = conn.execute("SELECT * FROM summaries WHERE session_id=? AND step=?", (sid, idx)).fetchone()
+        lat = measured_latencies(conn, sid, idx, True)
+        for p, col in ((50, "p50_us"), (99, "p99_us")):
+            check(close_to_hdr(hdr_rank_value(lat, p), s[col]),
+                  "%s %s %s stored %d vs exact %d" % (mode, name, col, s[col], hdr_rank_value(lat, p)))
+
+print("session churn: a new session per iteration, keep-alive off")
+srv = HttpServer(tmp, mode="sse")
+try:
+    sc = scenario(srv.url, concurrency=3, duration="1s", warmup="0")
+    sc["mcp"] = {"session": "per_iteration", "protocol_version": "2025-06-18"}
+    sc["http"] = {"keepalive": False}
+    path = write_scenario(tmp, "churn.json", sc)
+    rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--quiet"])
+    check(rc == 0, "churn: exits 0 (got %d) %s" % (rc, err[-500:]))
+    stats = srv.stats()
+finally:
+    srv.stop()
+conn = db(dbpath)
+sid = last_session(conn)["id"]
+q = lambda sql, *a: conn.execute(sql, (sid,) + a).fetchone()[0]
+inits = q("SELECT count(*) FROM samples WHERE session_id=? AND step=5")
+calls = q("SELECT count(*) FROM samples WHERE session_id=? AND step<5")
+check(inits == stats["sessions_opened"] and inits == calls,
+      "churn: one handshake per call (%d handshakes, %d calls, server %d)" % (inits, calls, stats["sessions_opened"]))
+check(stats["sessions_deleted"] == stats["sessions_opened"],
+      "churn: every session deleted (%d of %d)" % (stats["sessions_deleted"], stats["sessions_opened"]))
+newc = q("SELECT count(*) FROM samples WHERE session_id=? AND (flags&?)!=0", SF_NEW_CONN)
+check(newc == calls + inits, "keep-alive off: every request on a new connection (%d of %d)" %
+      (newc, calls + inits))
+finish()
