@@ -221,7 +221,6 @@ static void start_call(struct vu *v)
 {
     struct worker *w = v->w;
     const struct scenario *s = w->e->s;
-    v->pending_call = false;
     /* Weighted pick of the step. */
     uint32_t pick = (uint32_t)tmpl_rng_range(&w->rng, 0, (int64_t)s->weight_total - 1);
     uint16_t step = 0;
@@ -236,6 +235,10 @@ static void start_call(struct vu *v)
     v->seq = w->seq++;
     v->phase = VU_CALL;
     v->start_ns = eng_now(w->e);
+    /* Closed loop: a VU sends when it is ready, so intended and actual coincide. */
+    if (!open_model(w->e) || !v->pending_call)
+        v->intended_ns = v->start_ns;
+    v->pending_call = false;
     vu_send(v);
 }
 
