@@ -360,6 +360,12 @@ void vu_on_reply(struct vu *v, struct xfer_result *r)
         v->phase = VU_READY;
         if (v->conn && !is_churn(e))
             release_waiters(v->conn, true);
+        /* A handshake that belongs to an iteration (churn) or to a scheduled send
+         * completes that iteration, even when the run is stopping meanwhile. */
+        if (w->stopping && (is_churn(e) || v->pending_call)) {
+            start_call(v);
+            return;
+        }
         vu_next(v);
         return;
     }
@@ -371,7 +377,7 @@ void vu_on_reply(struct vu *v, struct xfer_result *r)
             v->session_id[0] = '\0';
             v->phase = VU_NEED_INIT;
         } else if (is_churn(e)) {
-            if (e->s->transport == SCN_HTTP && v->session_id[0] && !w->stopping) {
+            if (e->s->transport == SCN_HTTP && v->session_id[0]) {
                 v->phase = VU_DELETE;
                 http_send(v);
                 return;

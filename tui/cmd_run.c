@@ -35,8 +35,8 @@ struct run_ctx {
     struct store_writer *writer;
     struct engine *engine;
     int quiet;
-    uint8_t *enc, *u_enc;    /* encode buffers, sized once */
-    size_t enc_cap;
+    uint8_t *enc, *u_enc;    /* encode buffers, grown to the largest interval seen */
+    size_t enc_cap, u_enc_cap;
     int store_failed;
 };
 
@@ -196,6 +196,20 @@ static void fill_latency(const struct hdr *h, int64_t *p50, int64_t *p90, int64_
     *mean = hdr_mean(h);
 }
 
+/* Encodes h into *buf, growing it to the size this histogram needs. */
+static ls_err encode_into(const struct hdr *h, uint8_t **buf, size_t *cap, size_t *len)
+{
+    size_t need = hdr_encoded_size_max(h);
+    if (need > *cap) {
+        uint8_t *n = realloc(*buf, need);
+        if (!n)
+            return LS_ERR_NOMEM;
+        *buf = n;
+        *cap = need;
+    }
+    return hdr_encode(h, *buf, *cap, len);
+}
+
 static void on_interval(void *ctx, const struct coll_interval *iv)
 {
     struct run_ctx *rc = ctx;
@@ -211,8 +225,8 @@ static void on_interval(void *ctx, const struct coll_interval *iv)
                  &si.mean_us);
     fill_latency(iv->uncorrected, &si.u_p50_us, &si.u_p90_us, &si.u_p99_us, &si.u_p999_us,
                  &si.u_max_us, &si.u_mean_us);
-    if (hdr_encode(iv->corrected, rc->enc, rc->enc_cap, &si.hist_len) == LS_OK &&
-        hdr_encode(iv->uncorrected, rc->u_enc, rc->enc_cap, &si.u_hist_len) == LS_OK) {
+    if (encode_into(iv->corrected, &rc->enc, &rc->enc_cap, &si.hist_len) == LS_OK &&
+        encode_into(iv->uncorrected, &rc->u_enc, &rc->u_enc_cap, &si.u_hist_len) == LS_OK) {
         si.hist = rc->enc;
         si.u_hist = rc->u_enc;
     } else {
@@ -341,18 +355,6 @@ int cli_run(int argc, char **argv)
         goto out;
     }
     ctx.engine = e;
-    {
-        struct hdr *probe;
-        if (hdr_open_latency(&probe) != LS_OK)
-            goto out;
-        ctx.enc_cap = hdr_encoded_size_max(probe);
-        hdr_close(probe);
-    }
-    ctx.enc = malloc(ctx.enc_cap);
-    ctx.u_enc = malloc(ctx.enc_cap);
-    if (!ctx.enc || !ctx.u_enc)
-        goto out;
-
     char target[1024], params[512], host[256] = "";
     describe_target(s, target, sizeof(target));
     params_json(s, engine_workers(e), params, sizeof(params));

@@ -103,7 +103,7 @@ check("ok   error_rate < 1%" in out, "threshold reported as passed")
 
 print("one process per virtual user")
 scenario["target"]["processes"] = "per_vu"
-scenario["load"] = {"model": "closed", "concurrency": 3, "duration": "2s"}
+scenario["load"] = {"model": "closed", "concurrency": 3, "duration": "2s", "warmup": "3s"}
 path2 = write_scenario(tmp, "per-vu.json", scenario)
 rc, out, err = run_loadscope(["run", path2, "--headless", "--db", dbpath, "--quiet"])
 check(rc == 0, "per_vu run exits 0 (got %d): %s" % (rc, err[-500:]))
