@@ -256,6 +256,7 @@ static void summary_row(struct store_summary *sm, int step, const struct coll_to
     sm->errors = t->errors;
     sm->rate = secs > 0 ? (double)t->count / secs : 0;
     memcpy(sm->err_by_class, t->err_by_class, sizeof(sm->err_by_class));
+    sm->err_by_class[LS_EC_OK] = 0; /* errors by class: successes are count - errors */
     fill_latency(t->corrected, &sm->p50_us, &sm->p90_us, &sm->p99_us, &sm->p999_us, &sm->max_us,
                  &sm->mean_us);
     fill_latency(t->uncorrected, &sm->u_p50_us, &sm->u_p90_us, &sm->u_p99_us, &sm->u_p999_us,

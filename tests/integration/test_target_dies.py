@@ -50,7 +50,7 @@ check(conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", "database in
 s = last_session(conn)
 sid = s["id"]
 check(s["exit_code"] == 3 and s["ended_unix_ns"] > 0, "session closed with exit code 3")
-ok = conn.execute("SELECT count(*) FROM samples WHERE session_id=? AND err=0", (sid,)).fetchone()[0]
+ok = conn.execute("SELECT count(*) FROM samples WHERE session_id=? AND step=0 AND err=0", (sid,)).fetchone()[0]
 dead = conn.execute("SELECT count(*) FROM samples WHERE session_id=? AND err=?", (sid, EC_TARGET_EXIT)).fetchone()[0]
 check(ok > 100, "requests before the kill kept (%d)" % ok)
 check(1 <= dead <= 8, "in-flight requests recorded as target_exit (%d)" % dead)
