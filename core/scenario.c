@@ -27,9 +27,9 @@
 
 #define SCN_MAX_STEPS 65000
 #define SCN_MAX_STAGES 10000
-#define SCN_MAX_DEPTH 200                /* deeper JSON is refused outright */
+#define SCN_MAX_DEPTH 200 /* deeper JSON is refused outright */
 #define SCN_MAX_FILE_BYTES (16u << 20)
-#define SCN_MAX_COUNT 1000000u          /* concurrency, max_in_flight, weight */
+#define SCN_MAX_COUNT 1000000u /* concurrency, max_in_flight, weight */
 #define SCN_MAX_NAME_BYTES 128
 
 #define NS_PER_S 1000000000ULL
@@ -45,12 +45,12 @@ struct jpath {
 };
 
 struct ctx {
-    const char *file;  /* name used in messages */
-    const char *text;  /* NUL-terminated copy of the file */
+    const char *file; /* name used in messages */
+    const char *text; /* NUL-terminated copy of the file */
     size_t len;
     char *err;
     size_t errcap;
-    ls_err rc;         /* first failure wins */
+    ls_err rc; /* first failure wins */
 };
 
 static bool is_ws(char ch)
@@ -314,10 +314,14 @@ static const char *found(const struct ctx *c, const cJSON *v, const struct jpath
         return v->child != NULL ? "an array" : "an empty array";
     size_t at = locate(c, p, NULL);
     size_t n = skip_value(c, at) - at;
-    if (n > 40)
-        snprintf(buf, cap, "%.36s...%s", c->text + at, c->text[at] == '"' ? "\"" : "");
-    else
+    if (n > 40) {
+        int cut = 36;
+        while (cut > 1 && ((unsigned char)c->text[at + (size_t)cut] & 0xC0) == 0x80)
+            cut--; /* do not split a UTF-8 sequence */
+        snprintf(buf, cap, "%.*s...%s", cut, c->text + at, c->text[at] == '"' ? "\"" : "");
+    } else {
         snprintf(buf, cap, "%.*s", (int)n, c->text + at);
+    }
     return buf;
 }
 
@@ -471,7 +475,7 @@ key:
     /* fall into string; `after` sees the ':' because the top is '{' */
     stack[sp - 1] = ':';
 
-string: {
+string : {
     size_t s = i;
     for (i++;; i++) {
         if (i >= n) {
@@ -630,7 +634,7 @@ static void name_list(const char *const *names, size_t count, char *buf, size_t 
 /* ---- typed access -------------------------------------------------------- */
 
 struct field {
-    const cJSON *v;  /* NULL when the key is missing */
+    const cJSON *v; /* NULL when the key is missing */
     struct jpath p;
 };
 
@@ -692,7 +696,7 @@ static bool check_object(struct ctx *c, const cJSON *v, const struct jpath *p,
     return true;
 }
 
-#define CHECK_OBJECT(c, v, p, keys, what)                                                         \
+#define CHECK_OBJECT(c, v, p, keys, what)                                                          \
     check_object((c), (v), (p), (keys), sizeof(keys) / sizeof((keys)[0]), (what))
 
 static bool need(struct ctx *c, const struct field *f, const char *what)
@@ -774,7 +778,8 @@ static bool as_duration(struct ctx *c, const struct field *f, bool positive, uin
             ns = (uint64_t)(sec * 1e9 + 0.5);
     }
     if (!ok) {
-        expected(c, v, &f->p, "a duration like \"10s\", \"250ms\" or \"1m30s\", or a number of seconds");
+        expected(c, v, &f->p,
+                 "a duration like \"10s\", \"250ms\" or \"1m30s\", or a number of seconds");
         return false;
     }
     if (positive && ns == 0) {
@@ -805,7 +810,8 @@ static int as_enum(struct ctx *c, const struct field *f, const char *const *name
         fail(c, &f->p, "expected one of %s, found %s; did you mean \"%s\"?", list,
              found(c, f->v, &f->p, tmp, sizeof tmp), s);
     else
-        fail(c, &f->p, "expected one of %s, found %s", list, found(c, f->v, &f->p, tmp, sizeof tmp));
+        fail(c, &f->p, "expected one of %s, found %s", list,
+             found(c, f->v, &f->p, tmp, sizeof tmp));
     return -1;
 }
 
@@ -827,13 +833,8 @@ bool scenario_parse_duration(const char *text, uint64_t *ns)
         const char *suffix;
         uint64_t ns;
     } units[] = {
-        {"ns", 1ULL},
-        {"us", 1000ULL},
-        {"\xC2\xB5s", 1000ULL}, /* µs */
-        {"ms", 1000000ULL},
-        {"s", NS_PER_S},
-        {"m", 60 * NS_PER_S},
-        {"h", 3600 * NS_PER_S},
+        {"ns", 1ULL},       {"us", 1000ULL}, {"\xC2\xB5s", 1000ULL}, /* µs */
+        {"ms", 1000000ULL}, {"s", NS_PER_S}, {"m", 60 * NS_PER_S},   {"h", 3600 * NS_PER_S},
     };
     if (text == NULL || text[0] == '\0')
         return false;
@@ -920,10 +921,11 @@ static bool parse_kv(struct ctx *c, const struct field *f, bool header, struct s
             bad = header ? ((unsigned char)*q <= 0x20 || *q == ':' || (unsigned char)*q >= 0x7F)
                          : *q == '=';
         if (bad) {
-            fail_key(c, &p, header ? "bad header name \"%s\"; expected a token without spaces "
-                                     "or ':'"
-                                   : "bad variable name \"%s\"; expected a non-empty name "
-                                     "without '='",
+            fail_key(c, &p,
+                     header ? "bad header name \"%s\"; expected a token without spaces "
+                              "or ':'"
+                            : "bad variable name \"%s\"; expected a non-empty name "
+                              "without '='",
                      key);
             return false;
         }
@@ -1104,7 +1106,8 @@ static bool parse_stages(struct ctx *c, struct scenario *s, const struct field *
     size_t i = 0;
     for (const cJSON *it = fs->v->child; it != NULL; it = it->next, i++) {
         struct jpath p = elem_path(&fs->p, i);
-        if (!CHECK_OBJECT(c, it, &p, keys, "an object like {\"duration\": \"30s\", \"target\": 100}"))
+        if (!CHECK_OBJECT(c, it, &p, keys,
+                          "an object like {\"duration\": \"30s\", \"target\": 100}"))
             return false;
         struct field f = field(it, "duration", &p);
         if (!need(c, &f, "a duration") || !as_duration(c, &f, false, &s->stages[i].duration_ns))
@@ -1120,7 +1123,7 @@ static bool parse_stages(struct ctx *c, struct scenario *s, const struct field *
 
 static bool parse_load(struct ctx *c, struct scenario *s, const struct field *fl)
 {
-    static const char *const keys[] = {"model", "concurrency", "duration", "warmup",
+    static const char *const keys[] = {"model", "concurrency",   "duration", "warmup",
                                        "rate",  "max_in_flight", "stages"};
     static const char *const models[] = {"closed", "open"};
     const struct jpath *pl = &fl->p;
@@ -1157,8 +1160,9 @@ static bool parse_load(struct ctx *c, struct scenario *s, const struct field *fl
             return false;
         f = field(l, "rate", pl);
         if (f.v == NULL && fst.v == NULL) {
-            fail(c, &f.p, "expected a number greater than 0 (requests per second) or "
-                          "\"stages\", but the key is missing");
+            fail(c, &f.p,
+                 "expected a number greater than 0 (requests per second) or "
+                 "\"stages\", but the key is missing");
             return false;
         }
         if (f.v != NULL && !as_rate(c, &f, fst.v == NULL, &s->rate))
@@ -1369,8 +1373,11 @@ static const enum scn_method method_ids[] = {SCN_TOOLS_CALL, SCN_TOOLS_LIST, SCN
 /* Which optional step keys each method takes (same order as method_names). */
 static bool method_takes(int m, const char *key)
 {
-    static const char *const takes[5][2] = {
-        {"tool", "arguments"}, {"cursor", NULL}, {"uri", NULL}, {"prompt", "arguments"}, {NULL, NULL}};
+    static const char *const takes[5][2] = {{"tool", "arguments"},
+                                            {"cursor", NULL},
+                                            {"uri", NULL},
+                                            {"prompt", "arguments"},
+                                            {NULL, NULL}};
     for (int i = 0; i < 2; i++)
         if (takes[m][i] != NULL && strcmp(takes[m][i], key) == 0)
             return true;
@@ -1379,8 +1386,8 @@ static bool method_takes(int m, const char *key)
 
 static bool parse_step(struct ctx *c, struct scn_step *st, const cJSON *v, const struct jpath *p)
 {
-    static const char *const keys[] = {"name", "weight", "method", "tool",
-                                       "arguments", "uri", "prompt", "cursor"};
+    static const char *const keys[] = {"name",      "weight", "method", "tool",
+                                       "arguments", "uri",    "prompt", "cursor"};
     if (!CHECK_OBJECT(c, v, p, keys, "an object with a \"method\""))
         return false;
     struct field f = field(v, "method", p);
@@ -1561,8 +1568,9 @@ static bool name_steps(struct ctx *c, struct scenario *s, const cJSON *arr,
             if (strcmp(s->steps[i].name, s->steps[j].name) == 0) {
                 struct jpath pi = elem_path(psteps, i);
                 struct field f = field(it, "name", &pi);
-                fail(c, &f.p, "duplicate step name \"%s\" (also $.steps[%zu]); step names must "
-                              "be unique",
+                fail(c, &f.p,
+                     "duplicate step name \"%s\" (also $.steps[%zu]); step names must "
+                     "be unique",
                      s->steps[i].name, j);
                 goto out;
             }
@@ -1661,8 +1669,10 @@ static bool parse_check(const char *text, struct scn_threshold *th, char *why, s
                th->percentile > 0 && th->percentile <= 100) {
         th->metric = SCN_M_PERCENTILE;
     } else {
-        snprintf(why, cap, "unknown metric \"%.*s\"; expected pNN (like p99 or p99.9), mean, max, "
-                 "error_rate or rate", (int)(mlen > 40 ? 40 : mlen), m);
+        snprintf(why, cap,
+                 "unknown metric \"%.*s\"; expected pNN (like p99 or p99.9), mean, max, "
+                 "error_rate or rate",
+                 (int)(mlen > 40 ? 40 : mlen), m);
         return false;
     }
     while (*p == ' ')
@@ -1680,7 +1690,8 @@ static bool parse_check(const char *text, struct scn_threshold *th, char *why, s
         th->cmp = SCN_GT;
         p++;
     } else {
-        snprintf(why, cap, "expected <, <=, > or >= after \"%.*s\"", (int)(mlen > 40 ? 40 : mlen), m);
+        snprintf(why, cap, "expected <, <=, > or >= after \"%.*s\"", (int)(mlen > 40 ? 40 : mlen),
+                 m);
         return false;
     }
     while (*p == ' ')
@@ -1774,7 +1785,8 @@ static bool parse_thresholds(struct ctx *c, struct scenario *s, const struct fie
                 return false;
         }
         if (!cJSON_IsString(fc.v)) {
-            expected(c, fc.v, &fc.p, "a check like \"p99 < 50ms\" or {\"step\": ..., \"check\": ...}");
+            expected(c, fc.v, &fc.p,
+                     "a check like \"p99 < 50ms\" or {\"step\": ..., \"check\": ...}");
             return false;
         }
         char why[200];
@@ -1924,12 +1936,11 @@ ls_err scenario_load(const char *path, struct scenario **out, char *err, size_t 
     for (;;) {
         if (n == cap) {
             cap = cap ? cap * 2 : 4096;
-            char *nb = cap <= SCN_MAX_FILE_BYTES * 2u ? realloc(buf, cap) : NULL;
+            char *nb = realloc(buf, cap);
             if (nb == NULL) {
-                rc = cap > SCN_MAX_FILE_BYTES * 2u ? LS_ERR_INVALID : LS_ERR_NOMEM;
+                rc = LS_ERR_NOMEM;
                 if (err != NULL && errcap > 0)
-                    snprintf(err, errcap, "%s: %s", path,
-                             rc == LS_ERR_NOMEM ? "out of memory" : "file too large");
+                    snprintf(err, errcap, "%s: out of memory", path);
                 goto out;
             }
             buf = nb;

@@ -28,6 +28,34 @@
  *               { "name": "ping", "method": "ping" } ],
  *   "thresholds": [ "p99 < 50ms", "error_rate < 1%", {"step": "echo", "check": "p50 < 5ms"} ]
  * }
+ *
+ * Rules the loader enforces (scenario.c has the details):
+ *   - Unknown and duplicate keys are errors (with a "did you mean" for near
+ *     misses); so are keys that belong to the other transport, model or
+ *     method ("url" with stdio, "rate" with closed, "uri" with tools/call).
+ *   - "transport" is required; stdio needs "command", http needs "url".
+ *     "command" is always an array; "env"/"cwd" need "command".
+ *   - "load" is required. closed: concurrency (default 1) and duration.
+ *     open: "rate" > 0 or "stages" (rate then defaults to 0); max_in_flight
+ *     defaults to concurrency if given, else 1000, and concurrency to
+ *     max_in_flight; duration defaults to the sum of the stage durations and
+ *     may exceed it (the last target then holds).
+ *   - Durations are strings for scenario_parse_duration() or JSON numbers of
+ *     seconds.
+ *   - Unnamed steps are named after their method; when another unnamed step
+ *     has the same method, or a step is explicitly named so, "#INDEX" (the
+ *     position in "steps") is appended: "tools/list#0", "tools/list#3".
+ *     Names must end up unique.
+ *   - params_text is compact JSON taken from the file text (numbers exactly
+ *     as written): tools/call {"name":T,"arguments":{...}} ("arguments"
+ *     defaults to {}), resources/read {"uri":U}, prompts/get {"name":P} plus
+ *     "arguments" when given (an object of strings), tools/list {} or
+ *     {"cursor":C}; ping has none. Any string in it may hold placeholders;
+ *     inside tools/call arguments a string value that is exactly one
+ *     placeholder ("${rand:1:100}") is written without quotes, so it renders
+ *     as a JSON number.
+ *   - A threshold's text is the check as written; {"step", "check"} scopes
+ *     it to a step.
  */
 #ifndef LS_SCENARIO_H
 #define LS_SCENARIO_H
@@ -132,8 +160,12 @@ struct scenario {
 
 /*
  * Reads and validates the scenario at path. On failure returns LS_ERR_IO or
- * LS_ERR_INVALID and writes a message into err, for example
+ * LS_ERR_INVALID (LS_ERR_NOMEM when out of memory) and writes a message into
+ * err, for example
  *   "demo.json:7:15: $.load.concurrency: expected a positive integer, found -3"
+ *   "demo.json:3:9: invalid JSON: trailing comma before ']'"
+ * LINE:COL (1-based, columns in characters) is where the offending value,
+ * key or character is; for a missing key it is the enclosing object.
  * On success *out owns the scenario; free with scenario_free().
  */
 LS_MUST_CHECK ls_err scenario_load(const char *path, struct scenario **out, char *err, size_t errcap);
@@ -144,7 +176,11 @@ LS_MUST_CHECK ls_err scenario_parse(const char *name, const char *text, size_t l
 
 void scenario_free(struct scenario *s);
 
-/* Open-loop arrival rate (req/s) at t_ns after the measured start (warm-up runs at the start rate). */
+/*
+ * Open-loop arrival rate (req/s) at t_ns after the measured start (warm-up
+ * runs at the start rate): linear from `rate` to each stage's target in turn
+ * (k6 ramping-arrival-rate), then the last target. 0 for the closed model.
+ */
 double scenario_rate_at(const struct scenario *s, uint64_t t_ns);
 
 /*

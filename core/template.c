@@ -22,18 +22,18 @@ enum seg_kind { SEG_LIT = 1, SEG_SEQ, SEG_WORKER, SEG_RAND };
 
 struct seg {
     enum seg_kind kind;
-    size_t off;  /* SEG_LIT: start in tmpl->lit */
-    size_t len;  /* SEG_LIT: byte count */
-    int64_t lo;  /* SEG_RAND bounds, inclusive */
+    size_t off; /* SEG_LIT: start in tmpl->lit */
+    size_t len; /* SEG_LIT: byte count */
+    int64_t lo; /* SEG_RAND bounds, inclusive */
     int64_t hi;
 };
 
 struct tmpl {
-    char *lit;         /* literal bytes of all SEG_LIT segments, escapes resolved */
+    char *lit; /* literal bytes of all SEG_LIT segments, escapes resolved */
     struct seg *segs;
     size_t nsegs;
-    size_t max_len;    /* longest possible rendering, without the NUL */
-    int constant;      /* no placeholder at all */
+    size_t max_len; /* longest possible rendering, without the NUL */
+    int constant;   /* no placeholder at all */
 };
 
 /* ---- random numbers ------------------------------------------------------ */
@@ -215,8 +215,10 @@ ls_err tmpl_compile(const char *text, size_t len, struct tmpl **out, char *err, 
         const char *name = text + i + 2;
         const char *close = memchr(name, '}', len - (i + 2));
         if (close == NULL) {
-            seterr(err, errcap, "unterminated ${ at offset %zu; expected ${seq}, ${worker} or "
-                   "${rand:LO:HI}", i);
+            seterr(err, errcap,
+                   "unterminated ${ at offset %zu; expected ${seq}, ${worker} or "
+                   "${rand:LO:HI}",
+                   i);
             rc = LS_ERR_INVALID;
             goto out;
         }
@@ -236,7 +238,8 @@ ls_err tmpl_compile(const char *text, size_t len, struct tmpl **out, char *err, 
             const char *colon = memchr(a, ':', (size_t)(end - a));
             if (colon == NULL || !parse_i64(a, (size_t)(colon - a), &s.lo) ||
                 !parse_i64(colon + 1, (size_t)(end - colon - 1), &s.hi)) {
-                seterr(err, errcap, "bad bounds in ${%.*s%s} at offset %zu; expected "
+                seterr(err, errcap,
+                       "bad bounds in ${%.*s%s} at offset %zu; expected "
                        "${rand:LO:HI} with LO and HI integers between %" PRId64 " and %" PRId64,
                        shown, name, ell, i, INT64_MIN, INT64_MAX);
                 rc = LS_ERR_INVALID;
@@ -252,8 +255,10 @@ ls_err tmpl_compile(const char *text, size_t len, struct tmpl **out, char *err, 
             size_t wl = i64_width(s.lo), wh = i64_width(s.hi);
             t->max_len += wl > wh ? wl : wh;
         } else {
-            seterr(err, errcap, "unknown placeholder ${%.*s%s} at offset %zu; expected ${seq}, "
-                   "${worker} or ${rand:LO:HI}", shown, name, ell, i);
+            seterr(err, errcap,
+                   "unknown placeholder ${%.*s%s} at offset %zu; expected ${seq}, "
+                   "${worker} or ${rand:LO:HI}",
+                   shown, name, ell, i);
             rc = LS_ERR_INVALID;
             goto out;
         }

@@ -45,7 +45,8 @@ static const char full_text[] =
     "  \"mcp\": {\"protocol_version\": \"2025-06-18\", \"session\": \"per_iteration\",\n"
     "          \"client_name\": \"lt\"},\n"
     "  \"load\": {\"model\": \"open\", \"rate\": 100, \"max_in_flight\": 64,\n"
-    "           \"stages\": [{\"duration\": \"10s\", \"target\": 200}, {\"duration\": 5, \"target\": 50}],\n"
+    "           \"stages\": [{\"duration\": \"10s\", \"target\": 200}, {\"duration\": 5, "
+    "\"target\": 50}],\n"
     "           \"warmup\": \"1m30s\"},\n"
     "  \"http\": {\"keepalive\": false, \"timeout\": \"750ms\"},\n"
     "  \"steps\": [\n"
@@ -54,7 +55,8 @@ static const char full_text[] =
     "                   \"list\": [1.50, -2e3, true, null, {\"w\": \"${worker}\"}]}},\n"
     "    {\"name\": \"list\", \"method\": \"tools/list\"},\n"
     "    {\"name\": \"page2\", \"method\": \"tools/list\", \"cursor\": \"c-${seq}\"},\n"
-    "    {\"name\": \"doc\", \"weight\": 2, \"method\": \"resources/read\", \"uri\": \"demo://${rand:1:9}\"},\n"
+    "    {\"name\": \"doc\", \"weight\": 2, \"method\": \"resources/read\", \"uri\": "
+    "\"demo://${rand:1:9}\"},\n"
     "    {\"name\": \"greet\", \"method\": \"prompts/get\", \"prompt\": \"p\",\n"
     "     \"arguments\": {\"who\": \"${worker}\"}},\n"
     "    {\"name\": \"ping\", \"method\": \"ping\"}\n"
@@ -130,7 +132,7 @@ static void test_full_scenario_from_file(void **state)
     assert_int_equal(s->stages[1].duration_ns, 5 * NS_PER_S);
     assert_true(s->stages[1].target_rate == 50.0);
     assert_int_equal(s->max_in_flight, 64);
-    assert_int_equal(s->concurrency, 64); /* open model without concurrency: the cap */
+    assert_int_equal(s->concurrency, 64);            /* open model without concurrency: the cap */
     assert_int_equal(s->duration_ns, 15 * NS_PER_S); /* sum of the stages */
     assert_int_equal(s->warmup_ns, 90 * NS_PER_S);
 
@@ -140,9 +142,8 @@ static void test_full_scenario_from_file(void **state)
     assert_int_equal(s->step_count, 6);
     assert_int_equal(s->weight_total, 3 + 1 + 1 + 2 + 1 + 1);
     static const char *const names[] = {"echo", "list", "page2", "doc", "greet", "ping"};
-    static const enum scn_method methods[] = {SCN_TOOLS_CALL,     SCN_TOOLS_LIST,
-                                              SCN_TOOLS_LIST,     SCN_RESOURCES_READ,
-                                              SCN_PROMPTS_GET,    SCN_PING};
+    static const enum scn_method methods[] = {SCN_TOOLS_CALL,     SCN_TOOLS_LIST,  SCN_TOOLS_LIST,
+                                              SCN_RESOURCES_READ, SCN_PROMPTS_GET, SCN_PING};
     static const char *const mnames[] = {"tools/call",     "tools/list",  "tools/list",
                                          "resources/read", "prompts/get", "ping"};
     static const uint32_t weights[] = {3, 1, 1, 2, 1, 1};
@@ -191,8 +192,7 @@ static void test_full_scenario_from_file(void **state)
     assert_string_equal(buf, "{\"name\":\"p\",\"arguments\":{\"who\":\"4\"}}");
 
     assert_int_equal(s->threshold_count, 8);
-    check_threshold(&s->thresholds[0], "p99.9 <= 1.5s", -1, SCN_M_PERCENTILE, 99.9, SCN_LE,
-                    1.5e9);
+    check_threshold(&s->thresholds[0], "p99.9 <= 1.5s", -1, SCN_M_PERCENTILE, 99.9, SCN_LE, 1.5e9);
     check_threshold(&s->thresholds[1], "mean < 20ms", -1, SCN_M_MEAN, 0, SCN_LT, 20e6);
     check_threshold(&s->thresholds[2], "max<2s", -1, SCN_M_MAX, 0, SCN_LT, 2e9);
     check_threshold(&s->thresholds[3], "error_rate < 1%", -1, SCN_M_ERROR_RATE, 0, SCN_LT,
@@ -274,23 +274,16 @@ static const struct bad_case {
      "t.json:3:3: invalid JSON: unexpected '\"'; expected ',' or '}'"},
     {"{\n  \"a\": \"abc\n}",
      "t.json:2:12: invalid JSON: control character 0x0A in a string (escape it)"},
-    {"{\"a\": [1, 2,]}",
-     "t.json:1:13: invalid JSON: trailing comma before ']'"},
-    {"",
-     "t.json:1:1: invalid JSON: unexpected end of input; expected a value"},
-    {"{\"a\": 01}",
-     "t.json:1:7: invalid JSON: invalid number (leading zero)"},
-    {"{\"a\": \"\\q\"}",
-     "t.json:1:8: invalid JSON: invalid escape \\ followed by 'q'"},
-    {"{} x",
-     "t.json:1:4: invalid JSON: unexpected 'x' after the end of the document"},
-    {"[1,\n 2",
-     "t.json:2:3: invalid JSON: unexpected end of input; expected ',' or ']'"},
+    {"{\"a\": [1, 2,]}", "t.json:1:13: invalid JSON: trailing comma before ']'"},
+    {"", "t.json:1:1: invalid JSON: unexpected end of input; expected a value"},
+    {"{\"a\": 01}", "t.json:1:7: invalid JSON: invalid number (leading zero)"},
+    {"{\"a\": \"\\q\"}", "t.json:1:8: invalid JSON: invalid escape \\ followed by 'q'"},
+    {"{} x", "t.json:1:4: invalid JSON: unexpected 'x' after the end of the document"},
+    {"[1,\n 2", "t.json:2:3: invalid JSON: unexpected end of input; expected ',' or ']'"},
     {"{\"a\": \"abc", "t.json:1:7: invalid JSON: unterminated string"},
     {"{\n  \"a\" 1}", "t.json:2:7: invalid JSON: unexpected '1'; expected ':' after the key"},
     /* types and values */
-    {"[]",
-     "t.json:1:1: $: expected an object, found an empty array"},
+    {"[]", "t.json:1:1: $: expected an object, found an empty array"},
     {"{\n" T_ "  \"load\": {\"concurrency\": \"8\", \"duration\": \"5s\"},\n" S_ "}",
      "t.json:3:27: $.load.concurrency: expected a positive integer, found \"8\""},
     {"{\n" T_ "  \"load\": {\"concurrency\": -3, \"duration\": \"5s\"},\n" S_ "}",
@@ -300,63 +293,86 @@ static const struct bad_case {
     {"{\n" T_ "  \"load\": {\"concurency\": 2, \"duration\": \"5s\"},\n" S_ "}",
      "t.json:3:12: $.load.concurency: unknown key \"concurency\"; did you mean \"concurrency\"?"},
     {"{\n" T_ L_ S_ ", \"foo\": 1}",
-     "t.json:5:3: $.foo: unknown key \"foo\"; expected \"name\", \"target\", \"mcp\", \"load\", \"http\", \"steps\" or \"thresholds\""},
+     "t.json:5:3: $.foo: unknown key \"foo\"; expected \"name\", \"target\", \"mcp\", \"load\", "
+     "\"http\", \"steps\" or \"thresholds\""},
     {"{\n" T_ L_ "  \"steps\": [{\"method\": \"tools/cal\", \"tool\": \"echo\"}]\n}",
-     "t.json:4:24: $.steps[0].method: expected one of \"tools/call\", \"tools/list\", \"resources/read\", \"prompts/get\" or \"ping\", found \"tools/cal\"; did you mean \"tools/call\"?"},
+     "t.json:4:24: $.steps[0].method: expected one of \"tools/call\", \"tools/list\", "
+     "\"resources/read\", \"prompts/get\" or \"ping\", found \"tools/cal\"; did you mean "
+     "\"tools/call\"?"},
     {"{\n" T_ L_ "  \"steps\": [{\"method\": \"tools/call\"}]\n}",
-     "t.json:4:13: $.steps[0].tool: expected a non-empty string (the tool to call), but the key is missing"},
-    {"{\n" T_ L_ "  \"steps\": [{\"method\": \"tools/call\", \"tool\": \"t\",\n    \"arguments\": {\"q\": {\"deep\": [\"ok\", \"x${sq}\"]}}}]\n}",
-     "t.json:5:40: $.steps[0].arguments.q.deep[1]: bad template: unknown placeholder ${sq} at offset 1; expected ${seq}, ${worker} or ${rand:LO:HI}"},
+     "t.json:4:13: $.steps[0].tool: expected a non-empty string (the tool to call), but the key is "
+     "missing"},
+    {"{\n" T_ L_ "  \"steps\": [{\"method\": \"tools/call\", \"tool\": \"t\",\n    \"arguments\": "
+                 "{\"q\": {\"deep\": [\"ok\", \"x${sq}\"]}}}]\n}",
+     "t.json:5:40: $.steps[0].arguments.q.deep[1]: bad template: unknown placeholder ${sq} at "
+     "offset 1; expected ${seq}, ${worker} or ${rand:LO:HI}"},
     {"{\n" T_ L_ S_ ",\n  \"thresholds\": [\"p99 << 5ms\"]\n}",
-     "t.json:6:18: $.thresholds[0]: bad check \"p99 << 5ms\": expected a single value after the operator, found \"< 5ms\""},
+     "t.json:6:18: $.thresholds[0]: bad check \"p99 << 5ms\": expected a single value after the "
+     "operator, found \"< 5ms\""},
     {"{\n" T_ L_ S_ ",\n  \"thresholds\": [\"p99 < 5\"]\n}",
-     "t.json:6:18: $.thresholds[0]: bad check \"p99 < 5\": \"5\" is not a duration (like 50ms or 1.5s)"},
+     "t.json:6:18: $.thresholds[0]: bad check \"p99 < 5\": \"5\" is not a duration (like 50ms or "
+     "1.5s)"},
     {"{\n" T_ L_ S_ ",\n  \"thresholds\": [\"p999x < 5ms\"]\n}",
-     "t.json:6:18: $.thresholds[0]: bad check \"p999x < 5ms\": unknown metric \"p999x\"; expected pNN (like p99 or p99.9), mean, max, error_rate or rate"},
+     "t.json:6:18: $.thresholds[0]: bad check \"p999x < 5ms\": unknown metric \"p999x\"; expected "
+     "pNN (like p99 or p99.9), mean, max, error_rate or rate"},
     {"{\n" T_ L_ S_ ",\n  \"thresholds\": [\"error_rate < 150%\"]\n}",
-     "t.json:6:18: $.thresholds[0]: bad check \"error_rate < 150%\": \"150%\" is not an error rate (like 1% or 0.01)"},
+     "t.json:6:18: $.thresholds[0]: bad check \"error_rate < 150%\": \"150%\" is not an error rate "
+     "(like 1% or 0.01)"},
     {"{\n" T_ L_ S_ ",\n  \"thresholds\": [{\"step\": \"b\", \"check\": \"p50 < 1ms\"}]\n}",
      "t.json:6:27: $.thresholds[0].step: no step named \"b\""},
     {"{\n" T_ "  \"load\": {\"concurrency\": 2, \"duration\": \"10 s\"},\n" S_ "}",
-     "t.json:3:42: $.load.duration: expected a duration like \"10s\", \"250ms\" or \"1m30s\", or a number of seconds, found \"10 s\""},
+     "t.json:3:42: $.load.duration: expected a duration like \"10s\", \"250ms\" or \"1m30s\", or a "
+     "number of seconds, found \"10 s\""},
     {"{\n" T_ "  \"load\": {\"concurrency\": 2, \"duration\": \"0s\"},\n" S_ "}",
      "t.json:3:42: $.load.duration: expected a duration greater than 0, found \"0s\""},
     {"{\n" T_ "  \"load\": {\"concurrency\": 2},\n" S_ "}",
      "t.json:3:11: $.load.duration: expected a duration like \"10s\", but the key is missing"},
-    {"{\n" T_ L_ "  \"steps\": [{\"name\": \"a\", \"method\": \"ping\"},\n            {\"name\": \"a\", \"method\": \"ping\"}]\n}",
-     "t.json:5:22: $.steps[1].name: duplicate step name \"a\" (also $.steps[0]); step names must be unique"},
+    {"{\n" T_ L_ "  \"steps\": [{\"name\": \"a\", \"method\": \"ping\"},\n            {\"name\": "
+                 "\"a\", \"method\": \"ping\"}]\n}",
+     "t.json:5:22: $.steps[1].name: duplicate step name \"a\" (also $.steps[0]); step names must "
+     "be unique"},
     {"{\n" T_ L_ "  \"steps\": [{\"method\": \"tools/call\", \"tool\": \"t\", \"uri\": \"x\"}]\n}",
      "t.json:4:51: $.steps[0].uri: not allowed for method \"tools/call\""},
     {"{\n" T_ L_ "  \"steps\": []\n}",
      "t.json:4:12: $.steps: expected a non-empty array of steps, found an empty array"},
     {"{\n" T_ L_ "  \"steps\": [{\"method\": \"resources/read\", \"uri\": \"a://${rand:9:1}\"}]\n}",
-     "t.json:4:49: $.steps[0].uri: bad template: reversed bounds in ${rand:9:1} at offset 4; expected LO <= HI"},
+     "t.json:4:49: $.steps[0].uri: bad template: reversed bounds in ${rand:9:1} at offset 4; "
+     "expected LO <= HI"},
     {"{\n  \"target\": {\"transport\": \"stdio\", \"command\": \"node server.js\"},\n" L_ S_ "}",
-     "t.json:2:47: $.target.command: expected a non-empty array of strings (the program and its arguments), found \"node server.js\""},
-    {"{\n  \"target\": {\"transport\": \"stdio\", \"command\": [\"x\"], \"url\": \"http://a\"},\n" L_ S_ "}",
+     "t.json:2:47: $.target.command: expected a non-empty array of strings (the program and its "
+     "arguments), found \"node server.js\""},
+    {"{\n  \"target\": {\"transport\": \"stdio\", \"command\": [\"x\"], \"url\": "
+     "\"http://a\"},\n" L_ S_ "}",
      "t.json:2:54: $.target.url: only allowed with \"transport\": \"http\""},
     {"{\n  \"target\": {\"transport\": \"http\", \"url\": \"ftp://a\"},\n" L_ S_ "}",
-     "t.json:2:42: $.target.url: expected a URL starting with http:// or https://, found \"ftp://a\""},
+     "t.json:2:42: $.target.url: expected a URL starting with http:// or https://, found "
+     "\"ftp://a\""},
     {"{\n  \"target\": {\"transport\": \"http\"},\n" L_ S_ "}",
-     "t.json:2:13: $.target.url: expected a URL starting with http:// or https://, but the key is missing"},
+     "t.json:2:13: $.target.url: expected a URL starting with http:// or https://, but the key is "
+     "missing"},
     {"{\n" T_ "  \"load\": {\"model\": \"open\", \"duration\": \"5s\"},\n" S_ "}",
-     "t.json:3:11: $.load.rate: expected a number greater than 0 (requests per second) or \"stages\", but the key is missing"},
+     "t.json:3:11: $.load.rate: expected a number greater than 0 (requests per second) or "
+     "\"stages\", but the key is missing"},
     {"{\n" T_ "  \"load\": {\"model\": \"closed\", \"rate\": 5, \"duration\": \"5s\"},\n" S_ "}",
      "t.json:3:31: $.load.rate: only allowed with \"model\": \"open\""},
     {"{\n" T_ L_ "  \"mcp\": {\"protocol_version\": \"2024-11-05\"},\n" S_ "}",
-     "t.json:4:31: $.mcp.protocol_version: expected one of \"2025-03-26\", \"2025-06-18\" or \"2025-11-25\", found \"2024-11-05\"; did you mean \"2025-11-25\"?"},
-    {"{\n" T_ L_ "  \"load\": {},\n" S_ "}",
-     "t.json:4:3: $.load: duplicate key \"load\""},
-    {"{\n" T_ L_ "  \"steps\": [{\"method\": \"tools/call\", \"tool\": \"t\", \"arguments\": {\"a b\": \"${x}\"}}]\n}",
-     "t.json:4:72: $.steps[0].arguments[\"a b\"]: bad template: unknown placeholder ${x} at offset 0; expected ${seq}, ${worker} or ${rand:LO:HI}"},
-    {"{\n" T_ L_ "  \"steps\": [{\"method\": \"prompts/get\", \"prompt\": \"p\", \"arguments\": {\"n\": 5}}]\n}",
-     "t.json:4:73: $.steps[0].arguments.n: expected a string (prompt arguments are strings), found 5"},
+     "t.json:4:31: $.mcp.protocol_version: expected one of \"2025-03-26\", \"2025-06-18\" or "
+     "\"2025-11-25\", found \"2024-11-05\"; did you mean \"2025-11-25\"?"},
+    {"{\n" T_ L_ "  \"load\": {},\n" S_ "}", "t.json:4:3: $.load: duplicate key \"load\""},
+    {"{\n" T_ L_ "  \"steps\": [{\"method\": \"tools/call\", \"tool\": \"t\", \"arguments\": {\"a "
+                 "b\": \"${x}\"}}]\n}",
+     "t.json:4:72: $.steps[0].arguments[\"a b\"]: bad template: unknown placeholder ${x} at offset "
+     "0; expected ${seq}, ${worker} or ${rand:LO:HI}"},
+    {"{\n" T_ L_ "  \"steps\": [{\"method\": \"prompts/get\", \"prompt\": \"p\", \"arguments\": "
+                 "{\"n\": 5}}]\n}",
+     "t.json:4:73: $.steps[0].arguments.n: expected a string (prompt arguments are strings), found "
+     "5"},
     {"{\n" T_ L_ "  \"http\": {\"keepalive\": \"yes\"},\n" S_ "}",
      "t.json:4:25: $.http.keepalive: expected true or false, found \"yes\""},
-    {"{\n" T_ L_ "  \"steps\": [{\"name\": \"echo\", \"method\": \"ping\"}]" ",\n  \"thresholds\": [{\"step\": \"ehco\", \"check\": \"p50 < 1ms\"}]\n}",
+    {"{\n" T_ L_ "  \"steps\": [{\"name\": \"echo\", \"method\": \"ping\"}]"
+     ",\n  \"thresholds\": [{\"step\": \"ehco\", \"check\": \"p50 < 1ms\"}]\n}",
      "t.json:5:27: $.thresholds[0].step: no step named \"ehco\"; did you mean \"echo\"?"},
 };
-
 
 static void test_invalid_scenarios(void **state)
 {
@@ -364,8 +380,8 @@ static void test_invalid_scenarios(void **state)
     for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
         struct scenario *s = (struct scenario *)&s;
         char err[512];
-        ls_err rc = scenario_parse("t.json", bad_cases[i].text, strlen(bad_cases[i].text), &s,
-                                   err, sizeof err);
+        ls_err rc = scenario_parse("t.json", bad_cases[i].text, strlen(bad_cases[i].text), &s, err,
+                                   sizeof err);
         if (rc != LS_ERR_INVALID)
             fail_msg("case %zu: rc %d, want LS_ERR_INVALID", i, rc);
         assert_null(s);
@@ -433,7 +449,8 @@ static void test_numeric_placeholder_rule(void **state)
                        " {\"method\": \"prompts/get\", \"prompt\": \"p\","
                        " \"arguments\": {\"n\": \"${seq}\"}}]}");
     assert_string_equal(s->steps[0].params_text, "{\"uri\":\"${seq}\"}");
-    assert_string_equal(s->steps[1].params_text, "{\"name\":\"p\",\"arguments\":{\"n\":\"${seq}\"}}");
+    assert_string_equal(s->steps[1].params_text,
+                        "{\"name\":\"p\",\"arguments\":{\"n\":\"${seq}\"}}");
     scenario_free(s);
 }
 
@@ -458,7 +475,8 @@ static void test_step_names(void **state)
 static void test_rate_at(void **state)
 {
     (void)state;
-    struct scenario *s = parse_ok("{\"target\": {\"transport\": \"stdio\", \"command\": [\"srv\"]},"
+    struct scenario *s =
+        parse_ok("{\"target\": {\"transport\": \"stdio\", \"command\": [\"srv\"]},"
                  " \"load\": {\"model\": \"open\", \"rate\": 100, \"stages\": ["
                  "{\"duration\": \"10s\", \"target\": 200}, {\"duration\": \"5s\", \"target\": 50},"
                  " {\"duration\": 0, \"target\": 400}, {\"duration\": \"4s\", \"target\": 400}]},"
@@ -536,8 +554,27 @@ static void test_parse_duration(void **state)
                      (unsigned long long)good[i].ns);
     }
     static const char *const bad[] = {
-        "", "1", "10", "s", "-1s", "+1s", "1 s", " 1s", "1s ", "1sec", "1x", "1.s.", ".s",
-        "1..5s", "ms", "1m30", "18446744073709551616ns", "5124096h", "1e3s", "0x10s", "1S",
+        "",
+        "1",
+        "10",
+        "s",
+        "-1s",
+        "+1s",
+        "1 s",
+        " 1s",
+        "1s ",
+        "1sec",
+        "1x",
+        "1.s.",
+        ".s",
+        "1..5s",
+        "ms",
+        "1m30",
+        "18446744073709551616ns",
+        "5124096h",
+        "1e3s",
+        "0x10s",
+        "1S",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint64_t ns = 777;
