@@ -156,7 +156,8 @@ static void push_sample(struct worker *w, const struct ls_sample *s)
 static void log_error(struct vu *v, const struct xfer_result *r, const char *what)
 {
     struct worker *w = v->w;
-    if (r->err == LS_EC_OK || r->err >= LS_EC__COUNT)
+    /* Lost sessions have an event of their own (vu_on_reply). */
+    if (r->err == LS_EC_OK || r->err >= LS_EC__COUNT || r->err == LS_EC_SESSION_LOST)
         return;
     uint32_t n = ++w->events_by_class[r->err];
     if (n <= EVENTS_PER_CLASS)

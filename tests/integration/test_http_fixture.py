@@ -106,4 +106,57 @@ check(stats["sessions_deleted"] == stats["sessions_opened"],
 newc = q("SELECT count(*) FROM samples WHERE session_id=? AND (flags&?)!=0", SF_NEW_CONN)
 check(newc == calls + inits, "keep-alive off: every request on a new connection (%d of %d)" %
       (newc, calls + inits))
+
+print("a lost session (404) is re-initialized and counted")
+srv = HttpServer(tmp, mode="json", extra=["--forget-session-every", "25"])
+try:
+    sc = scenario(srv.url, concurrency=4, duration="1s", warmup="0")
+    path = write_scenario(tmp, "lost.json", sc)
+    rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--quiet"])
+    check(rc == 0, "lost sessions: exits 0 (got %d)" % rc)
+    stats = srv.stats()
+finally:
+    srv.stop()
+conn = db(dbpath)
+sid = last_session(conn)["id"]
+q = lambda sql, *a: conn.execute(sql, (sid,) + a).fetchone()[0]
+lost = q("SELECT count(*) FROM samples WHERE session_id=? AND err=7")
+inits = q("SELECT count(*) FROM samples WHERE session_id=? AND step=5")
+check(stats["sessions_forgotten"] > 0 and lost == stats["sessions_forgotten"],
+      "every 404 recorded as session_lost (%d, server forgot %d)" % (lost, stats["sessions_forgotten"]))
+# Every loss before the stop is followed by a new handshake of the same virtual user.
+end_ns = 1_000_000_000
+unrecovered = q("""SELECT count(*) FROM samples l WHERE l.session_id=? AND l.err=7 AND l.end_ns < ?
+                   AND NOT EXISTS (SELECT 1 FROM samples i WHERE i.session_id=l.session_id AND i.step=5
+                                   AND i.vu=l.vu AND i.start_ns >= l.end_ns)""", end_ns)
+late_losses = q("SELECT count(*) FROM samples WHERE session_id=? AND err=7 AND end_ns >= ?", end_ns)
+good_inits = q("SELECT count(*) FROM samples WHERE session_id=? AND step=5 AND err=0")
+check(unrecovered == 0 and good_inits == 4 + lost - late_losses,
+      "each lost session re-initialized: %d sessions = 4 + %d lost - %d after the stop" %
+      (good_inits, lost, late_losses))
+check(("%d lost session(s) re-initialized" % lost) in out, "the summary says how many sessions were lost")
+ev = q("SELECT count(*) FROM events WHERE session_id=? AND kind='session_lost'")
+check(ev == min(lost, 20), "session losses logged as events (%d)" % ev)
+
+print("a target launched by loadscope: command plus URL")
+import socket
+s_ = socket.socket()
+s_.bind(("127.0.0.1", 0))
+port = s_.getsockname()[1]
+s_.close()
+from lsutil import HTTP_SERVER
+sc = scenario("http://127.0.0.1:%d/mcp" % port, concurrency=2, duration="1s", warmup="0")
+sc["target"]["command"] = ["node", HTTP_SERVER, "--port", str(port), "--mode", "sse"]
+path = write_scenario(tmp, "launch.json", sc)
+rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--quiet"])
+check(rc == 0, "launched target: exits 0 (got %d) %s" % (rc, err[-400:]))
+sid = last_session(conn)["id"]
+n = conn.execute("SELECT count(*) FROM samples WHERE session_id=? AND err=0 AND step<5", (sid,)).fetchone()[0]
+check(n > 50, "launched target served the run (%d ok requests)" % n)
+ev = conn.execute("SELECT message FROM events WHERE session_id=? AND kind='target_start'", (sid,)).fetchone()
+check(ev is not None and ("127.0.0.1:%d" % port) in ev[0], "launch logged: %s" % (ev and ev[0]))
+probe = socket.socket()
+stopped = probe.connect_ex(("127.0.0.1", port)) != 0
+probe.close()
+check(stopped, "the launched target was stopped at the end")
 finish()
