@@ -96,16 +96,26 @@ struct store_summary {
 
 struct store_writer;
 
-/* Starts the writer thread for session_id. */
+/*
+ * Starts the writer thread for session_id (LS_ERR_NOTFOUND if there is no
+ * such session). The writer opens its own connection to st's file; st must
+ * outlive the writer, and finish reports its errors in store_errmsg(st).
+ */
 LS_MUST_CHECK ls_err store_writer_start(struct store *st, int64_t session_id,
                                         struct store_writer **out);
 
 /* Queues copies of n samples. Never waits on the disk. Thread-safe. */
 LS_MUST_CHECK ls_err store_writer_samples(struct store_writer *w, const struct ls_sample *s,
                                           size_t n);
-/* Queues an interval (the histogram bytes are copied). Thread-safe. */
+/*
+ * Queues an interval (the histogram bytes are copied; a NULL or empty one is
+ * stored as SQL NULL). Thread-safe.
+ */
 LS_MUST_CHECK ls_err store_writer_interval(struct store_writer *w, const struct store_interval *iv);
-/* Queues a summary row. Thread-safe. */
+/*
+ * Queues a summary row. Thread-safe. err_json is stored as an object of
+ * ls_errclass_name -> count for every class with a non-zero count.
+ */
 LS_MUST_CHECK ls_err store_writer_summary(struct store_writer *w, const struct store_summary *sm);
 /* Queues a run event: kind is a short word ("error", "target_exit", "session_lost", ...). */
 LS_MUST_CHECK ls_err store_writer_event(struct store_writer *w, uint64_t t_ns, const char *kind,
@@ -120,6 +130,14 @@ LS_MUST_CHECK ls_err store_writer_finish(struct store_writer *w);
 /* Rows committed so far (samples); readable from any thread. */
 uint64_t store_writer_committed(const struct store_writer *w);
 
+/*
+ * Errors the writer has met so far (each failed statement or transaction,
+ * and a final give-up); readable from any thread. A failed transaction keeps
+ * its rows queued and is retried, so errors > 0 does not by itself mean rows
+ * were lost; store_writer_finish says whether any were.
+ */
+uint64_t store_writer_errors(const struct store_writer *w);
+
 /* Listing for `loadscope sessions`. */
 struct store_session_row {
     int64_t id;
@@ -132,7 +150,10 @@ struct store_session_row {
     int64_t samples;
 };
 typedef int (*store_session_fn)(void *ctx, const struct store_session_row *row);
-/* Calls fn for each session, newest first; fn returns non-zero to stop. */
+/*
+ * Calls fn for each session, newest first; fn returns non-zero to stop.
+ * The row's strings are valid only during the call ("" for a NULL column).
+ */
 LS_MUST_CHECK ls_err store_list_sessions(struct store *st, store_session_fn fn, void *ctx);
 
 #endif
