@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds every libFuzzer target in tests/fuzz with clang (ASan + UBSan) and
+# runs each for SECONDS (default 15) starting from its seeds in
+# fixtures/fuzz/<name>/ (fuzz_<name>.c, or fuzz_<name>_decode.c for hdr).
+# The corpus grows in a temporary folder; the seeds in the tree are never
+# written. Any crash, leak or UB report fails the script.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+secs=${1:-15}
+out=$(mktemp -d /tmp/loadscope-fuzz-XXXXXX)
+trap 'rm -rf "$out"' EXIT
+srcs=("$root"/core/lserr.c "$root"/core/hdr.c "$root"/core/sse.c "$root"/core/jsonrpc.c
+      "$root"/core/template.c "$root"/core/scenario.c)
+status=0
+for target in "$root"/tests/fuzz/fuzz_*.c; do
+  name=$(basename "$target" .c)
+  seeds=${name#fuzz_}
+  seeds=${seeds%_decode}
+  bin="$out/$name"
+  clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+    -fno-sanitize-recover=undefined -I"$root/core" "${srcs[@]}" "$target" -o "$bin" -lcjson -lm
+  mkdir -p "$out/corpus-$name"
+  cp "$root/fixtures/fuzz/$seeds"/* "$out/corpus-$name/"
+  if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+      "$out/corpus-$name" >"$out/$name.log" 2>&1; then
+    echo "fuzz $name: ok ($(grep -c . "$out/$name.log") log lines, $(ls "$out/corpus-$name" | wc -l) corpus entries)"
+  else
+    echo "fuzz $name: FAILED"
+    tail -40 "$out/$name.log"
+    status=1
+  fi
+done
+exit $status
