@@ -296,8 +296,8 @@ ls_err store_open(const char *path, struct store **out, char *err, size_t errcap
     e = mkdir_parents(path, st->errmsg, sizeof(st->errmsg));
     if (e != LS_OK)
         goto out;
-    rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                            SQLITE_OPEN_FULLMUTEX, NULL);
+    rc = sqlite3_open_v2(path, &st->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         st_err(st, "%s: %s", path, st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
         e = LS_ERR_DB;
@@ -307,8 +307,7 @@ ls_err store_open(const char *path, struct store **out, char *err, size_t errcap
     e = db_configure(st->db, st->errmsg, sizeof(st->errmsg));
     /* Only takes effect on a new, empty file; 16 KiB pages make sample inserts cheaper. */
     if (e == LS_OK)
-        e = db_exec(st->db, "PRAGMA page_size=16384", "page size", st->errmsg,
-                    sizeof(st->errmsg));
+        e = db_exec(st->db, "PRAGMA page_size=16384", "page size", st->errmsg, sizeof(st->errmsg));
     if (e == LS_OK)
         e = ensure_schema(st->db, path, st->errmsg, sizeof(st->errmsg));
     if (e == LS_OK)
@@ -317,11 +316,11 @@ ls_err store_open(const char *path, struct store **out, char *err, size_t errcap
     if (e != LS_OK)
         goto out;
 
-#define PREP(field, sql)                                                                   \
-    do {                                                                                   \
-        e = db_prepare(st->db, sql, &st->field, st->errmsg, sizeof(st->errmsg));           \
-        if (e != LS_OK)                                                                    \
-            goto out;                                                                      \
+#define PREP(field, sql)                                                                           \
+    do {                                                                                           \
+        e = db_prepare(st->db, sql, &st->field, st->errmsg, sizeof(st->errmsg));                   \
+        if (e != LS_OK)                                                                            \
+            goto out;                                                                              \
     } while (0)
     PREP(ins_session, "INSERT INTO sessions(name, scenario_path, scenario_text, target, "
                       "params_json, host, version, started_unix_ns) "
@@ -443,8 +442,8 @@ ls_err store_add_step(struct store *st, int64_t session_id, int idx, const char 
     return st_step_done(st, s, "inserting step");
 }
 
-ls_err store_session_end(struct store *st, int64_t session_id, int64_t ended_unix_ns,
-                         int exit_code, const char *status_text)
+ls_err store_session_end(struct store *st, int64_t session_id, int64_t ended_unix_ns, int exit_code,
+                         const char *status_text)
 {
     sqlite3_stmt *s;
     ls_err e;
@@ -508,14 +507,14 @@ ls_err store_list_sessions(struct store *st, store_session_fn fn, void *ctx)
 
 /* ------------------------------------------------------------------ writer */
 
-#define WBLOCK_SAMPLES 4096         /* samples per queue block (~290 KiB) */
-#define WFREE_KEEP 4                /* written blocks kept for reuse */
-#define WTXN_MAX_SAMPLES 65536      /* samples per transaction at most */
-#define WFLUSH_NS 100000000LL       /* commit what is queued at least this often */
-#define WRETRY_NS 250000000LL       /* pause after a failed transaction */
-#define WFINISH_ATTEMPTS 3          /* failed transactions in a row before finish gives up */
-#define WMULTI 256                  /* rows per multi-row sample INSERT */
-#define WSAMPLE_PARAMS 17           /* parameters per sample row besides the shared ?1 */
+#define WBLOCK_SAMPLES 4096    /* samples per queue block (~290 KiB) */
+#define WFREE_KEEP 4           /* written blocks kept for reuse */
+#define WTXN_MAX_SAMPLES 65536 /* samples per transaction at most */
+#define WFLUSH_NS 100000000LL  /* commit what is queued at least this often */
+#define WRETRY_NS 250000000LL  /* pause after a failed transaction */
+#define WFINISH_ATTEMPTS 3     /* failed transactions in a row before finish gives up */
+#define WMULTI 256             /* rows per multi-row sample INSERT */
+#define WSAMPLE_PARAMS 17      /* parameters per sample row besides the shared ?1 */
 
 struct wblock {
     struct wblock *next;
@@ -534,8 +533,8 @@ struct witem {
         struct store_summary sm;
         struct {
             uint64_t t_ns;
-            const char *kind;     /* into data */
-            const char *message;  /* into data, or NULL */
+            const char *kind;    /* into data */
+            const char *message; /* into data, or NULL */
         } ev;
     } u;
     uint8_t data[];
@@ -547,7 +546,7 @@ struct wlist { /* a FIFO of blocks and one of items */
 };
 
 struct store_writer {
-    struct store *st;           /* borrowed: must outlive the writer */
+    struct store *st; /* borrowed: must outlive the writer */
     int64_t session_id;
     pthread_t thread;
     bool thread_started;
@@ -567,7 +566,7 @@ struct store_writer {
     sqlite3_stmt *begin, *commit, *rollback;
     sqlite3_stmt *ins_sample, *ins_samples; /* one row; WMULTI rows */
     sqlite3_stmt *ins_interval, *ins_summary, *ins_event;
-    struct wlist pending;       /* taken from q, not yet committed */
+    struct wlist pending; /* taken from q, not yet committed */
     ls_err first_err;
     char first_msg[STORE_MSG_CAP];
     char last_msg[STORE_MSG_CAP];
@@ -576,8 +575,8 @@ struct store_writer {
     _Atomic uint64_t errors;    /* errors met (SQLite's and given-up rows) */
 };
 
-__attribute__((format(printf, 2, 3))) static void w_error(struct store_writer *w,
-                                                          const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void w_error(struct store_writer *w, const char *fmt,
+                                                          ...)
 {
     va_list ap;
 
@@ -742,9 +741,9 @@ static enum wstep w_write_item(struct store_writer *w, const struct witem *it)
     switch (it->kind) {
     case WI_INTERVAL: {
         const struct store_interval *iv = &it->u.iv;
-        const int64_t c[5] = { iv->p50_us, iv->p90_us, iv->p99_us, iv->p999_us, iv->max_us };
-        const int64_t u[5] = { iv->u_p50_us, iv->u_p90_us, iv->u_p99_us, iv->u_p999_us,
-                               iv->u_max_us };
+        const int64_t c[5] = {iv->p50_us, iv->p90_us, iv->p99_us, iv->p999_us, iv->max_us};
+        const int64_t u[5] = {iv->u_p50_us, iv->u_p90_us, iv->u_p99_us, iv->u_p999_us,
+                              iv->u_max_us};
 
         s = w->ins_interval;
         sqlite3_bind_int64(s, 2, iv->second);
@@ -760,9 +759,9 @@ static enum wstep w_write_item(struct store_writer *w, const struct witem *it)
     }
     case WI_SUMMARY: {
         const struct store_summary *sm = &it->u.sm;
-        const int64_t c[5] = { sm->p50_us, sm->p90_us, sm->p99_us, sm->p999_us, sm->max_us };
-        const int64_t u[5] = { sm->u_p50_us, sm->u_p90_us, sm->u_p99_us, sm->u_p999_us,
-                               sm->u_max_us };
+        const int64_t c[5] = {sm->p50_us, sm->p90_us, sm->p99_us, sm->p999_us, sm->max_us};
+        const int64_t u[5] = {sm->u_p50_us, sm->u_p90_us, sm->u_p99_us, sm->u_p999_us,
+                              sm->u_max_us};
         char json[1024];
 
         err_json(sm, json, sizeof(json));
@@ -992,7 +991,7 @@ static void *w_main(void *arg)
             break;
         }
         {
-            struct timespec pause = { 0, WRETRY_NS };
+            struct timespec pause = {0, WRETRY_NS};
 
             nanosleep(&pause, NULL);
         }
@@ -1032,9 +1031,9 @@ static void w_free(struct store_writer *w)
     free(w);
 }
 
-#define SAMPLE_COLUMNS                                                                       \
-    "INSERT INTO samples(session_id, seq, worker, vu, step, intended_ns, start_ns, end_ns, "  \
-    "dns_us, connect_us, tls_us, ttfb_us, bytes_out, bytes_in, status, err, flags, "          \
+#define SAMPLE_COLUMNS                                                                             \
+    "INSERT INTO samples(session_id, seq, worker, vu, step, intended_ns, start_ns, end_ns, "       \
+    "dns_us, connect_us, tls_us, ttfb_us, bytes_out, bytes_in, status, err, flags, "               \
     "rpc_code) VALUES"
 
 /* Prepares the WMULTI-row sample INSERT: (?1, ?2 .. ?18), (?1, ?19 .. ?35), ... */
@@ -1085,11 +1084,11 @@ static ls_err w_open_db(struct store_writer *w, struct store *st)
     if (e != LS_OK)
         return e;
 
-#define WPREP(field, sql)                                                                  \
-    do {                                                                                   \
-        e = db_prepare(w->db, sql, &w->field, st->errmsg, sizeof(st->errmsg));             \
-        if (e != LS_OK)                                                                    \
-            return e;                                                                      \
+#define WPREP(field, sql)                                                                          \
+    do {                                                                                           \
+        e = db_prepare(w->db, sql, &w->field, st->errmsg, sizeof(st->errmsg));                     \
+        if (e != LS_OK)                                                                            \
+            return e;                                                                              \
     } while (0)
     WPREP(begin, "BEGIN IMMEDIATE");
     WPREP(commit, "COMMIT");
@@ -1345,8 +1344,8 @@ ls_err store_writer_finish(struct store_writer *w)
     if (nerr == 1)
         st_err(w->st, "%s", w->first_msg);
     else if (nerr > 1)
-        st_err(w->st, "%s (%llu errors in all; last: %s)", w->first_msg,
-               (unsigned long long)nerr, w->last_msg);
+        st_err(w->st, "%s (%llu errors in all; last: %s)", w->first_msg, (unsigned long long)nerr,
+               w->last_msg);
     w_free(w);
     return e;
 }

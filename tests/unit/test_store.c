@@ -109,7 +109,7 @@ static void raw_exec(sqlite3 *db, const char *sql)
 
 static int64_t new_session(struct store *st, const char *name, int64_t started)
 {
-    struct store_session_info info = { .name = name, .started_unix_ns = started };
+    struct store_session_info info = {.name = name, .started_unix_ns = started};
     int64_t id = 0;
 
     assert_int_equal(store_session_begin(st, &info, &id), LS_OK);
@@ -154,10 +154,23 @@ static struct ls_sample make_sample(uint16_t worker, uint32_t seq)
 
 static uint64_t sample_hash(const struct ls_sample *s, uint64_t acc)
 {
-    const uint64_t f[] = { s->seq, s->worker, s->vu, s->step, s->intended_ns, s->start_ns,
-                           s->end_ns, s->dns_us, s->connect_us, s->tls_us, s->ttfb_us,
-                           s->bytes_out, s->bytes_in, s->status, s->err, s->flags,
-                           (uint64_t)(int64_t)s->rpc_code };
+    const uint64_t f[] = {s->seq,
+                          s->worker,
+                          s->vu,
+                          s->step,
+                          s->intended_ns,
+                          s->start_ns,
+                          s->end_ns,
+                          s->dns_us,
+                          s->connect_us,
+                          s->tls_us,
+                          s->ttfb_us,
+                          s->bytes_out,
+                          s->bytes_in,
+                          s->status,
+                          s->err,
+                          s->flags,
+                          (uint64_t)(int64_t)s->rpc_code};
 
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         acc = mix64(acc ^ f[i]) + i;
@@ -350,9 +363,9 @@ static void test_session_round_trip(void **state)
     assert_int_equal(store_session_begin(f->st, &info, &id), LS_OK);
     assert_int_equal(id, 1);
     assert_int_equal(store_add_step(f->st, id, 0, "list", "tools/list", 3, NULL), LS_OK);
-    assert_int_equal(store_add_step(f->st, id, 1, "echo", "tools/call", 4000000000u,
-                                    "{\"name\":\"echo\"}"),
-                     LS_OK);
+    assert_int_equal(
+        store_add_step(f->st, id, 1, "echo", "tools/call", 4000000000u, "{\"name\":\"echo\"}"),
+        LS_OK);
     /* Same index twice is refused, with SQLite's reason. */
     assert_int_equal(store_add_step(f->st, id, 1, "dup", "x", 1, NULL), LS_ERR_DB);
     assert_non_null(strstr(store_errmsg(f->st), "UNIQUE"));
@@ -452,7 +465,7 @@ static void *produce(void *arg)
 static void wait_for(struct store_writer *w, uint64_t (*get)(const struct store_writer *),
                      uint64_t at_least)
 {
-    struct timespec ms10 = { 0, 10000000 };
+    struct timespec ms10 = {0, 10000000};
 
     for (int i = 0; i < 6000 && get(w) < at_least; i++)
         nanosleep(&ms10, NULL);
@@ -530,7 +543,7 @@ static void test_intervals_blobs(void **state)
     struct fx *f = *state;
     int64_t sid = new_session(f->st, "iv", 1);
     struct store_writer *w = NULL;
-    uint8_t big[5000], small[1] = { 0 };
+    uint8_t big[5000], small[1] = {0};
     struct store_interval iv[3];
     sqlite3 *db;
     sqlite3_stmt *s = NULL;
@@ -540,11 +553,28 @@ static void test_intervals_blobs(void **state)
         big[i] = (uint8_t)mix64(i);
     memset(iv, 0, sizeof(iv));
     iv[0] = (struct store_interval){
-        .second = 0, .step = -1, .warmup = 1, .count = 10, .errors = 2, .late = 1,
-        .p50_us = 100, .p90_us = 200, .p99_us = 300, .p999_us = 400, .max_us = 500,
-        .u_p50_us = 90, .u_p90_us = 190, .u_p99_us = 290, .u_p999_us = 390, .u_max_us = 490,
-        .mean_us = 123.25, .u_mean_us = 0.1, .hist = big, .hist_len = sizeof(big),
-        .u_hist = small, .u_hist_len = sizeof(small),
+        .second = 0,
+        .step = -1,
+        .warmup = 1,
+        .count = 10,
+        .errors = 2,
+        .late = 1,
+        .p50_us = 100,
+        .p90_us = 200,
+        .p99_us = 300,
+        .p999_us = 400,
+        .max_us = 500,
+        .u_p50_us = 90,
+        .u_p90_us = 190,
+        .u_p99_us = 290,
+        .u_p999_us = 390,
+        .u_max_us = 490,
+        .mean_us = 123.25,
+        .u_mean_us = 0.1,
+        .hist = big,
+        .hist_len = sizeof(big),
+        .u_hist = small,
+        .u_hist_len = sizeof(small),
     };
     iv[1] = iv[0];
     iv[1].second = 7;
