@@ -41,11 +41,11 @@ struct hdr {
     int32_t bucket_count;
     int64_t sub_bucket_mask; /* (sub_bucket_count - 1) << unit_magnitude */
     int32_t counts_len;      /* (bucket_count + 1) * sub_bucket_half_count */
-    int64_t total;     /* sum of counts */
-    int64_t saturated; /* counts recorded above highest */
-    int64_t min_value; /* smallest recorded (clamped) value; INT64_MAX when empty */
-    int64_t max_value; /* largest recorded (clamped) value; 0 when empty */
-    int64_t counts[];  /* counts_len slots */
+    int64_t total;           /* sum of counts */
+    int64_t saturated;       /* counts recorded above highest */
+    int64_t min_value;       /* smallest recorded (clamped) value; INT64_MAX when empty */
+    int64_t max_value;       /* largest recorded (clamped) value; 0 when empty */
+    int64_t counts[];        /* counts_len slots */
 };
 
 /* What a configuration needs, computed without allocating (decode uses it to
@@ -143,6 +143,26 @@ static void hdr_clear(struct hdr *h)
     h->max_value = 0;
 }
 
+/* Fills every field but the counts, which the caller provides or ignores. */
+static void hdr_init_header(struct hdr *h, int64_t lowest, int64_t highest, int sig_digits,
+                            const struct hdr_layout *lay)
+{
+    h->lowest = lowest;
+    h->highest = highest;
+    h->sig_digits = sig_digits;
+    h->unit_magnitude = lay->unit_magnitude;
+    h->sub_bucket_half_count_magnitude = lay->sub_bucket_half_count_magnitude;
+    h->sub_bucket_count = INT32_C(2) << lay->sub_bucket_half_count_magnitude;
+    h->sub_bucket_half_count = h->sub_bucket_count / 2;
+    h->bucket_count = lay->bucket_count;
+    h->sub_bucket_mask = (int64_t)(h->sub_bucket_count - 1) << lay->unit_magnitude;
+    h->counts_len = lay->counts_len;
+    h->total = 0;
+    h->saturated = 0;
+    h->min_value = INT64_MAX;
+    h->max_value = 0;
+}
+
 ls_err hdr_open(int64_t lowest, int64_t highest, int sig_digits, struct hdr **out)
 {
     struct hdr_layout lay;
@@ -160,16 +180,7 @@ ls_err hdr_open(int64_t lowest, int64_t highest, int sig_digits, struct hdr **ou
         rc = LS_ERR_NOMEM;
         goto out;
     }
-    h->lowest = lowest;
-    h->highest = highest;
-    h->sig_digits = sig_digits;
-    h->unit_magnitude = lay.unit_magnitude;
-    h->sub_bucket_half_count_magnitude = lay.sub_bucket_half_count_magnitude;
-    h->sub_bucket_count = INT32_C(2) << lay.sub_bucket_half_count_magnitude;
-    h->sub_bucket_half_count = h->sub_bucket_count / 2;
-    h->bucket_count = lay.bucket_count;
-    h->sub_bucket_mask = (int64_t)(h->sub_bucket_count - 1) << lay.unit_magnitude;
-    h->counts_len = lay.counts_len;
+    hdr_init_header(h, lowest, highest, sig_digits, &lay);
     hdr_clear(h);
     *out = h;
 out:
@@ -335,7 +346,8 @@ void hdr_iter_init(struct hdr_iter *it, const struct hdr *h)
 {
     memset(it, 0, sizeof *it);
     it->h = h;
-    it->index = -1;
+    /* start just before the smallest value's slot: nothing lies below it */
+    it->index = h->total == 0 ? -1 : hdr_index_of(h, h->min_value) - 1;
 }
 
 int hdr_iter_next(struct hdr_iter *it)
@@ -416,9 +428,10 @@ static void hdr_encode_into(const struct hdr *h, struct hdr_wbuf *w)
     hdr_put_varint(w, (uint64_t)h->total);
     hdr_put_varint(w, (uint64_t)h->saturated);
     if (h->total != 0) {
+        int32_t first = hdr_index_of(h, h->min_value);
         int32_t last = hdr_index_of(h, h->max_value);
-        int64_t zeros = 0;
-        for (int32_t i = 0; i <= last; i++) {
+        int64_t zeros = first;
+        for (int32_t i = first; i <= last; i++) {
             if (h->counts[i] == 0) {
                 zeros++;
                 continue;
@@ -589,6 +602,7 @@ static void hdr_apply(struct hdr *h, const struct hdr_decoded *d)
 ls_err hdr_decode(const uint8_t *buf, size_t len, struct hdr **out)
 {
     struct hdr_decoded d;
+    struct hdr probe; /* the configuration's header alone, to validate against */
     struct hdr *h = NULL;
     int32_t first, last;
     ls_err rc;
@@ -599,10 +613,11 @@ ls_err hdr_decode(const uint8_t *buf, size_t len, struct hdr **out)
     rc = hdr_parse_header(buf, len, &d);
     if (rc != LS_OK)
         goto out;
-    rc = hdr_open(d.lowest, d.highest, (int)d.digits, &h);
+    hdr_init_header(&probe, d.lowest, d.highest, (int)d.digits, &d.lay);
+    rc = hdr_walk_entries(&probe, &d, NULL, &first, &last);
     if (rc != LS_OK)
         goto out;
-    rc = hdr_walk_entries(h, &d, NULL, &first, &last);
+    rc = hdr_open(d.lowest, d.highest, (int)d.digits, &h);
     if (rc != LS_OK)
         goto out;
     hdr_apply(h, &d);

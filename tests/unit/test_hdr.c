@@ -250,8 +250,8 @@ static void make_dataset(int which, struct dataset *d)
     case 4:
         d->name = "log-uniform 1 us .. 1 h";
         for (size_t i = 0; i < n; i++)
-            d->v[i] = clamp64((int64_t)exp(rng_unit() * log((double)HDR_LS_HIGHEST)), 1,
-                              HDR_LS_HIGHEST);
+            d->v[i] =
+                clamp64((int64_t)exp(rng_unit() * log((double)HDR_LS_HIGHEST)), 1, HDR_LS_HIGHEST);
         d->v[0] = 1;
         d->v[1] = HDR_LS_HIGHEST;
         break;
@@ -336,9 +336,8 @@ static void test_equivalent_ranges(void **state)
         int64_t lowest, highest;
         int digits;
     } cfg[] = {
-        {1, HDR_LS_HIGHEST, 3}, {1, 1000000, 1},    {1, 100000000, 2},
-        {1, 3600000000, 4},     {1, 3600000000, 5}, {1000, 1000000000, 2},
-        {3, 1 << 20, 3},
+        {1, HDR_LS_HIGHEST, 3}, {1, 1000000, 1},       {1, 100000000, 2}, {1, 3600000000, 4},
+        {1, 3600000000, 5},     {1000, 1000000000, 2}, {3, 1 << 20, 3},
     };
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         struct hdr *h = NULL;
@@ -447,8 +446,7 @@ static void test_percentiles_against_sort(void **state)
         rng_state = 77;
         for (int i = 0; i < 2000; i++)
             check_percentile(h, s, d.n, 100.0 * rng_unit());
-        assert_int_equal(hdr_value_at_percentile(h, 100.0),
-                         ref_highest(ref_latency, s[d.n - 1]));
+        assert_int_equal(hdr_value_at_percentile(h, 100.0), ref_highest(ref_latency, s[d.n - 1]));
         assert_int_equal(hdr_value_at_percentile(h, 100.0), hdr_max(h));
         assert_int_equal(hdr_value_at_percentile(h, 250.0), hdr_max(h));
         assert_int_equal(hdr_value_at_percentile(h, -1.0), ref_highest(ref_latency, s[0]));
@@ -904,8 +902,13 @@ static void test_decode_rejects_bad_content(void **state)
 
     /* impossible configurations */
     static const uint64_t bad_cfg[][3] = {
-        {0, H, 3}, {1, H, 0}, {1, H, 6}, {1, H, 300}, {10, 19, 3},
-        {1, (uint64_t)INT64_MAX, 3}, {1, (uint64_t)INT64_MAX + 1, 3},
+        {0, H, 3},
+        {1, H, 0},
+        {1, H, 6},
+        {1, H, 300},
+        {10, 19, 3},
+        {1, (uint64_t)INT64_MAX, 3},
+        {1, (uint64_t)INT64_MAX + 1, 3},
         {(uint64_t)1 << 63, UINT64_MAX, 3},
     };
     for (size_t i = 0; i < sizeof bad_cfg / sizeof bad_cfg[0]; i++) {
