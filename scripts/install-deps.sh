@@ -18,8 +18,13 @@ apt_packages=(
     build-essential cmake pkg-config clang
     libcurl4-openssl-dev libcjson-dev libsqlite3-dev sqlite3 libssl-dev
     libncurses-dev libcmocka-dev
+    libdw-dev libelf-dev libiberty-dev libunwind-dev
     python3 tmux
 )
+
+# Rust fixture targets need rustc (std only). rustup's copy in ~/.cargo/bin
+# counts; otherwise Debian's.
+command -v rustc >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/rustc" ] || apt_packages+=(rustc)
 
 # Node may come from elsewhere (NodeSource's nodejs bundles npm and conflicts
 # with Debian's npm package), so ask apt for them only when the commands are
