@@ -48,6 +48,11 @@ SERVER_PID=
 cleanup() {
     if [[ -n $SERVER_PID ]]; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 50); do # it exits within milliseconds; never hang on it
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
     if [[ ${KEEP_TMP:-0} == 1 ]]; then
