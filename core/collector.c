@@ -16,6 +16,8 @@ struct coll_step {
     struct hdr *corrected;   /* allocated on first use, reset for reuse */
     struct hdr *uncorrected;
     uint64_t count, errors, late;
+    uint64_t dns_us, connect_us, tls_us, ttfb_us, transfer_us, new_conns; /* sums */
+    uint64_t err_by_class[LS_EC__COUNT];
 };
 
 struct coll_slot {
@@ -110,7 +112,14 @@ static void close_slot(struct collector *c, struct coll_slot *slot)
             .late = st->late,
             .corrected = st->corrected,
             .uncorrected = st->uncorrected,
+            .dns_us = st->dns_us,
+            .connect_us = st->connect_us,
+            .tls_us = st->tls_us,
+            .ttfb_us = st->ttfb_us,
+            .transfer_us = st->transfer_us,
+            .new_conns = st->new_conns,
         };
+        memcpy(iv.err_by_class, st->err_by_class, sizeof(iv.err_by_class));
         if (c->sink.interval)
             c->sink.interval(c->sink.ctx, &iv);
         if (st->corrected) {
@@ -118,6 +127,9 @@ static void close_slot(struct collector *c, struct coll_slot *slot)
             hdr_reset(st->uncorrected);
         }
         st->count = st->errors = st->late = 0;
+        st->dns_us = st->connect_us = st->tls_us = st->ttfb_us = st->transfer_us = 0;
+        st->new_conns = 0;
+        memset(st->err_by_class, 0, sizeof(st->err_by_class));
     }
     slot->open = false;
 }
@@ -143,10 +155,22 @@ static void add_to(struct coll_step *st, const struct ls_sample *s, int64_t corr
     hdr_record(st->corrected, corr_us);
     hdr_record(st->uncorrected, unc_us);
     st->count++;
-    if (s->err != LS_EC_OK)
+    if (s->err != LS_EC_OK) {
         st->errors++;
+        st->err_by_class[s->err < LS_EC__COUNT ? s->err : LS_EC_OTHER]++;
+    }
     if (s->flags & LS_SF_LATE)
         st->late++;
+    /* Phases: what DNS, connect, TLS and the first byte leave of the latency is transfer. */
+    uint64_t before = (uint64_t)s->dns_us + s->connect_us + s->tls_us + s->ttfb_us;
+    uint64_t lat_us = (uint64_t)unc_us;
+    st->dns_us += s->dns_us;
+    st->connect_us += s->connect_us;
+    st->tls_us += s->tls_us;
+    st->ttfb_us += s->ttfb_us;
+    st->transfer_us += lat_us > before ? lat_us - before : 0;
+    if (s->flags & LS_SF_NEW_CONN)
+        st->new_conns++;
 }
 
 static void record(struct collector *c, const struct ls_sample *s)

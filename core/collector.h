@@ -39,6 +39,11 @@ struct coll_interval {
     uint64_t count, errors, late;
     const struct hdr *corrected;   /* microseconds, from the intended start */
     const struct hdr *uncorrected; /* microseconds, from the actual send */
+    /* Sums over the second's requests, for the phase breakdown (microseconds). */
+    uint64_t dns_us, connect_us, tls_us, ttfb_us;
+    uint64_t transfer_us;       /* latency after the first byte (what the phases above leave) */
+    uint64_t new_conns;         /* requests that opened a connection */
+    uint64_t err_by_class[LS_EC__COUNT]; /* failures by class; [LS_EC_OK] stays 0 */
 };
 
 struct coll_sink {

@@ -868,6 +868,26 @@ uint64_t engine_sessions_reinit(const struct engine *e)
     return atomic_load(&e->reinit);
 }
 
+size_t engine_target_pids(struct engine *e, int *pids, size_t cap)
+{
+    size_t n = 0;
+    if (e->http_proc) {
+        if (n < cap)
+            pids[n] = (int)proc_pid(e->http_proc);
+        n++;
+    }
+    pthread_mutex_lock(&e->procs_lock);
+    for (size_t i = 0; i < e->nprocs; i++) {
+        if (!e->procs[i])
+            continue;
+        if (n < cap)
+            pids[n] = (int)proc_pid(e->procs[i]);
+        n++;
+    }
+    pthread_mutex_unlock(&e->procs_lock);
+    return n;
+}
+
 void engine_close(struct engine *e)
 {
     if (!e)

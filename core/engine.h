@@ -71,6 +71,14 @@ uint32_t engine_workers(const struct engine *e);
 /* Sessions re-initialized after the server lost them. */
 uint64_t engine_sessions_reinit(const struct engine *e);
 
+/*
+ * Process ids of the targets the run launched (the HTTP server, or the
+ * stdio server processes): writes at most cap of them to pids and returns
+ * how many there are. Any thread, while engine_run runs and after its first
+ * interval was reported (the dashboard's Target screen reads them).
+ */
+size_t engine_target_pids(struct engine *e, int *pids, size_t cap);
+
 void engine_close(struct engine *e);
 
 #endif
