@@ -17,6 +17,9 @@ const char *ls_errclass_name(enum ls_errclass c)
     case LS_EC_TARGET_EXIT: return "target_exit";
     case LS_EC_SEND: return "send";
     case LS_EC_OTHER: return "other";
+    case LS_EC_THROTTLED: return "throttled";
+    case LS_EC_AWS_CLIENT: return "aws_client_error";
+    case LS_EC_AWS_SERVER: return "aws_server_error";
     case LS_EC__COUNT: break;
     }
     return "unknown";

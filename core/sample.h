@@ -22,6 +22,10 @@ enum ls_errclass {
     LS_EC_TARGET_EXIT,   /* the target process died with the request in flight */
     LS_EC_SEND,          /* could not write the request (pipe closed, curl refused) */
     LS_EC_OTHER,
+    /* AWS steps (appended: stored ids never change) */
+    LS_EC_THROTTLED,     /* throttled on the last attempt (ThrottlingException, SlowDown, ...) */
+    LS_EC_AWS_CLIENT,    /* an AWS error that retrying cannot fix (ValidationException, NoSuchKey...) */
+    LS_EC_AWS_SERVER,    /* HTTP 5xx / transient AWS fault on the last attempt */
     LS_EC__COUNT
 };
 
@@ -55,6 +59,13 @@ struct ls_sample {
     uint8_t flags;          /* enum ls_sample_flags */
     uint32_t seq;           /* per-worker sequence number */
     int32_t rpc_code;       /* JSON-RPC error code when err == LS_EC_RPC */
+    /* AWS steps only (0 for MCP); one sample covers the whole operation. */
+    uint16_t attempts;      /* HTTP requests sent, retries, split calls and follow-ups included */
+    uint16_t followups;     /* batch calls sent for UnprocessedKeys / UnprocessedItems */
+    uint16_t aws_code;      /* error code of the last failed attempt (aws_code_name()); 0: none */
+    uint16_t retries;       /* of the attempts, how many were retries after a failure */
+    uint32_t backoff_us;    /* backoff scheduled between attempts (full jitter), summed */
+    uint32_t last_try_us;   /* send to reply of the final attempt alone: latency without retries */
 };
 
 /* Latency from the intended start: what a user waiting on the schedule saw. */

@@ -232,6 +232,48 @@ out:
 }
 
 /*
+ * Version 2: AWS steps. Samples get the attempt count (retries, split batch
+ * calls and follow-ups included), the follow-ups for UnprocessedKeys/Items,
+ * the retries, the backoff scheduled between attempts, the final attempt's
+ * own latency and the AWS error code; error_classes gets the AWS classes
+ * (throttled, aws_client_error, aws_server_error). A database created at
+ * version 1 already holds every class its loadscope knew, so names are
+ * inserted only where missing.
+ */
+static ls_err migrate_v2(sqlite3 *db, char *msg, size_t cap)
+{
+    sqlite3_stmt *s = NULL;
+    ls_err e = store_db_exec(db,
+                             "ALTER TABLE samples ADD COLUMN attempts INTEGER DEFAULT 0;\n"
+                             "ALTER TABLE samples ADD COLUMN followups INTEGER DEFAULT 0;\n"
+                             "ALTER TABLE samples ADD COLUMN retries INTEGER DEFAULT 0;\n"
+                             "ALTER TABLE samples ADD COLUMN backoff_us INTEGER DEFAULT 0;\n"
+                             "ALTER TABLE samples ADD COLUMN last_try_us INTEGER DEFAULT 0;\n"
+                             "ALTER TABLE samples ADD COLUMN aws_code TEXT;  -- NULL: none\n",
+                             "adding the AWS sample columns", msg, cap);
+
+    if (e != LS_OK)
+        goto out;
+    e = store_db_prepare(db, "INSERT OR IGNORE INTO error_classes(id, name) VALUES(?1, ?2)", &s, msg,
+                         cap);
+    if (e != LS_OK)
+        goto out;
+    for (int c = 0; c < LS_EC__COUNT; c++) {
+        sqlite3_bind_int(s, 1, c);
+        sqlite3_bind_text(s, 2, ls_errclass_name((enum ls_errclass)c), -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            store_msg_set(msg, cap, "adding error classes: %s", sqlite3_errmsg(db));
+            e = LS_ERR_DB;
+            goto out;
+        }
+        sqlite3_reset(s);
+    }
+out:
+    sqlite3_finalize(s);
+    return e;
+}
+
+/*
  * The schema's history: migration i brings a database from version i to
  * i + 1. A new table or column is a new entry here (and STORE_SCHEMA_VERSION
  * goes up by one); old databases are brought forward when opened.
@@ -239,6 +281,7 @@ out:
 typedef ls_err (*store_migration_fn)(sqlite3 *db, char *msg, size_t cap);
 static const store_migration_fn migrations[STORE_SCHEMA_VERSION] = {
     migrate_v1,
+    migrate_v2,
 };
 
 /* Runs the migrations from version v up, inside the caller's transaction. */

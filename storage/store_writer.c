@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws_retry.h"
 #include "store.h"
 #include "store_int.h"
 
@@ -23,7 +24,7 @@
 #define WRETRY_NS 250000000LL  /* pause after a failed transaction */
 #define WFINISH_ATTEMPTS 3     /* failed transactions in a row before finish gives up */
 #define WMULTI 256             /* rows per multi-row sample INSERT */
-#define WSAMPLE_PARAMS 17      /* parameters per sample row besides the shared ?1 */
+#define WSAMPLE_PARAMS 23      /* parameters per sample row besides the shared ?1 */
 
 struct wblock {
     struct wblock *next;
@@ -138,7 +139,7 @@ static enum wstep w_step(struct store_writer *w, sqlite3_stmt *s, const char *wh
     return row_error ? WS_ROW_REJECTED : WS_TXN_FAILED;
 }
 
-/* Binds one sample's 17 columns (all but session_id) from parameter base on. */
+/* Binds one sample's 23 columns (all but session_id) from parameter base on. */
 static void bind_sample(sqlite3_stmt *s, int base, const struct ls_sample *x)
 {
     sqlite3_bind_int64(s, base + 0, x->seq);
@@ -158,6 +159,15 @@ static void bind_sample(sqlite3_stmt *s, int base, const struct ls_sample *x)
     sqlite3_bind_int(s, base + 14, x->err);
     sqlite3_bind_int(s, base + 15, x->flags);
     sqlite3_bind_int(s, base + 16, x->rpc_code);
+    sqlite3_bind_int(s, base + 17, x->attempts);
+    sqlite3_bind_int(s, base + 18, x->followups);
+    sqlite3_bind_int(s, base + 19, x->retries);
+    sqlite3_bind_int64(s, base + 20, x->backoff_us);
+    sqlite3_bind_int64(s, base + 21, x->last_try_us);
+    if (x->aws_code != 0 && aws_code_name(x->aws_code) != NULL)
+        sqlite3_bind_text(s, base + 22, aws_code_name(x->aws_code), -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, base + 22);
 }
 
 static enum wstep w_write_sample(struct store_writer *w, const struct ls_sample *x)
@@ -543,7 +553,7 @@ static void w_free(struct store_writer *w)
 #define SAMPLE_COLUMNS                                                                             \
     "INSERT INTO samples(session_id, seq, worker, vu, step, intended_ns, start_ns, end_ns, "       \
     "dns_us, connect_us, tls_us, ttfb_us, bytes_out, bytes_in, status, err, flags, "               \
-    "rpc_code) VALUES"
+    "rpc_code, attempts, followups, retries, backoff_us, last_try_us, aws_code) VALUES"
 
 /* Prepares the WMULTI-row sample INSERT: (?1, ?2 .. ?18), (?1, ?19 .. ?35), ... */
 static ls_err w_prepare_multi(struct store_writer *w, struct store *st)
@@ -603,7 +613,7 @@ static ls_err w_open_db(struct store_writer *w, struct store *st)
     WPREP(commit, "COMMIT");
     WPREP(rollback, "ROLLBACK");
     WPREP(ins_sample, SAMPLE_COLUMNS "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-                                     "?14, ?15, ?16, ?17, ?18)");
+                                     "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)");
     WPREP(ins_interval,
           "INSERT INTO intervals(session_id, second, step, warmup, count, errors, late, "
           "p50_us, p90_us, p99_us, p999_us, max_us, mean_us, u_p50_us, u_p90_us, u_p99_us, "

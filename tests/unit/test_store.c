@@ -230,7 +230,7 @@ static void test_open_creates_schema(void **state)
     sqlite3 *db = raw_open(f->path);
     char *mode;
 
-    assert_int_equal(q_int(db, "PRAGMA user_version"), 1);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     mode = q_text(db, "PRAGMA journal_mode");
     assert_string_equal(mode, "wal");
     free(mode);
@@ -270,7 +270,7 @@ static void test_reopen_keeps_data(void **state)
     db = raw_open(f->path);
     assert_int_equal(q_int(db, "SELECT count(*) FROM sessions"), 2);
     assert_int_equal(q_int(db, "SELECT count(*) FROM error_classes"), LS_EC__COUNT);
-    assert_int_equal(q_int(db, "PRAGMA user_version"), 1);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     sqlite3_close(db);
 }
 
@@ -289,7 +289,12 @@ static void test_newer_version_refused(void **state)
     assert_int_equal(store_open(path, &st, err, sizeof(err)), LS_ERR_DB);
     assert_null(st);
     assert_non_null(strstr(err, "schema version 99"));
-    assert_non_null(strstr(err, "this loadscope's version 1"));
+    {
+        char want[64];
+
+        snprintf(want, sizeof(want), "this loadscope's version %d", STORE_SCHEMA_VERSION);
+        assert_non_null(strstr(err, want));
+    }
     assert_non_null(strstr(err, path));
     /* Refused untouched: still version 99, no tables of ours. */
     db = raw_open(path);
