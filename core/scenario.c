@@ -946,7 +946,7 @@ static bool parse_target(struct ctx *c, struct scenario *s, const struct field *
 {
     static const char *const keys[] = {"transport", "command", "env",           "cwd",
                                        "processes", "url",     "ready_timeout", "headers"};
-    static const char *const transports[] = {"stdio", "http"};
+    static const char *const transports[] = {"stdio", "http", "aws"};
     static const char *const procs[] = {"shared", "per_vu"};
     const struct jpath *pt = &ft->p;
 
@@ -960,7 +960,19 @@ static bool parse_target(struct ctx *c, struct scenario *s, const struct field *
     int tr = AS_ENUM(c, &f, transports);
     if (tr < 0)
         return false;
-    s->transport = tr == 0 ? SCN_STDIO : SCN_HTTP;
+    s->transport = tr == 0 ? SCN_STDIO : tr == 1 ? SCN_HTTP : SCN_AWS;
+    if (s->transport == SCN_AWS) {
+        /* AWS steps only: no MCP target, so nothing else belongs here. */
+        long k = 0;
+        for (const cJSON *it = t->child; it != NULL; it = it->next, k++) {
+            struct jpath kp = {pt, it->string, 0, k};
+            if (strcmp(it->string, "transport") != 0) {
+                fail_key(c, &kp, "not allowed with \"transport\": \"aws\" (no MCP target)");
+                return false;
+            }
+        }
+        return true;
+    }
 
     /* keys that belong to the other transport */
     static const char *const http_only[] = {"url", "ready_timeout", "headers"};
@@ -1207,7 +1219,8 @@ static bool parse_load(struct ctx *c, struct scenario *s, const struct field *fl
 
 static bool parse_http(struct ctx *c, struct scenario *s, const struct field *fh)
 {
-    static const char *const keys[] = {"keepalive", "timeout"};
+    static const char *const keys[] = {"keepalive", "timeout", "client"};
+    static const char *const clients[] = {"native", "curl"};
     if (!CHECK_OBJECT(c, fh->v, &fh->p, keys, "an object"))
         return false;
     struct field f = field(fh->v, "keepalive", &fh->p);
@@ -1216,6 +1229,20 @@ static bool parse_http(struct ctx *c, struct scenario *s, const struct field *fh
     f = field(fh->v, "timeout", &fh->p);
     if (f.v != NULL && !as_duration(c, &f, true, &s->timeout_ns))
         return false;
+    f = field(fh->v, "client", &fh->p);
+    if (f.v != NULL) {
+        int k = AS_ENUM(c, &f, clients);
+        if (k < 0)
+            return false;
+        s->http_client = k == 0 ? SCN_CLIENT_NATIVE : SCN_CLIENT_CURL;
+        /* The native client speaks plain HTTP/1.1; TLS stays with libcurl. */
+        if (s->http_client == SCN_CLIENT_NATIVE && s->url != NULL &&
+            strncasecmp(s->url, "http://", 7) != 0) {
+            fail(c, &f.p, "the native client speaks plain http:// only; use \"curl\" for %s",
+                 s->url);
+            return false;
+        }
+    }
     return true;
 }
 
@@ -1384,8 +1411,606 @@ static bool method_takes(int m, const char *key)
     return false;
 }
 
+/* ---- AWS steps and the "aws" object --------------------------------------- */
+
+#define SCN_MAX_OBJECT_BYTES (1ull << 30) /* 1 GiB: one buffer of the largest size is kept */
+#define SCN_MAX_SETUP_COUNT 10000000u
+
+static const char *const aws_method_names[] = {
+    "dynamodb.GetItem",      "dynamodb.PutItem",        "dynamodb.UpdateItem",
+    "dynamodb.DeleteItem",   "dynamodb.Query",          "dynamodb.BatchGetItem",
+    "dynamodb.BatchWriteItem", "s3.PutObject",          "s3.GetObject"};
+static const enum scn_method aws_method_ids[] = {
+    SCN_DDB_GET_ITEM,       SCN_DDB_PUT_ITEM,    SCN_DDB_UPDATE_ITEM,
+    SCN_DDB_DELETE_ITEM,    SCN_DDB_QUERY,       SCN_DDB_BATCH_GET_ITEM,
+    SCN_DDB_BATCH_WRITE_ITEM, SCN_S3_PUT_OBJECT, SCN_S3_GET_OBJECT};
+
+/* True when a step's "method" names an AWS operation (or tries to: "dynamodb.", "s3."). */
+static bool is_aws_method_value(const cJSON *m)
+{
+    return cJSON_IsString(m) && (strncmp(m->valuestring, "dynamodb.", 9) == 0 ||
+                                 strncmp(m->valuestring, "s3.", 3) == 0);
+}
+
+/* A JSON integer in [lo, hi] as uint64 (sizes, counts). */
+static bool as_u64(struct ctx *c, const struct field *f, uint64_t lo, uint64_t hi, const char *what,
+                   uint64_t *out)
+{
+    const cJSON *v = f->v;
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < (double)lo ||
+        v->valuedouble > (double)hi) {
+        expected(c, v, &f->p, what);
+        return false;
+    }
+    *out = (uint64_t)v->valuedouble;
+    return true;
+}
+
+static bool as_positive_number(struct ctx *c, const struct field *f, bool zero_ok, const char *what,
+                               double *out)
+{
+    const cJSON *v = f->v;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 ||
+        (!zero_ok && v->valuedouble == 0)) {
+        expected(c, v, &f->p, what);
+        return false;
+    }
+    *out = v->valuedouble;
+    return true;
+}
+
+/*
+ * An object size: a number of bytes, {"uniform": [LO, HI]},
+ * {"lognormal": {"median": M, "sigma": S, "max": MAX}} or
+ * {"choices": [{"size": N, "weight": W}, ...]}.
+ */
+static bool parse_size(struct ctx *c, const struct field *f, struct scn_size *out)
+{
+    static const char *const keys[] = {"uniform", "lognormal", "choices"};
+    const char *what = "a size in bytes, or an object with one of \"uniform\", \"lognormal\" or "
+                       "\"choices\"";
+    const char *bytes = "a whole number of bytes from 0 to 1073741824";
+    if (cJSON_IsNumber(f->v)) {
+        out->kind = SCN_SIZE_FIXED;
+        if (!as_u64(c, f, 0, SCN_MAX_OBJECT_BYTES, bytes, &out->lo))
+            return false;
+        out->hi = out->lo;
+        return true;
+    }
+    if (!CHECK_OBJECT(c, f->v, &f->p, keys, what))
+        return false;
+    if (cJSON_GetArraySize(f->v) != 1) {
+        expected(c, f->v, &f->p, "exactly one of \"uniform\", \"lognormal\" or \"choices\"");
+        return false;
+    }
+    struct field u = field(f->v, "uniform", &f->p);
+    struct field l = field(f->v, "lognormal", &f->p);
+    struct field ch = field(f->v, "choices", &f->p);
+    if (u.v != NULL) {
+        if (!cJSON_IsArray(u.v) || cJSON_GetArraySize(u.v) != 2) {
+            expected(c, u.v, &u.p, "[LO, HI]: two sizes in bytes");
+            return false;
+        }
+        struct field lo = {u.v->child, elem_path(&u.p, 0)};
+        struct field hi = {u.v->child->next, elem_path(&u.p, 1)};
+        if (!as_u64(c, &lo, 0, SCN_MAX_OBJECT_BYTES, bytes, &out->lo) ||
+            !as_u64(c, &hi, 0, SCN_MAX_OBJECT_BYTES, bytes, &out->hi))
+            return false;
+        if (out->hi < out->lo) {
+            fail(c, &hi.p, "expected HI >= LO (%llu), found %llu", (unsigned long long)out->lo,
+                 (unsigned long long)out->hi);
+            return false;
+        }
+        out->kind = SCN_SIZE_UNIFORM;
+        return true;
+    }
+    if (l.v != NULL) {
+        static const char *const lkeys[] = {"median", "sigma", "max"};
+        if (!CHECK_OBJECT(c, l.v, &l.p, lkeys, "an object with \"median\" and \"sigma\""))
+            return false;
+        struct field m = field(l.v, "median", &l.p);
+        struct field sg = field(l.v, "sigma", &l.p);
+        struct field mx = field(l.v, "max", &l.p);
+        if (!need(c, &m, "a number of bytes greater than 0") ||
+            !as_positive_number(c, &m, false, "a number of bytes greater than 0", &out->median))
+            return false;
+        if (!need(c, &sg, "a number >= 0") ||
+            !as_positive_number(c, &sg, true, "a number >= 0", &out->sigma))
+            return false;
+        if (out->median > (double)SCN_MAX_OBJECT_BYTES) {
+            expected(c, m.v, &m.p, bytes);
+            return false;
+        }
+        double def = out->median * 100.0;
+        out->hi = def > (double)SCN_MAX_OBJECT_BYTES ? SCN_MAX_OBJECT_BYTES : (uint64_t)def;
+        if (mx.v != NULL && !as_u64(c, &mx, 0, SCN_MAX_OBJECT_BYTES, bytes, &out->hi))
+            return false;
+        out->kind = SCN_SIZE_LOGNORMAL;
+        return true;
+    }
+    if (!cJSON_IsArray(ch.v) || cJSON_GetArraySize(ch.v) == 0) {
+        expected(c, ch.v, &ch.p, "a non-empty array of {\"size\": BYTES, \"weight\": W}");
+        return false;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(ch.v);
+    out->choices = calloc(n, sizeof *out->choices);
+    if (out->choices == NULL) {
+        nomem(c);
+        return false;
+    }
+    out->kind = SCN_SIZE_CHOICES;
+    size_t i = 0;
+    uint64_t total = 0;
+    for (const cJSON *it = ch.v->child; it != NULL; it = it->next, i++) {
+        static const char *const ckeys[] = {"size", "weight"};
+        struct jpath ep = elem_path(&ch.p, i);
+        if (!CHECK_OBJECT(c, it, &ep, ckeys, "an object {\"size\": BYTES, \"weight\": W}"))
+            return false;
+        struct field fs = field(it, "size", &ep);
+        struct field fw = field(it, "weight", &ep);
+        uint32_t w = 1;
+        if (!need(c, &fs, bytes) || !as_u64(c, &fs, 0, SCN_MAX_OBJECT_BYTES, bytes, &out->choices[i].bytes))
+            return false;
+        if (fw.v != NULL && !as_u32(c, &fw, 1, SCN_MAX_COUNT, &w))
+            return false;
+        out->choices[i].weight = w;
+        out->choice_count = i + 1;
+        total += w;
+        if (out->choices[i].bytes > out->hi)
+            out->hi = out->choices[i].bytes;
+    }
+    if (total > UINT32_MAX) {
+        fail(c, &ch.p, "weights add up to more than %u", UINT32_MAX);
+        return false;
+    }
+    out->weight_total = (uint32_t)total;
+    return true;
+}
+
+/* Compiles a string value as a template (S3 keys). */
+static bool compile_string_template(struct ctx *c, const struct field *f, struct tmpl **out)
+{
+    const char *s = as_string(c, f, true);
+    if (s == NULL)
+        return false;
+    char terr[200];
+    ls_err rc = tmpl_compile(s, strlen(s), out, terr, sizeof terr);
+    if (rc == LS_ERR_NOMEM) {
+        nomem(c);
+        return false;
+    }
+    if (rc != LS_OK) {
+        fail(c, &f->p, "bad template: %s", terr);
+        return false;
+    }
+    return true;
+}
+
+/* Emits an object value compactly (placeholders kept as strings) and compiles it. */
+static bool compile_json_template(struct ctx *c, const struct field *f, const char *what,
+                                  char **text, struct tmpl **out)
+{
+    struct dbuf b = {0};
+    bool ok = false;
+    if (!cJSON_IsObject(f->v)) {
+        expected(c, f->v, &f->p, what);
+        goto out;
+    }
+    if (!emit_field(c, &b, f, false))
+        goto out;
+    if (b.oom) {
+        nomem(c);
+        goto out;
+    }
+    char terr[200];
+    ls_err rc = tmpl_compile(b.p, b.n, out, terr, sizeof terr);
+    if (rc == LS_ERR_NOMEM) {
+        nomem(c);
+        goto out;
+    }
+    if (rc != LS_OK) {
+        fail(c, &f->p, "internal error: request does not compile: %s", terr);
+        c->rc = LS_ERR_INTERNAL;
+        goto out;
+    }
+    if (text != NULL) {
+        *text = b.p;
+        b.p = NULL;
+    }
+    ok = true;
+out:
+    free(b.p);
+    return ok;
+}
+
+/* S3 bucket names: 3-63 of [a-z0-9.-] (path-style requests put them in the path as is). */
+static const char *as_bucket(struct ctx *c, const struct field *f)
+{
+    const char *what = "a bucket name: 3 to 63 of a-z, 0-9, '.' and '-'";
+    const char *b = cJSON_IsString(f->v) ? f->v->valuestring : NULL;
+    size_t n = b != NULL ? strlen(b) : 0;
+    bool ok = n >= 3 && n <= 63;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '.' ||
+             b[i] == '-';
+    if (!ok) {
+        expected(c, f->v, &f->p, what);
+        return NULL;
+    }
+    return b;
+}
+
+static bool parse_aws_step(struct ctx *c, struct scn_step *st, const cJSON *v, const struct jpath *p)
+{
+    static const char *const keys[] = {"name", "weight", "method", "request", "bucket", "key", "size"};
+    if (!CHECK_OBJECT(c, v, p, keys, "an object with a \"method\""))
+        return false;
+    struct field f = field(v, "method", p);
+    int m = AS_ENUM(c, &f, aws_method_names);
+    if (m < 0)
+        return false;
+    st->method = aws_method_ids[m];
+    st->method_name = aws_method_names[m];
+    st->aws = calloc(1, sizeof *st->aws);
+    if (st->aws == NULL) {
+        nomem(c);
+        return false;
+    }
+    bool s3 = strncmp(st->method_name, "s3.", 3) == 0;
+    st->aws->service = s3 ? SCN_AWS_S3 : SCN_AWS_DYNAMODB;
+    st->aws->op = strchr(st->method_name, '.') + 1;
+
+    /* keys the method does not take */
+    for (size_t i = 3; i < sizeof keys / sizeof keys[0]; i++) {
+        bool takes = s3 ? (strcmp(keys[i], "request") != 0 &&
+                           (strcmp(keys[i], "size") != 0 || st->method == SCN_S3_PUT_OBJECT))
+                        : strcmp(keys[i], "request") == 0;
+        f = field(v, keys[i], p);
+        if (f.v != NULL && !takes) {
+            fail_key(c, &f.p, "not allowed for method \"%s\"", st->method_name);
+            return false;
+        }
+    }
+
+    st->weight = 1;
+    f = field(v, "weight", p);
+    if (f.v != NULL && !as_u32(c, &f, 1, SCN_MAX_COUNT, &st->weight))
+        return false;
+    f = field(v, "name", p);
+    if (f.v != NULL) {
+        const char *name = as_string(c, &f, true);
+        if (name == NULL)
+            return false;
+        bool bad = strlen(name) > SCN_MAX_NAME_BYTES;
+        for (const char *q = name; *q != '\0' && !bad; q++)
+            bad = (unsigned char)*q < 0x20;
+        if (bad) {
+            expected(c, f.v, &f.p, "a name of at most 128 bytes without control characters");
+            return false;
+        }
+        if ((st->name = dup_str(c, name)) == NULL)
+            return false;
+    }
+
+    if (!s3) {
+        f = field(v, "request", p);
+        if (!need(c, &f, "an object (the DynamoDB request JSON)"))
+            return false;
+        if (!cJSON_IsObject(f.v)) {
+            expected(c, f.v, &f.p, "an object (the DynamoDB request JSON)");
+            return false;
+        }
+        bool batch = st->method == SCN_DDB_BATCH_GET_ITEM || st->method == SCN_DDB_BATCH_WRITE_ITEM;
+        struct field need_f = field(f.v, batch ? "RequestItems" : "TableName", &f.p);
+        if (batch) {
+            if (!need(c, &need_f, "an object of tables") ||
+                !check_object(c, need_f.v, &need_f.p, NULL, 0, "an object of tables"))
+                return false;
+            if (need_f.v->child == NULL) {
+                expected(c, need_f.v, &need_f.p, "an object with at least one table");
+                return false;
+            }
+        } else if (!need(c, &need_f, "a non-empty string (the table)") ||
+                   !as_string(c, &need_f, true)) {
+            return false;
+        }
+        return compile_json_template(c, &f, "an object (the DynamoDB request JSON)",
+                                     &st->params_text, &st->aws->request);
+    }
+
+    struct field fb = field(v, "bucket", p);
+    struct field fk = field(v, "key", p);
+    struct field fz = field(v, "size", p);
+    if (!need(c, &fb, "a bucket name") || as_bucket(c, &fb) == NULL)
+        return false;
+    if ((st->aws->bucket = dup_str(c, fb.v->valuestring)) == NULL)
+        return false;
+    if (!need(c, &fk, "a non-empty string (the object key; placeholders allowed)") ||
+        !compile_string_template(c, &fk, &st->aws->key))
+        return false;
+    struct dbuf b = {0};
+    db_str(&b, "{\"bucket\":");
+    bool ok = emit_field(c, &b, &fb, false);
+    db_str(&b, ",\"key\":");
+    ok = ok && emit_field(c, &b, &fk, false);
+    if (ok && st->method == SCN_S3_PUT_OBJECT) {
+        if (!need(c, &fz, "a size in bytes, or an object with one of \"uniform\", \"lognormal\" or "
+                          "\"choices\"") ||
+            !parse_size(c, &fz, &st->aws->size)) {
+            ok = false;
+        } else {
+            db_str(&b, ",\"size\":");
+            ok = emit_field(c, &b, &fz, false);
+        }
+    }
+    db_str(&b, "}");
+    if (ok && b.oom) {
+        nomem(c);
+        ok = false;
+    }
+    if (ok) {
+        st->params_text = b.p;
+        b.p = NULL;
+    }
+    free(b.p);
+    return ok;
+}
+
+static bool parse_aws_setup(struct ctx *c, struct scn_aws_setup *a, const cJSON *v,
+                            const struct jpath *p)
+{
+    static const char *const keys[] = {"create_table", "wait_active", "put_items", "create_bucket",
+                                       "put_objects"};
+    static const char *const actions[] = {"create_table", "put_items", "create_bucket",
+                                          "put_objects"};
+    const char *what = "an object with one of \"create_table\", \"put_items\", \"create_bucket\" or "
+                       "\"put_objects\"";
+    if (!CHECK_OBJECT(c, v, p, keys, what))
+        return false;
+    int which = -1;
+    for (int i = 0; i < 4; i++) {
+        struct field f = field(v, actions[i], p);
+        if (f.v == NULL)
+            continue;
+        if (which >= 0) {
+            fail_key(c, &f.p, "one action per setup entry; this one already has \"%s\"",
+                     actions[which]);
+            return false;
+        }
+        which = i;
+    }
+    if (which < 0) {
+        expected(c, v, p, what);
+        return false;
+    }
+    a->ignore_exists = true;
+    struct field fw = field(v, "wait_active", p);
+    if (fw.v != NULL && which != 0) {
+        fail_key(c, &fw.p, "only allowed with \"create_table\"");
+        return false;
+    }
+    struct field f = field(v, actions[which], p);
+    switch (which) {
+    case 0: {
+        a->kind = SCN_SETUP_CREATE_TABLE;
+        a->wait_active = true;
+        if (fw.v != NULL && !as_bool(c, &fw, &a->wait_active))
+            return false;
+        if (!cJSON_IsObject(f.v)) {
+            expected(c, f.v, &f.p, "an object (the DynamoDB CreateTable request JSON)");
+            return false;
+        }
+        struct field ft = field(f.v, "TableName", &f.p);
+        const char *t;
+        if (!need(c, &ft, "a non-empty string (the table)") || (t = as_string(c, &ft, true)) == NULL)
+            return false;
+        if ((a->table = dup_str(c, t)) == NULL)
+            return false;
+        struct tmpl *tt = NULL;
+        bool ok = compile_json_template(c, &f, "an object (the DynamoDB CreateTable request JSON)",
+                                        &a->body, &tt);
+        tmpl_free(tt);
+        return ok;
+    }
+    case 1: {
+        static const char *const pkeys[] = {"table", "count", "item"};
+        a->kind = SCN_SETUP_PUT_ITEMS;
+        if (!CHECK_OBJECT(c, f.v, &f.p, pkeys, "an object with \"table\", \"count\" and \"item\""))
+            return false;
+        struct field ft = field(f.v, "table", &f.p);
+        struct field fc = field(f.v, "count", &f.p);
+        struct field fi = field(f.v, "item", &f.p);
+        const char *t;
+        if (!need(c, &ft, "a non-empty string (the table)") || (t = as_string(c, &ft, true)) == NULL ||
+            (a->table = dup_str(c, t)) == NULL)
+            return false;
+        if (!need(c, &fc, "a positive integer") || !as_u32(c, &fc, 1, SCN_MAX_SETUP_COUNT, &a->count))
+            return false;
+        if (!need(c, &fi, "an object (a DynamoDB item: attribute -> typed value)"))
+            return false;
+        return compile_json_template(c, &fi, "an object (a DynamoDB item: attribute -> typed value)",
+                                     NULL, &a->item);
+    }
+    case 2: {
+        a->kind = SCN_SETUP_CREATE_BUCKET;
+        const char *b = as_bucket(c, &f);
+        return b != NULL && (a->bucket = dup_str(c, b)) != NULL;
+    }
+    default: {
+        static const char *const okeys[] = {"bucket", "count", "key", "size"};
+        a->kind = SCN_SETUP_PUT_OBJECTS;
+        if (!CHECK_OBJECT(c, f.v, &f.p, okeys,
+                          "an object with \"bucket\", \"count\", \"key\" and \"size\""))
+            return false;
+        struct field fb = field(f.v, "bucket", &f.p);
+        struct field fc = field(f.v, "count", &f.p);
+        struct field fk = field(f.v, "key", &f.p);
+        struct field fz = field(f.v, "size", &f.p);
+        const char *b;
+        if (!need(c, &fb, "a bucket name") || (b = as_bucket(c, &fb)) == NULL ||
+            (a->bucket = dup_str(c, b)) == NULL)
+            return false;
+        if (!need(c, &fc, "a positive integer") || !as_u32(c, &fc, 1, SCN_MAX_SETUP_COUNT, &a->count))
+            return false;
+        if (!need(c, &fk, "a non-empty string (the object key; placeholders allowed)") ||
+            !compile_string_template(c, &fk, &a->key))
+            return false;
+        return need(c, &fz, "a size in bytes, or an object with one of \"uniform\", \"lognormal\" "
+                            "or \"choices\"") &&
+               parse_size(c, &fz, &a->size);
+    }
+    }
+}
+
+static bool parse_aws(struct ctx *c, struct scenario *s, const struct field *fa)
+{
+    static const char *const keys[] = {"region", "profile", "endpoints", "setup"};
+    static const char *const services[] = {"dynamodb", "s3"};
+    if (!CHECK_OBJECT(c, fa->v, &fa->p, keys, "an object"))
+        return false;
+    s->aws = calloc(1, sizeof *s->aws);
+    if (s->aws == NULL) {
+        nomem(c);
+        return false;
+    }
+    struct scn_aws *a = s->aws;
+    struct field f = field(fa->v, "region", &fa->p);
+    const char *str;
+    if (f.v != NULL && ((str = as_string(c, &f, true)) == NULL || (a->region = dup_str(c, str)) == NULL))
+        return false;
+    f = field(fa->v, "profile", &fa->p);
+    if (f.v != NULL && ((str = as_string(c, &f, true)) == NULL || (a->profile = dup_str(c, str)) == NULL))
+        return false;
+    f = field(fa->v, "endpoints", &fa->p);
+    if (f.v != NULL) {
+        if (!CHECK_OBJECT(c, f.v, &f.p, services, "an object of service -> URL"))
+            return false;
+        for (int i = 0; i < SCN_AWS__SERVICES; i++) {
+            struct field fe = field(f.v, services[i], &f.p);
+            if (fe.v == NULL)
+                continue;
+            const char *what = "a URL starting with http:// or https://";
+            const char *url = cJSON_IsString(fe.v) ? fe.v->valuestring : NULL;
+            if (url == NULL || !((strncasecmp(url, "http://", 7) == 0 && url[7] != '\0') ||
+                                 (strncasecmp(url, "https://", 8) == 0 && url[8] != '\0'))) {
+                expected(c, fe.v, &fe.p, what);
+                return false;
+            }
+            if ((a->endpoint[i] = dup_str(c, url)) == NULL)
+                return false;
+        }
+    }
+    f = field(fa->v, "setup", &fa->p);
+    if (f.v != NULL) {
+        if (!cJSON_IsArray(f.v)) {
+            expected(c, f.v, &f.p, "an array of setup actions");
+            return false;
+        }
+        size_t n = (size_t)cJSON_GetArraySize(f.v);
+        a->setup = calloc(n ? n : 1, sizeof *a->setup);
+        if (a->setup == NULL) {
+            nomem(c);
+            return false;
+        }
+        size_t i = 0;
+        for (const cJSON *it = f.v->child; it != NULL; it = it->next, i++) {
+            struct jpath p = elem_path(&f.p, i);
+            a->setup_count = i + 1;
+            if (!parse_aws_setup(c, &a->setup[i], it, &p))
+                return false;
+            if (a->setup[i].kind == SCN_SETUP_PUT_OBJECTS && a->setup[i].size.hi > a->max_object_bytes)
+                a->max_object_bytes = a->setup[i].size.hi;
+        }
+    }
+    return true;
+}
+
+/*
+ * After steps, target and "aws" are read: MCP steps need an MCP target,
+ * "transport": "aws" needs AWS steps; the largest object is noted.
+ */
+static bool check_aws_mix(struct ctx *c, struct scenario *s, const cJSON *root)
+{
+    struct jpath pr = {NULL, NULL, 0, 0};
+    struct field fs = field(root, "steps", &pr);
+    size_t i = 0;
+    uint64_t max_obj = s->aws != NULL ? s->aws->max_object_bytes : 0;
+    for (const cJSON *it = fs.v->child; it != NULL && i < s->step_count; it = it->next, i++) {
+        const struct scn_step *st = &s->steps[i];
+        if (st->aws != NULL) {
+            s->has_aws_steps = true;
+            if (st->method == SCN_S3_PUT_OBJECT && st->aws->size.hi > max_obj)
+                max_obj = st->aws->size.hi;
+        } else {
+            s->has_mcp_steps = true;
+            if (s->transport == SCN_AWS) {
+                struct jpath ps = elem_path(&fs.p, i);
+                struct field fm = field(it, "method", &ps);
+                fail(c, &fm.p,
+                     "MCP method \"%s\" needs an MCP target; \"transport\": \"aws\" runs AWS "
+                     "steps only (\"dynamodb.*\", \"s3.*\")",
+                     st->method_name);
+                return false;
+            }
+        }
+    }
+    if (s->transport == SCN_AWS && !s->has_aws_steps) {
+        expected(c, fs.v, &fs.p, "at least one AWS step with \"transport\": \"aws\"");
+        return false;
+    }
+    if (s->aws != NULL)
+        s->aws->max_object_bytes = max_obj;
+    else if (s->has_aws_steps && max_obj > 0) {
+        s->aws = calloc(1, sizeof *s->aws);
+        if (s->aws == NULL) {
+            nomem(c);
+            return false;
+        }
+        s->aws->max_object_bytes = max_obj;
+    }
+    return true;
+}
+
+static void free_size(struct scn_size *z)
+{
+    free(z->choices);
+}
+
+static void free_aws(struct scenario *s)
+{
+    for (size_t i = 0; i < s->step_count; i++) {
+        struct scn_aws_step *a = s->steps[i].aws;
+        if (a == NULL)
+            continue;
+        tmpl_free(a->request);
+        free(a->bucket);
+        tmpl_free(a->key);
+        free_size(&a->size);
+        free(a);
+    }
+    if (s->aws == NULL)
+        return;
+    for (size_t i = 0; i < s->aws->setup_count; i++) {
+        struct scn_aws_setup *a = &s->aws->setup[i];
+        free(a->body);
+        free(a->table);
+        tmpl_free(a->item);
+        free(a->bucket);
+        tmpl_free(a->key);
+        free_size(&a->size);
+    }
+    free(s->aws->setup);
+    free(s->aws->region);
+    free(s->aws->profile);
+    for (int i = 0; i < SCN_AWS__SERVICES; i++)
+        free(s->aws->endpoint[i]);
+    free(s->aws);
+}
+
 static bool parse_step(struct ctx *c, struct scn_step *st, const cJSON *v, const struct jpath *p)
 {
+    if (cJSON_IsObject(v) && is_aws_method_value(cJSON_GetObjectItemCaseSensitive(v, "method")))
+        return parse_aws_step(c, st, v, p);
     static const char *const keys[] = {"name",      "weight", "method", "tool",
                                        "arguments", "uri",    "prompt", "cursor"};
     if (!CHECK_OBJECT(c, v, p, keys, "an object with a \"method\""))
@@ -1501,6 +2126,8 @@ static bool parse_step(struct ctx *c, struct scn_step *st, const cJSON *v, const
         break;
     case SCN_PING:
         ok = true;
+        goto out;
+    default: /* AWS methods are read by parse_aws_step */
         goto out;
     }
     if (b.oom) {
@@ -1806,8 +2433,8 @@ static bool parse_thresholds(struct ctx *c, struct scenario *s, const struct fie
 
 static bool parse_root(struct ctx *c, struct scenario *s, const cJSON *root)
 {
-    static const char *const keys[] = {"name", "target", "mcp",       "load",
-                                       "http", "steps",  "thresholds"};
+    static const char *const keys[] = {"name", "target", "mcp",        "load",
+                                       "http", "steps",  "thresholds", "aws"};
     struct jpath pr = {NULL, NULL, 0, 0};
     if (!CHECK_OBJECT(c, root, &pr, keys, "an object"))
         return false;
@@ -1853,7 +2480,10 @@ static bool parse_root(struct ctx *c, struct scenario *s, const cJSON *root)
     f = field(root, "thresholds", &pr);
     if (f.v != NULL && !parse_thresholds(c, s, &f))
         return false;
-    return true;
+    f = field(root, "aws", &pr);
+    if (f.v != NULL && !parse_aws(c, s, &f))
+        return false;
+    return check_aws_mix(c, s, root);
 }
 
 ls_err scenario_parse(const char *name, const char *text, size_t len, struct scenario **out,
@@ -1996,6 +2626,7 @@ void scenario_free(struct scenario *s)
     free(s->protocol_version);
     free(s->client_name);
     free(s->stages);
+    free_aws(s);
     for (size_t i = 0; i < s->step_count; i++) {
         free(s->steps[i].name);
         free(s->steps[i].params_text);

@@ -19,7 +19,7 @@
  *   "load":   { "model": "closed", "concurrency": 8, "duration": "10s", "warmup": "2s" }
  *          or { "model": "open", "rate": 200, "max_in_flight": 256,
  *               "stages": [{"duration": "5s", "target": 500}, ...], "warmup": "1s" },
- *   "http":   { "keepalive": true, "timeout": "10s" },
+ *   "http":   { "keepalive": true, "timeout": "10s", "client": "native" | "curl" },
  *   "steps":  [ { "name": "echo", "weight": 3, "method": "tools/call", "tool": "echo",
  *                 "arguments": {"message": "hi ${seq}"} },
  *               { "name": "list", "method": "tools/list" },
@@ -67,10 +67,11 @@
 #include "lserr.h"
 #include "template.h"
 
-enum scn_transport { SCN_STDIO = 1, SCN_HTTP = 2 };
+enum scn_transport { SCN_STDIO = 1, SCN_HTTP = 2, SCN_AWS = 3 /* AWS steps only, no MCP target */ };
 enum scn_procs { SCN_PROCS_SHARED = 0, SCN_PROCS_PER_VU = 1 };
 enum scn_session { SCN_SESSION_PER_VU = 0, SCN_SESSION_PER_ITERATION = 1 };
 enum scn_model { SCN_CLOSED = 1, SCN_OPEN = 2 };
+enum scn_http_client { SCN_CLIENT_AUTO = 0, SCN_CLIENT_NATIVE = 1, SCN_CLIENT_CURL = 2 };
 
 enum scn_method {
     SCN_TOOLS_CALL = 1,
@@ -78,6 +79,77 @@ enum scn_method {
     SCN_RESOURCES_READ,
     SCN_PROMPTS_GET,
     SCN_PING,
+    /* AWS steps (see README "AWS targets"): st->aws holds their request */
+    SCN_DDB_GET_ITEM = 100,
+    SCN_DDB_PUT_ITEM,
+    SCN_DDB_UPDATE_ITEM,
+    SCN_DDB_DELETE_ITEM,
+    SCN_DDB_QUERY,
+    SCN_DDB_BATCH_GET_ITEM,
+    SCN_DDB_BATCH_WRITE_ITEM,
+    SCN_S3_PUT_OBJECT,
+    SCN_S3_GET_OBJECT,
+};
+
+/* AWS services; same order as enum aws_service in awsconf.h. */
+enum scn_aws_service { SCN_AWS_DYNAMODB = 0, SCN_AWS_S3 = 1, SCN_AWS__SERVICES };
+
+/* An object size distribution (bytes). */
+enum scn_size_kind { SCN_SIZE_FIXED = 1, SCN_SIZE_UNIFORM, SCN_SIZE_LOGNORMAL, SCN_SIZE_CHOICES };
+
+struct scn_size_choice {
+    uint64_t bytes;
+    uint32_t weight;
+};
+
+struct scn_size {
+    enum scn_size_kind kind;
+    uint64_t lo, hi;            /* fixed: lo == hi; uniform: [lo, hi]; lognormal: clamp [0, hi] */
+    double median, sigma;       /* lognormal */
+    struct scn_size_choice *choices; /* weighted choices */
+    size_t choice_count;
+    uint32_t weight_total;
+};
+
+/* What an AWS step sends. */
+struct scn_aws_step {
+    enum scn_aws_service service;
+    const char *op;             /* "GetItem", "PutObject", ... (static string) */
+    struct tmpl *request;       /* DynamoDB: the JSON body */
+    char *bucket;               /* S3 */
+    struct tmpl *key;           /* S3: object key template */
+    struct scn_size size;       /* S3 PutObject */
+};
+
+enum scn_setup_kind {
+    SCN_SETUP_CREATE_TABLE = 1, /* CreateTable (body), optionally wait until ACTIVE */
+    SCN_SETUP_PUT_ITEMS,        /* BatchWriteItem `count` items rendered from `item` */
+    SCN_SETUP_CREATE_BUCKET,    /* S3 CreateBucket */
+    SCN_SETUP_PUT_OBJECTS,      /* S3 PutObject `count` objects, keys from `key` */
+};
+
+/* One action of the AWS setup phase; ${seq} runs 0..count-1 in put_items/put_objects. */
+struct scn_aws_setup {
+    enum scn_setup_kind kind;
+    char *body;                 /* create_table: the CreateTable JSON */
+    char *table;                /* create_table: its TableName; put_items: the table */
+    bool wait_active;           /* create_table: poll DescribeTable until ACTIVE */
+    bool ignore_exists;         /* create_*: an existing table/bucket is fine (default true) */
+    uint32_t count;             /* put_items / put_objects */
+    struct tmpl *item;          /* put_items: one item's JSON */
+    char *bucket;               /* create_bucket / put_objects */
+    struct tmpl *key;           /* put_objects */
+    struct scn_size size;       /* put_objects */
+};
+
+/* The top-level "aws" object. */
+struct scn_aws {
+    char *region;               /* NULL: from the environment / profile */
+    char *profile;
+    char *endpoint[SCN_AWS__SERVICES]; /* NULL: from the environment, else the real endpoint */
+    struct scn_aws_setup *setup;
+    size_t setup_count;
+    uint64_t max_object_bytes;  /* largest object any step or setup can put */
 };
 
 struct scn_kv {
@@ -97,6 +169,7 @@ struct scn_step {
     const char *method_name;    /* "tools/call", ... (static string) */
     char *params_text;          /* params JSON before substitution, for storage/display */
     struct tmpl *params;        /* compiled params JSON; NULL when the method takes none */
+    struct scn_aws_step *aws;   /* AWS steps only; NULL for MCP steps */
 };
 
 enum scn_metric {
@@ -149,6 +222,7 @@ struct scenario {
 
     bool keepalive;
     uint64_t timeout_ns;        /* per request */
+    enum scn_http_client http_client; /* http.client; AUTO: native for http://, curl for https:// */
 
     struct scn_step *steps;
     size_t step_count;
@@ -156,6 +230,10 @@ struct scenario {
 
     struct scn_threshold *thresholds;
     size_t threshold_count;
+
+    struct scn_aws *aws;        /* the "aws" object; NULL when absent */
+    bool has_aws_steps;         /* some step is an AWS step */
+    bool has_mcp_steps;         /* some step is an MCP step */
 };
 
 /*

@@ -294,7 +294,7 @@ static const struct bad_case {
      "t.json:3:12: $.load.concurency: unknown key \"concurency\"; did you mean \"concurrency\"?"},
     {"{\n" T_ L_ S_ ", \"foo\": 1}",
      "t.json:5:3: $.foo: unknown key \"foo\"; expected \"name\", \"target\", \"mcp\", \"load\", "
-     "\"http\", \"steps\" or \"thresholds\""},
+     "\"http\", \"steps\", \"thresholds\" or \"aws\""},
     {"{\n" T_ L_ "  \"steps\": [{\"method\": \"tools/cal\", \"tool\": \"echo\"}]\n}",
      "t.json:4:24: $.steps[0].method: expected one of \"tools/call\", \"tools/list\", "
      "\"resources/read\", \"prompts/get\" or \"ping\", found \"tools/cal\"; did you mean "
