@@ -31,6 +31,11 @@ struct sym_frame {
     const char *module;     /* basename of the ELF file holding the address */
     bool inlined;           /* an inlined frame (reported before its caller) */
     uint64_t pc;            /* the address asked about */
+    uint64_t module_offset; /* pc minus the module's load bias (an address in the ELF
+                               file's own terms, as addr2line wants it); the file
+                               offset when the file could not be read; 0 when no
+                               module holds pc */
+    bool main_module;       /* pc lies in the process's main executable */
 };
 
 enum sym_kind {
@@ -55,16 +60,40 @@ const char *sym_label_name(enum sym_label l);
 
 struct sym_table;
 
-/* A symbol table for process pid (its maps are read now and on misses). */
+/*
+ * A symbol table for process pid (its maps are read now and on misses). The
+ * main executable is /proc/PID/exe. A table is used by one thread at a time.
+ * Files shown "(deleted)" in the maps are read through /proc/PID/map_files
+ * (which needs CAP_SYS_ADMIN); a file that cannot be read still names its
+ * module and gives module offsets. Fails with LS_ERR_NOTFOUND when there is
+ * no such process, LS_ERR_IO when its maps cannot be read.
+ */
 LS_MUST_CHECK ls_err sym_open(pid_t pid, struct sym_table **out);
 
 /*
  * A table for the ELF files of an exited process: modules are registered
- * with sym_add_module (e.g. from a map snapshot the tracer sent).
+ * with sym_add_module (e.g. from a map snapshot the tracer sent). The first
+ * path added is taken as the main executable (a maps listing starts with it).
  */
 LS_MUST_CHECK ls_err sym_open_offline(struct sym_table **out);
 LS_MUST_CHECK ls_err sym_add_module(struct sym_table *t, uint64_t start, uint64_t end,
                                     uint64_t file_offset, const char *path);
+
+/*
+ * Like sym_add_module, one line of /proc/PID/maps text at a time ("start-end
+ * perms offset dev inode path"); lines without a path are ignored. Fails with
+ * LS_ERR_PARSE on a line that is not in that format.
+ */
+LS_MUST_CHECK ls_err sym_add_maps_line(struct sym_table *t, const char *line);
+
+/* Cache figures, for benchmarks and the status line. */
+struct sym_stats {
+    uint64_t lookups;      /* sym_resolve calls */
+    uint64_t misses;       /* of which were not cached */
+    uint64_t maps_reads;   /* times /proc/PID/maps was (re)read */
+    size_t cached_pcs;     /* distinct addresses held */
+};
+void sym_get_stats(const struct sym_table *t, struct sym_stats *out);
 
 void sym_close(struct sym_table *t);
 
@@ -73,6 +102,8 @@ void sym_close(struct sym_table *t);
  * not the next line, is reported) into up to cap frames, innermost inlined
  * frame first, the real function last. Returns the number of frames (>= 1;
  * an unknown address gives one frame with empty function and the module).
+ * Frame strings stay valid until sym_close. Re-reading the maps (on a miss)
+ * empties the cache when a module went away.
  */
 size_t sym_resolve(struct sym_table *t, uint64_t pc, struct sym_frame *frames, size_t cap);
 
