@@ -22,6 +22,8 @@ static void usage(FILE *f)
             "      --db FILE          session database (default $XDG_DATA_HOME/loadscope/sessions.db)\n"
             "      --quiet            no per-second progress lines\n"
             "  loadscope sessions [--db FILE]                     list stored sessions\n"
+            "  loadscope export SESSION|latest --what samples|intervals|summary [-o FILE] [--db FILE]\n"
+            "                                                     write a stored session as CSV\n"
             "  loadscope version\n"
             "\n"
             "exit codes: 0 ok, 1 runtime error, 2 usage or invalid scenario, 3 target died,\n"
@@ -53,6 +55,8 @@ int main(int argc, char **argv)
         rc = cli_run(argc - 1, argv + 1);
     } else if (strcmp(cmd, "sessions") == 0) {
         rc = cli_sessions(argc - 1, argv + 1);
+    } else if (strcmp(cmd, "export") == 0) {
+        rc = cli_export(argc - 1, argv + 1);
     } else {
         fprintf(stderr, "loadscope: unknown command \"%s\"\n\n", cmd);
         usage(stderr);

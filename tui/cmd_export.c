@@ -1,0 +1,457 @@
+/*
+ * cmd_export: `loadscope export SESSION --what samples|intervals|summary`
+ * writes a stored session as CSV (core/csv: RFC 4180, '.' decimals in any
+ * locale, formula-looking text neutralized).
+ *
+ * Rows stream from the database straight into the CSV writer: the only
+ * memory held is the steps' names (a scenario's worth), so an export of
+ * millions of samples runs in the same few megabytes as one of a hundred.
+ * With -o FILE the CSV goes to FILE.tmp, is flushed to disk and renamed
+ * over FILE only once complete; a failed or interrupted export removes the
+ * temporary file and leaves FILE as it was.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "csv.h"
+#include "store.h"
+#include "store_read.h"
+
+#define EXPORT_USAGE                                                                               \
+    "usage: loadscope export SESSION|latest --what samples|intervals|summary [-o FILE] "         \
+    "[--db FILE]"
+
+enum what { W_SAMPLES, W_INTERVALS, W_SUMMARY };
+
+/* Set by SIGINT/SIGTERM: the row callbacks stop, the temporary file is removed. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+struct step_name {
+    int idx;
+    char *name;
+};
+
+struct exp {
+    struct csv *csv;
+    struct step_name *steps; /* owned; sorted by idx (store_steps_each's order) */
+    size_t nsteps, capsteps;
+    ls_err werr;             /* first CSV write error */
+    bool interrupted;
+    bool oom;                /* a step name could not be copied */
+};
+
+static int add_step(void *ctx, const struct store_step *s)
+{
+    struct exp *x = ctx;
+
+    if (x->nsteps == x->capsteps) {
+        size_t cap = x->capsteps ? x->capsteps * 2 : 16;
+        struct step_name *n = realloc(x->steps, cap * sizeof(*n));
+
+        if (n == NULL) {
+            x->oom = true;
+            return 1;
+        }
+        x->steps = n;
+        x->capsteps = cap;
+    }
+    x->steps[x->nsteps].idx = s->idx;
+    x->steps[x->nsteps].name = strdup(s->name);
+    if (x->steps[x->nsteps].name == NULL) {
+        x->oom = true;
+        return 1;
+    }
+    x->nsteps++;
+    return 0;
+}
+
+/* The step's name, "ALL" for -1, NULL (an empty cell) for an index with no step row. */
+static const char *step_name(const struct exp *x, int idx)
+{
+    size_t lo = 0, hi = x->nsteps;
+
+    if (idx == -1)
+        return "ALL";
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (x->steps[mid].idx == idx)
+            return x->steps[mid].name;
+        if (x->steps[mid].idx < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Ends a row; returns non-zero (stop) on a write error or a signal. */
+static int end_row(struct exp *x)
+{
+    ls_err e = csv_end_row(x->csv);
+
+    if (e != LS_OK) {
+        x->werr = e;
+        return 1;
+    }
+    if (stop_requested) {
+        x->interrupted = true;
+        return 1;
+    }
+    return 0;
+}
+
+static const char *const sample_cols[] = {
+    "seq",        "worker",      "vu",        "step",        "step_name",  "intended_ns",
+    "start_ns",   "end_ns",      "latency_us", "u_latency_us", "dns_us",   "connect_us",
+    "tls_us",     "ttfb_us",     "bytes_out", "bytes_in",    "status",     "err",
+    "error_class", "rpc_code",   "flags",     "new_conn",    "warmup",     "late",
+};
+
+static int sample_row(void *ctx, const struct ls_sample *s)
+{
+    struct exp *x = ctx;
+    struct csv *c = x->csv;
+
+    csv_u64(c, s->seq);
+    csv_u64(c, s->worker);
+    csv_u64(c, s->vu);
+    csv_u64(c, s->step);
+    csv_text(c, step_name(x, s->step));
+    csv_u64(c, s->intended_ns);
+    csv_u64(c, s->start_ns);
+    csv_u64(c, s->end_ns);
+    /* ns to us with three exact decimals; signed so a clock oddity shows as negative */
+    csv_fixed(c, (int64_t)(s->end_ns - s->intended_ns), 3);
+    csv_fixed(c, (int64_t)(s->end_ns - s->start_ns), 3);
+    csv_u64(c, s->dns_us);
+    csv_u64(c, s->connect_us);
+    csv_u64(c, s->tls_us);
+    csv_u64(c, s->ttfb_us);
+    csv_u64(c, s->bytes_out);
+    csv_u64(c, s->bytes_in);
+    csv_u64(c, s->status);
+    csv_u64(c, s->err);
+    csv_text(c, ls_errclass_name((enum ls_errclass)s->err));
+    csv_i64(c, s->rpc_code);
+    csv_u64(c, s->flags);
+    csv_u64(c, (s->flags & LS_SF_NEW_CONN) != 0);
+    csv_u64(c, (s->flags & LS_SF_WARMUP) != 0);
+    csv_u64(c, (s->flags & LS_SF_LATE) != 0);
+    return end_row(x);
+}
+
+#define LATENCY_HEADER                                                                             \
+    "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us", "u_p50_us", "u_p90_us",          \
+        "u_p99_us", "u_p999_us", "u_max_us", "u_mean_us"
+
+static void latency_cells(struct csv *c, const int64_t v[5], double mean, const int64_t u[5],
+                          double u_mean)
+{
+    for (int k = 0; k < 5; k++)
+        csv_i64(c, v[k]);
+    csv_f64(c, mean);
+    for (int k = 0; k < 5; k++)
+        csv_i64(c, u[k]);
+    csv_f64(c, u_mean);
+}
+
+static const char *const interval_cols[] = {
+    "second", "step", "step_name", "warmup", "count", "rate_per_s", "errors", "late",
+    LATENCY_HEADER,
+};
+
+static int interval_row(void *ctx, const struct store_interval *iv)
+{
+    struct exp *x = ctx;
+    struct csv *c = x->csv;
+    const int64_t v[5] = {iv->p50_us, iv->p90_us, iv->p99_us, iv->p999_us, iv->max_us};
+    const int64_t u[5] = {iv->u_p50_us, iv->u_p90_us, iv->u_p99_us, iv->u_p999_us, iv->u_max_us};
+
+    csv_u64(c, iv->second);
+    csv_i64(c, iv->step);
+    csv_text(c, step_name(x, iv->step));
+    csv_u64(c, iv->warmup);
+    csv_u64(c, iv->count);
+    csv_u64(c, iv->count); /* an interval is one second: completions per second */
+    csv_u64(c, iv->errors);
+    csv_u64(c, iv->late);
+    latency_cells(c, v, iv->mean_us, u, iv->u_mean_us);
+    return end_row(x);
+}
+
+#define SUMMARY_FIXED_COLS 6 /* before the latency columns */
+
+static ls_err summary_header(struct csv *c)
+{
+    static const char *const cols[] = {
+        "step", "step_name", "count", "rate_per_s", "errors", "error_rate", LATENCY_HEADER,
+    };
+    char name[64];
+
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+        csv_text(c, cols[i]);
+    for (int k = 1; k < LS_EC__COUNT; k++) {
+        snprintf(name, sizeof(name), "errors_%s", ls_errclass_name((enum ls_errclass)k));
+        csv_text(c, name);
+    }
+    return csv_end_row(c);
+}
+
+static int summary_row(void *ctx, const struct store_summary *sm)
+{
+    struct exp *x = ctx;
+    struct csv *c = x->csv;
+    const int64_t v[5] = {sm->p50_us, sm->p90_us, sm->p99_us, sm->p999_us, sm->max_us};
+    const int64_t u[5] = {sm->u_p50_us, sm->u_p90_us, sm->u_p99_us, sm->u_p999_us, sm->u_max_us};
+
+    csv_i64(c, sm->step);
+    csv_text(c, step_name(x, sm->step));
+    csv_u64(c, sm->count);
+    csv_f64(c, sm->rate);
+    csv_u64(c, sm->errors);
+    if (sm->count > 0)
+        csv_f64(c, (double)sm->errors / (double)sm->count);
+    else
+        csv_empty(c);
+    latency_cells(c, v, sm->mean_us, u, sm->u_mean_us);
+    for (int k = 1; k < LS_EC__COUNT; k++)
+        csv_u64(c, sm->err_by_class[k]);
+    return end_row(x);
+}
+
+/* Parses "latest" or a positive decimal id; 0 when it is neither. */
+static int parse_session(const char *s, bool *latest, int64_t *id)
+{
+    char *end = NULL;
+    long long v;
+
+    *latest = strcmp(s, "latest") == 0;
+    if (*latest)
+        return 1;
+    if (s[0] < '0' || s[0] > '9')
+        return 0;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v <= 0)
+        return 0;
+    *id = v;
+    return 1;
+}
+
+/* Writes the chosen table of session id to f. Messages name out_name. */
+static int export_to(struct store *st, int64_t id, enum what what, FILE *f, const char *out_name,
+                     struct exp *x)
+{
+    ls_err e;
+
+    if (csv_open(f, &x->csv) != LS_OK) {
+        fprintf(stderr, "loadscope export: out of memory\n");
+        return LS_EXIT_RUNTIME;
+    }
+    switch (what) {
+    case W_SAMPLES:
+        e = csv_header(x->csv, sample_cols, sizeof(sample_cols) / sizeof(sample_cols[0]));
+        if (e == LS_OK)
+            e = store_samples_each(st, id, sample_row, x);
+        break;
+    case W_INTERVALS:
+        e = csv_header(x->csv, interval_cols, sizeof(interval_cols) / sizeof(interval_cols[0]));
+        if (e == LS_OK)
+            e = store_intervals_each(st, id, INT32_MIN, interval_row, x);
+        break;
+    case W_SUMMARY:
+    default:
+        e = summary_header(x->csv);
+        if (e == LS_OK)
+            e = store_summaries_each(st, id, summary_row, x);
+        break;
+    }
+    if (x->werr == LS_OK && e == LS_ERR_IO)
+        x->werr = e; /* the header row failed */
+    /* a signal first: it may also have broken a blocked write (EINTR) */
+    if (x->interrupted || stop_requested) {
+        fprintf(stderr, "loadscope export: interrupted; %s\n",
+                f == stdout ? "the output is incomplete" : "nothing written");
+        return LS_EXIT_INTERRUPTED;
+    }
+    if (x->werr == LS_OK && e != LS_OK) {
+        fprintf(stderr, "loadscope export: %s\n", store_errmsg(st));
+        return LS_EXIT_RUNTIME;
+    }
+    if (x->werr == LS_OK)
+        x->werr = csv_finish(x->csv);
+    if (x->werr != LS_OK) {
+        fprintf(stderr, "loadscope export: writing %s: %s\n", out_name,
+                strerror(csv_errno(x->csv) != 0 ? csv_errno(x->csv) : EIO));
+        return LS_EXIT_RUNTIME;
+    }
+    return LS_EXIT_OK;
+}
+
+/* Exports into path via path.tmp, renamed over path only when complete. */
+static int export_file(struct store *st, int64_t id, enum what what, const char *path,
+                       struct exp *x)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 5);
+    FILE *f = NULL;
+    int rc;
+
+    if (tmp == NULL) {
+        fprintf(stderr, "loadscope export: out of memory\n");
+        return LS_EXIT_RUNTIME;
+    }
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".tmp", 5);
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        fprintf(stderr, "loadscope export: cannot write %s (creating %s: %s)\n", path, tmp,
+                strerror(errno));
+        rc = LS_EXIT_RUNTIME;
+        goto out;
+    }
+    rc = export_to(st, id, what, f, path, x);
+    if (rc == LS_EXIT_OK && fsync(fileno(f)) != 0) {
+        fprintf(stderr, "loadscope export: writing %s: %s\n", path, strerror(errno));
+        rc = LS_EXIT_RUNTIME;
+    }
+    if (fclose(f) != 0 && rc == LS_EXIT_OK) {
+        fprintf(stderr, "loadscope export: writing %s: %s\n", path, strerror(errno));
+        rc = LS_EXIT_RUNTIME;
+    }
+    if (rc == LS_EXIT_OK && rename(tmp, path) != 0) {
+        fprintf(stderr, "loadscope export: cannot write %s (renaming %s: %s)\n", path, tmp,
+                strerror(errno));
+        rc = LS_EXIT_RUNTIME;
+    }
+    if (rc != LS_EXIT_OK)
+        unlink(tmp);
+    else
+        fprintf(stderr, "loadscope export: %llu rows (and a header) written to %s\n",
+                (unsigned long long)(csv_rows(x->csv) - 1), path);
+out:
+    free(tmp);
+    return rc;
+}
+
+int cli_export(int argc, char **argv)
+{
+    const char *db = NULL, *out = NULL, *sess = NULL, *what_s = NULL;
+    struct exp x;
+    struct store *st = NULL;
+    struct sigaction sa, old_int, old_term;
+    char path[4096], err[1024];
+    enum what what;
+    bool latest = false;
+    int64_t id = 0;
+    int rc;
+
+    memset(&x, 0, sizeof(x));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+
+        if (strcmp(a, "--db") == 0 && has_val) {
+            db = argv[++i];
+        } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_val) {
+            out = argv[++i];
+        } else if (strcmp(a, "--what") == 0 && has_val) {
+            what_s = argv[++i];
+        } else if (a[0] == '-' && a[1] != '\0' && !(a[1] >= '0' && a[1] <= '9')) {
+            fprintf(stderr, "loadscope export: unknown option or missing value: %s\n" EXPORT_USAGE "\n",
+                    a);
+            return LS_EXIT_USAGE;
+        } else if (sess == NULL) {
+            sess = a;
+        } else {
+            fprintf(stderr, "loadscope export: unexpected argument %s\n" EXPORT_USAGE "\n", a);
+            return LS_EXIT_USAGE;
+        }
+    }
+    if (sess == NULL || what_s == NULL) {
+        fprintf(stderr, "loadscope export: %s\n" EXPORT_USAGE "\n",
+                sess == NULL ? "which session? give an id or \"latest\"" : "--what is required");
+        return LS_EXIT_USAGE;
+    }
+    if (strcmp(what_s, "samples") == 0) {
+        what = W_SAMPLES;
+    } else if (strcmp(what_s, "intervals") == 0) {
+        what = W_INTERVALS;
+    } else if (strcmp(what_s, "summary") == 0) {
+        what = W_SUMMARY;
+    } else {
+        fprintf(stderr, "loadscope export: --what %s: expected samples, intervals or summary\n",
+                what_s);
+        return LS_EXIT_USAGE;
+    }
+    if (!parse_session(sess, &latest, &id)) {
+        fprintf(stderr, "loadscope export: bad session \"%s\": expected a session id (a positive "
+                        "number, see `loadscope sessions`) or \"latest\"\n", sess);
+        return LS_EXIT_USAGE;
+    }
+    if (cli_db_path(db, path, sizeof(path)))
+        return LS_EXIT_RUNTIME;
+    /* opening would create an empty database: say there is none instead */
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        fprintf(stderr, "loadscope export: no session database at %s (%s); run a session first "
+                        "or pass --db FILE\n", path, strerror(errno));
+        return LS_EXIT_RUNTIME;
+    }
+    if (store_open(path, &st, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "loadscope export: cannot open %s: %s\n", path, err);
+        return LS_EXIT_RUNTIME;
+    }
+    if (latest && store_session_latest(st, &id) != LS_OK) {
+        fprintf(stderr, "loadscope export: %s: %s\n", path, store_errmsg(st));
+        rc = LS_EXIT_RUNTIME;
+        goto out;
+    }
+    ls_err e = store_steps_each(st, id, add_step, &x);
+    if (e == LS_ERR_NOTFOUND) {
+        fprintf(stderr, "loadscope export: no session %lld in %s (see `loadscope sessions`)\n",
+                (long long)id, path);
+        rc = LS_EXIT_USAGE;
+        goto out;
+    }
+    if (e != LS_OK || x.oom) {
+        fprintf(stderr, "loadscope export: reading the steps of session %lld: %s\n", (long long)id,
+                e != LS_OK ? store_errmsg(st) : "out of memory");
+        rc = LS_EXIT_RUNTIME;
+        goto out;
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    if (out != NULL && strcmp(out, "-") != 0)
+        rc = export_file(st, id, what, out, &x);
+    else
+        rc = export_to(st, id, what, stdout, "standard output", &x);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+out:
+    csv_free(x.csv);
+    for (size_t i = 0; i < x.nsteps; i++)
+        free(x.steps[i].name);
+    free(x.steps);
+    store_close(st);
+    return rc;
+}
