@@ -1,0 +1,601 @@
+/*
+ * shim_core: the tracer's state and what each allocation and free records.
+ *
+ * Set-up happens once, in the library constructor (environment, tables, the
+ * flush thread, fork handlers); the hooks only ever touch thread-local state,
+ * the lock-free stack table and one pointer-table shard.
+ *
+ * Each thread owns a struct shim_thread (mmap'd, registered once in a global
+ * list and recycled after the thread exits): exact counters and per-stack
+ * counters it alone writes with relaxed atomic stores, which the flush thread
+ * reads without stopping it. A free is charged to the allocating stack in the
+ * freeing thread's own counters; sums over threads come out right.
+ *
+ * Stacks: a frame-pointer walk bounded by the mapping that holds the thread's
+ * stack (read once per thread from /proc/self/maps with plain system calls,
+ * never pthread_getattr_np, which takes locks and allocates), each step
+ * checked for alignment and strict increase so a frame without a frame
+ * pointer ends the walk instead of faulting. With unwind=auto the first walks
+ * whose caller is in the main executable are compared with libunwind's
+ * unw_backtrace; if the frame-pointer walks come out clearly shallower, the
+ * target has no frame pointers and libunwind is used from then on.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <dlfcn.h>
+#include <link.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "shim_int.h"
+
+struct shim_config shim_cfg;
+_Atomic int shim_active;
+_Atomic int shim_unwind_now;
+
+static __thread struct shim_thread *t_self;
+static __thread int t_guard;
+
+static struct shim_thread *_Atomic thread_list;
+static _Atomic uint32_t thread_slots;
+static pthread_key_t thread_key;
+static bool thread_key_ok;
+
+/* Main executable's text, to judge frame pointers on walks that start there. */
+static uintptr_t exe_lo, exe_hi;
+#define AUTO_WALKS 16
+static _Atomic uint32_t auto_done, auto_shallow;
+
+void shim_guard_set(int v)
+{
+    t_guard = v;
+}
+
+void *shim_mmap(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void shim_munmap(void *p, size_t bytes)
+{
+    munmap(p, bytes);
+}
+
+struct shim_thread *shim_thread_list(void)
+{
+    return atomic_load(&thread_list);
+}
+
+uint64_t shim_threads_seen(void)
+{
+    return atomic_load(&thread_slots);
+}
+
+/* --- small math without libm (the shim links libc and libunwind only) --- */
+
+double shim_exp(double x)
+{
+    if (x < -700)
+        return 0;
+    int k = (int)(x / 0.6931471805599453 + (x < 0 ? -0.5 : 0.5));
+    double r = x - k * 0.6931471805599453, term = 1, sum = 1;
+    for (int i = 1; i < 20; i++) {
+        term *= r / i;
+        sum += term;
+    }
+    while (k > 0) {
+        sum *= 2;
+        k--;
+    }
+    while (k < 0) {
+        sum /= 2;
+        k++;
+    }
+    return sum;
+}
+
+double shim_ln(double x)
+{
+    int e = 0;
+    if (x <= 0)
+        return -1e300;
+    while (x > 1.5) {
+        x /= 2;
+        e++;
+    }
+    while (x < 0.75) {
+        x *= 2;
+        e--;
+    }
+    double y = (x - 1) / (x + 1), y2 = y * y, term = y, sum = 0;
+    for (int i = 1; i < 40; i += 2) {
+        sum += term / i;
+        term *= y2;
+    }
+    return 2 * sum + e * 0.6931471805599453;
+}
+
+static inline uint64_t rng_next(struct shim_thread *t)
+{
+    uint64_t x = t->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    t->rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* A uniform double in (0, 1]. */
+static inline double rng_unit(struct shim_thread *t)
+{
+    return ((double)(rng_next(t) >> 11) + 1.0) / 9007199254740992.0;
+}
+
+/* Distance to the next sample: exponential in bytes, geometric in allocations. */
+static int64_t next_sample_gap(struct shim_thread *t)
+{
+    double u = rng_unit(t);
+    if (shim_cfg.sample_every > 0) {
+        if (shim_cfg.sample_every == 1)
+            return 1;
+        double q = shim_ln(1.0 - 1.0 / (double)shim_cfg.sample_every);
+        return (int64_t)(shim_ln(u) / q) + 1;
+    }
+    return (int64_t)(-shim_ln(u) * (double)shim_cfg.sample_bytes) + 1;
+}
+
+/*
+ * A sampled block's weight in SHIM_FIX units: N for 1-in-N, and
+ * 1 / (1 - exp(-size / interval)) for Poisson sampling by bytes, the chance
+ * that a block of that size contains a sample point.
+ */
+uint64_t shim_sample_weight_fix(uint64_t size)
+{
+    if (shim_cfg.sample_every > 0)
+        return shim_cfg.sample_every * SHIM_FIX;
+    double p = 1.0 - shim_exp(-(double)size / (double)shim_cfg.sample_bytes);
+    if (p <= 0)
+        return (uint64_t)shim_cfg.sample_bytes * SHIM_FIX;
+    return (uint64_t)((double)SHIM_FIX / p + 0.5);
+}
+
+/* --- threads --- */
+
+static void thread_exit(void *arg)
+{
+    struct shim_thread *t = arg;
+    if (t_self == t)
+        t_self = NULL;
+    atomic_store_explicit(&t->state, SHIM_TS_EXITED, memory_order_release);
+}
+
+static struct shim_thread *thread_get(void)
+{
+    struct shim_thread *t = t_self;
+    if (SHIM_LIKELY(t != NULL))
+        return t;
+    /* Reuse a state the flush thread has folded and freed, else map a new one. */
+    for (t = atomic_load(&thread_list); t; t = t->next) {
+        int expect = SHIM_TS_FREE;
+        if (atomic_compare_exchange_strong(&t->state, &expect, SHIM_TS_LIVE))
+            break;
+    }
+    if (t == NULL) {
+        t = shim_mmap(sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        t->slot = atomic_fetch_add(&thread_slots, 1);
+        atomic_store(&t->state, SHIM_TS_LIVE);
+        struct shim_thread *head = atomic_load(&thread_list);
+        do {
+            t->next = head;
+        } while (!atomic_compare_exchange_weak(&thread_list, &head, t));
+    }
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    t->stack_lo = t->stack_hi = 0;
+    t->bound_refreshes = 0;
+    if (shim_cfg.mode != LSW_MODE_COUNT)
+        (void)shim_maps_find(sp, &t->stack_lo, &t->stack_hi);
+    t->rng = ((uint64_t)syscall(SYS_gettid) << 32) ^ (uint64_t)sp ^ 0x9E3779B97F4A7C15ull;
+    if (t->rng == 0)
+        t->rng = 1;
+    t->sample_left = shim_cfg.mode == LSW_MODE_SAMPLED ? next_sample_gap(t) : 0;
+    memset(t->cache, 0, sizeof(t->cache));
+    t_self = t;
+    if (thread_key_ok)
+        pthread_setspecific(thread_key, t); /* the key's slot is preallocated: no malloc */
+    return t;
+}
+
+static inline void bump(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
+static struct shim_stackctr *stack_ctr(struct shim_thread *t, uint32_t id)
+{
+    uint32_t c = id / SHIM_CHUNK_STACKS;
+    struct shim_stackctr *chunk = atomic_load_explicit(&t->chunks[c], memory_order_relaxed);
+    if (SHIM_UNLIKELY(chunk == NULL)) {
+        chunk = shim_mmap(SHIM_CHUNK_STACKS * sizeof(*chunk));
+        if (chunk == NULL)
+            return NULL;
+        atomic_store_explicit(&t->chunks[c], chunk, memory_order_release);
+    }
+    return &chunk[id % SHIM_CHUNK_STACKS];
+}
+
+/* --- stacks --- */
+
+static uint32_t walk_fp(struct shim_thread *t, void **out, uint32_t max, uintptr_t frame, void *ret)
+{
+    uint32_t n = 0;
+    uintptr_t lo = (uintptr_t)&n;
+    if (lo < t->stack_lo || lo >= t->stack_hi) {
+        /* On another stack (signal or coroutine stack): look it up, a few times per thread. */
+        if (t->bound_refreshes < 8) {
+            t->bound_refreshes++;
+            (void)shim_maps_find(lo, &t->stack_lo, &t->stack_hi);
+        }
+    }
+    out[n++] = ret;
+    if (lo < t->stack_lo || lo >= t->stack_hi)
+        return n;
+    uintptr_t hi = t->stack_hi - 2 * sizeof(uintptr_t);
+    /* frame is the hook's own frame (the shim keeps frame pointers): [0] = caller's fp, [1] = ret. */
+    if (frame < lo || frame > hi || (frame & (sizeof(uintptr_t) - 1)) != 0)
+        return n;
+    uintptr_t fp = ((const uintptr_t *)frame)[0];
+    uintptr_t prev = frame;
+    while (n < max) {
+        if (fp <= prev || fp > hi || (fp & (sizeof(uintptr_t) - 1)) != 0)
+            break;
+        uintptr_t ra = ((const uintptr_t *)fp)[1];
+        if (ra < 4096)
+            break;
+        out[n++] = (void *)ra;
+        prev = fp;
+        fp = ((const uintptr_t *)fp)[0];
+    }
+    return n;
+}
+
+static uint32_t walk_unw(void **out, uint32_t max, void *ret)
+{
+    void *buf[LSW_MAX_FRAMES + 8];
+    int got = unw_backtrace(buf, (int)(max + 8 < LSW_MAX_FRAMES + 8 ? max + 8 : LSW_MAX_FRAMES + 8));
+    int start = -1;
+    for (int i = 0; i < got && i < 8; i++) {
+        if (buf[i] == ret) {
+            start = i;
+            break;
+        }
+    }
+    uint32_t n = 0;
+    if (start < 0) {
+        out[n++] = ret;
+        return n;
+    }
+    for (int i = start; i < got && n < max; i++)
+        out[n++] = buf[i];
+    return n;
+}
+
+static uint32_t take_stack(struct shim_thread *t, void **out, void *ret, void *frame)
+{
+    uint32_t max = shim_cfg.depth;
+    int how = atomic_load_explicit(&shim_unwind_now, memory_order_relaxed);
+    if (how == LSW_UNWIND_LIBUNWIND) {
+        bump(&t->walks_unw, 1);
+        return walk_unw(out, max, ret);
+    }
+    bump(&t->walks_fp, 1);
+    uint32_t n = walk_fp(t, out, max, (uintptr_t)frame, ret);
+    if (SHIM_UNLIKELY(how == LSW_UNWIND_AUTO) && (uintptr_t)ret >= exe_lo &&
+        (uintptr_t)ret < exe_hi) {
+        void *u[LSW_MAX_FRAMES];
+        uint32_t un = walk_unw(u, max, ret);
+        if (n + 2 < un)
+            atomic_fetch_add(&auto_shallow, 1);
+        uint32_t done = atomic_fetch_add(&auto_done, 1) + 1;
+        if (done == AUTO_WALKS) {
+            int pick = atomic_load(&auto_shallow) * 4 >= AUTO_WALKS ? LSW_UNWIND_LIBUNWIND
+                                                                   : LSW_UNWIND_FP;
+            atomic_store(&shim_unwind_now, pick);
+        }
+        if (n + 2 < un) {
+            memcpy(out, u, un * sizeof(void *));
+            n = un;
+        }
+    }
+    return n;
+}
+
+static inline uint64_t stack_hash(void *const *f, uint32_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ n;
+    for (uint32_t i = 0; i < n; i++) {
+        h ^= (uint64_t)(uintptr_t)f[i];
+        h *= 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    return h ? h : 1;
+}
+
+static uint32_t stack_id(struct shim_thread *t, void **frames, uint32_t n)
+{
+    uint64_t h = stack_hash(frames, n);
+    uint32_t c = (uint32_t)(h >> 7) & (SHIM_CACHE - 1);
+    if (t->cache[c].hash == h)
+        return t->cache[c].id;
+    uint32_t id = shim_stack_intern(h, frames, n);
+    if (id == 0) {
+        bump(&t->dropped, 1);
+        return 0;
+    }
+    t->cache[c].hash = h;
+    t->cache[c].id = id;
+    return id;
+}
+
+/* --- the records --- */
+
+void shim_record_alloc(void *p, size_t size, void *ret, void *frame, bool realloc_of_block)
+{
+    if (SHIM_UNLIKELY(t_guard))
+        return;
+    t_guard = 1;
+    struct shim_thread *t = thread_get();
+    if (SHIM_UNLIKELY(t == NULL))
+        goto out;
+    bump(&t->allocs, 1);
+    bump(&t->bytes_alloc, size);
+    if (realloc_of_block)
+        bump(&t->reallocs, 1);
+    t->seq++;
+    if (shim_cfg.mode == LSW_MODE_COUNT)
+        goto out;
+
+    uint64_t w = 1;
+    if (shim_cfg.mode == LSW_MODE_SAMPLED) {
+        t->sample_left -= shim_cfg.sample_every > 0 ? 1 : (int64_t)(size ? size : 1);
+        if (SHIM_LIKELY(t->sample_left > 0))
+            goto out;
+        do {
+            t->sample_left += next_sample_gap(t);
+        } while (t->sample_left <= 0);
+        w = shim_sample_weight_fix(size);
+    }
+    void *frames[LSW_MAX_FRAMES];
+    uint32_t n = take_stack(t, frames, ret, frame);
+    uint32_t id = stack_id(t, frames, n);
+    struct shim_stackctr *sc = stack_ctr(t, id);
+    if (sc == NULL) {
+        bump(&t->dropped, 1);
+        goto out;
+    }
+    bump(&sc->allocs, w);
+    bump(&sc->bytes, w * size);
+    if (realloc_of_block)
+        bump(&sc->reallocs, w);
+    struct shim_block b = {.size = size, .stack = id, .thread = t->slot, .seq = (uint32_t)t->seq};
+    if (!shim_ptr_insert((uintptr_t)p, &b))
+        bump(&t->dropped, 1);
+out:
+    t_guard = 0;
+}
+
+/* Charges a freed block (already out of the table) to its stack. */
+void shim_account_free(const struct shim_block *b, bool known)
+{
+    struct shim_thread *t = thread_get();
+    if (t == NULL)
+        return;
+    bump(&t->frees, 1);
+    if (!known) {
+        if (shim_cfg.mode != LSW_MODE_COUNT)
+            bump(&t->untracked_frees, 1);
+        return;
+    }
+    if (shim_cfg.mode == LSW_MODE_FULL)
+        bump(&t->bytes_freed, b->size);
+    uint64_t w = shim_cfg.mode == LSW_MODE_SAMPLED ? shim_sample_weight_fix(b->size) : 1;
+    struct shim_stackctr *sc = stack_ctr(t, b->stack);
+    if (sc == NULL)
+        return;
+    bump(&sc->frees, w);
+    bump(&sc->freed_bytes, w * b->size);
+    if (b->thread == t->slot && (uint32_t)t->seq - b->seq < SHIM_SHORT_LIVED_ALLOCS)
+        bump(&sc->short_lived, w);
+}
+
+void shim_record_free(void *p)
+{
+    if (SHIM_UNLIKELY(t_guard) || p == NULL)
+        return;
+    t_guard = 1;
+    struct shim_block b;
+    bool known = shim_cfg.mode != LSW_MODE_COUNT && shim_ptr_remove((uintptr_t)p, &b);
+    shim_account_free(&b, known);
+    t_guard = 0;
+}
+
+bool shim_take_block(void *p, struct shim_block *out)
+{
+    if (t_guard || p == NULL || shim_cfg.mode == LSW_MODE_COUNT)
+        return false;
+    t_guard = 1;
+    bool found = shim_ptr_remove((uintptr_t)p, out);
+    t_guard = 0;
+    return found;
+}
+
+void shim_put_back(void *p, const struct shim_block *b)
+{
+    t_guard = 1;
+    (void)shim_ptr_insert((uintptr_t)p, b);
+    t_guard = 0;
+}
+
+/* realloc moved or dropped a block: charge the old one as freed. */
+void shim_realloc_freed(const struct shim_block *b, bool known)
+{
+    if (t_guard)
+        return;
+    t_guard = 1;
+    shim_account_free(b, known);
+    t_guard = 0;
+}
+
+/* --- set-up --- */
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        return dflt;
+    uint64_t x = 0;
+    for (; *v >= '0' && *v <= '9'; v++)
+        x = x * 10 + (uint64_t)(*v - '0');
+    return x ? x : dflt;
+}
+
+static bool env_is(const char *name, const char *val)
+{
+    const char *v = getenv(name);
+    return v != NULL && strcmp(v, val) == 0;
+}
+
+/* Takes our own path out of LD_PRELOAD, in place (no allocation), so children run untraced. */
+static void strip_preload(void)
+{
+    Dl_info di;
+    char *v = getenv("LD_PRELOAD");
+    if (v == NULL || dladdr(&exe_lo, &di) == 0 || di.dli_fname == NULL)
+        return;
+    const char *base = strrchr(di.dli_fname, '/');
+    base = base ? base + 1 : di.dli_fname;
+    char *w = v;
+    for (char *r = v; *r;) {
+        while (*r == ':' || *r == ' ')
+            r++;
+        char *tok = r;
+        while (*r && *r != ':' && *r != ' ')
+            r++;
+        size_t len = (size_t)(r - tok);
+        if (len == 0)
+            break;
+        const char *tb = tok;
+        for (char *q = tok; q < r; q++)
+            if (*q == '/')
+                tb = q + 1;
+        bool ours = (size_t)(r - tb) == strlen(base) && strncmp(tb, base, strlen(base)) == 0;
+        if (!ours) {
+            if (w != v)
+                *w++ = ':';
+            memmove(w, tok, len);
+            w += len;
+        }
+    }
+    *w = '\0';
+    if (*v == '\0')
+        unsetenv("LD_PRELOAD");
+}
+
+static void find_exe_text(void)
+{
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    size_t n = getauxval(AT_PHNUM);
+    uintptr_t bias = 0;
+    if (ph == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (ph[i].p_type == PT_PHDR)
+            bias = (uintptr_t)ph - ph[i].p_vaddr;
+    for (size_t i = 0; i < n; i++) {
+        if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
+            continue;
+        uintptr_t lo = bias + ph[i].p_vaddr, hi = lo + ph[i].p_memsz;
+        if (exe_hi == 0 || lo < exe_lo)
+            exe_lo = lo;
+        if (hi > exe_hi)
+            exe_hi = hi;
+    }
+}
+
+static void config_from_env(void)
+{
+    const char *sock = getenv(LSW_ENV_SOCKET);
+    if (sock)
+        strncpy(shim_cfg.socket_path, sock, sizeof(shim_cfg.socket_path) - 1);
+    shim_cfg.mode = LSW_MODE_FULL;
+    if (env_is(LSW_ENV_MODE, "count"))
+        shim_cfg.mode = LSW_MODE_COUNT;
+    else if (env_is(LSW_ENV_MODE, "sampled"))
+        shim_cfg.mode = LSW_MODE_SAMPLED;
+    shim_cfg.depth = (uint32_t)env_u64(LSW_ENV_DEPTH, 64);
+    if (shim_cfg.depth > LSW_MAX_FRAMES)
+        shim_cfg.depth = LSW_MAX_FRAMES;
+    shim_cfg.sample_bytes = env_u64(LSW_ENV_SAMPLE_BYTES, 512 * 1024);
+    shim_cfg.sample_every = getenv(LSW_ENV_SAMPLE_EVERY) ? env_u64(LSW_ENV_SAMPLE_EVERY, 0) : 0;
+    shim_cfg.unwind = LSW_UNWIND_AUTO;
+    if (env_is(LSW_ENV_UNWIND, "fp"))
+        shim_cfg.unwind = LSW_UNWIND_FP;
+    else if (env_is(LSW_ENV_UNWIND, "libunwind"))
+        shim_cfg.unwind = LSW_UNWIND_LIBUNWIND;
+    if (shim_cfg.mode == LSW_MODE_COUNT)
+        shim_cfg.unwind = LSW_UNWIND_NONE;
+    shim_cfg.follow_fork = env_is(LSW_ENV_FOLLOW_FORK, "1");
+    shim_cfg.keep_preload = env_is(LSW_ENV_KEEP_PRELOAD, "1") || shim_cfg.follow_fork;
+}
+
+/* In a forked child that keeps tracing: start from zero, as a process of its own. */
+void shim_reset_after_fork(void)
+{
+    struct shim_thread *me = t_self;
+    for (struct shim_thread *t = atomic_load(&thread_list); t; t = t->next) {
+        atomic_store(&t->allocs, 0);
+        atomic_store(&t->frees, 0);
+        atomic_store(&t->reallocs, 0);
+        atomic_store(&t->bytes_alloc, 0);
+        atomic_store(&t->bytes_freed, 0);
+        atomic_store(&t->untracked_frees, 0);
+        atomic_store(&t->dropped, 0);
+        for (uint32_t c = 0; c < SHIM_NCHUNKS; c++) {
+            struct shim_stackctr *ch = atomic_load(&t->chunks[c]);
+            if (ch)
+                memset((void *)ch, 0, SHIM_CHUNK_STACKS * sizeof(*ch));
+        }
+        if (t != me)
+            atomic_store(&t->state, SHIM_TS_FREE); /* its thread does not exist here */
+    }
+    shim_ptr_clear();
+}
+
+__attribute__((constructor(101))) static void shim_init(void)
+{
+    t_guard = 1;
+    config_from_env();
+    if (!shim_cfg.keep_preload)
+        strip_preload();
+    find_exe_text();
+    atomic_store(&shim_unwind_now, shim_cfg.unwind);
+    if (shim_cfg.socket_path[0] == '\0' || !shim_tables_init())
+        goto out;
+    thread_key_ok = pthread_key_create(&thread_key, thread_exit) == 0;
+    pthread_atfork(shim_fork_prepare, shim_fork_parent, shim_fork_child);
+    shim_flush_start();
+out:
+    t_guard = 0;
+}

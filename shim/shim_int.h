@@ -1,0 +1,123 @@
+/*
+ * shim_int: what the files of the allocation tracer share (never installed,
+ * never seen by core/). Everything here has hidden visibility (the CMake
+ * target's default); only the hooks in shim_hooks.c are exported.
+ *
+ * House rules, because this code runs inside other people's malloc calls:
+ * nothing on the hot path may take a lock that libc or the loader may hold,
+ * or allocate from malloc; our own memory comes from mmap; a thread-local
+ * guard (initial-exec TLS: no allocation on first access) turns every
+ * allocation made while we are already inside a hook into a plain pass-through.
+ */
+#ifndef SHIM_INT_H
+#define SHIM_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lsalloc_wire.h"
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+#define SHIM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SHIM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define SHIM_MAX_STACKS (1u << 16)      /* distinct stacks; beyond: id 0 and counted dropped */
+#define SHIM_CHUNK_STACKS 1024u         /* per-thread counters are mmap'd in chunks */
+#define SHIM_NCHUNKS (SHIM_MAX_STACKS / SHIM_CHUNK_STACKS)
+#define SHIM_CACHE 512u                 /* per-thread direct-mapped stack cache */
+#define SHIM_SHORT_LIVED_ALLOCS 16u     /* "short-lived": freed by its thread within this many allocations */
+#define SHIM_FIX 256u                   /* sampled mode: counters in 1/256 units */
+
+struct shim_config {
+    int mode;                 /* enum lsw_mode */
+    int unwind;               /* enum lsw_unwind asked for */
+    uint32_t depth;
+    uint64_t sample_bytes;    /* Poisson mean interval (sampled mode) */
+    uint64_t sample_every;    /* 1-in-N by count (sampled mode), 0: by bytes */
+    bool follow_fork;
+    bool keep_preload;
+    char socket_path[108];
+};
+
+/* Per-stack counters one thread keeps (single writer: the owner; read by the flush thread). */
+struct shim_stackctr {
+    _Atomic uint64_t allocs, bytes, reallocs, frees, freed_bytes, short_lived;
+};
+
+enum { SHIM_TS_FREE = 0, SHIM_TS_LIVE = 1, SHIM_TS_EXITED = 2 };
+
+struct shim_thread {
+    struct shim_thread *next;           /* global list; states are recycled, never unmapped */
+    _Atomic int state;                  /* SHIM_TS_* */
+    uint32_t slot;                      /* index, for short-lived attribution */
+    uintptr_t stack_lo, stack_hi;       /* the mapping holding this thread's stack */
+    uint32_t bound_refreshes;           /* re-reads of the maps when sp left the bounds */
+    /* exact counters (single writer) */
+    _Atomic uint64_t allocs, frees, reallocs, bytes_alloc, bytes_freed, untracked_frees, dropped;
+    _Atomic uint64_t walks_fp, walks_unw;
+    uint64_t seq;                       /* allocations made by this thread */
+    int64_t sample_left;                /* bytes or allocations until the next sample */
+    uint64_t rng;
+    struct shim_stackctr *_Atomic chunks[SHIM_NCHUNKS];
+    struct {
+        uint64_t hash;
+        uint32_t id;
+    } cache[SHIM_CACHE];
+};
+
+/* What the pointer table keeps per tracked block. */
+struct shim_block {
+    uint64_t size;
+    uint32_t stack;      /* stack id */
+    uint32_t thread;     /* allocating thread's slot */
+    uint32_t seq;        /* its allocation count then (low 32 bits) */
+};
+
+extern struct shim_config shim_cfg;
+extern _Atomic int shim_active;      /* 1 while tracing this process */
+extern _Atomic int shim_unwind_now;  /* enum lsw_unwind in use */
+
+/* shim_core.c */
+void *shim_mmap(size_t bytes);
+void shim_munmap(void *p, size_t bytes);
+struct shim_thread *shim_thread_list(void);
+uint64_t shim_threads_seen(void);
+void shim_record_alloc(void *p, size_t size, void *ret, void *frame, bool realloc_of_block);
+void shim_record_free(void *p);
+/* realloc support: takes p's record out before the block changes hands; puts it back if realloc failed. */
+bool shim_take_block(void *p, struct shim_block *out);
+void shim_put_back(void *p, const struct shim_block *b);
+void shim_account_free(const struct shim_block *b, bool known);
+void shim_realloc_freed(const struct shim_block *b, bool known);
+void shim_reset_after_fork(void);
+uint64_t shim_sample_weight_fix(uint64_t size);
+double shim_exp(double x);
+/* Sets this thread's recursion guard (1: its allocations are not traced). */
+void shim_guard_set(int v);
+double shim_ln(double x);
+
+/* shim_tables.c */
+bool shim_tables_init(void);
+uint32_t shim_stack_intern(uint64_t hash, void *const *frames, uint32_t n);
+uint32_t shim_stacks_count(void);
+/* Frames of stack id (NULL if not yet published). */
+const uint64_t *shim_stack_frames(uint32_t id, uint32_t *n);
+uint64_t shim_stack_dropped(void);
+bool shim_ptr_insert(uintptr_t p, const struct shim_block *b);
+bool shim_ptr_remove(uintptr_t p, struct shim_block *out);
+void shim_ptr_lock_all(void);
+void shim_ptr_unlock_all(void);
+void shim_ptr_clear(void);
+
+/* shim_flush.c */
+void shim_flush_start(void);
+void shim_flush_final(void);
+void shim_fork_prepare(void);
+void shim_fork_parent(void);
+void shim_fork_child(void);
+/* Reads the bounds of the mapping holding addr from /proc/self/maps; false if none. */
+bool shim_maps_find(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
+
+#endif
