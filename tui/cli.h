@@ -17,6 +17,8 @@ enum ls_exit {
 
 int cli_run(int argc, char **argv);
 int cli_sessions(int argc, char **argv);
+/* `loadscope aws sign ...`: SigV4 canonical request, string to sign, signature (cmd_aws.c) */
+int cli_aws(int argc, char **argv);
 /* `loadscope export SESSION --what samples|intervals|summary [-o FILE] [--db FILE]` (cmd_export.c) */
 int cli_export(int argc, char **argv);
 

@@ -24,6 +24,9 @@ static void usage(FILE *f)
             "  loadscope sessions [--db FILE]                     list stored sessions\n"
             "  loadscope export SESSION|latest --what samples|intervals|summary [-o FILE] [--db FILE]\n"
             "                                                     write a stored session as CSV\n"
+            "  loadscope aws sign [--service dynamodb|s3] [--region R] [--method M] [--url URL]\n"
+            "                [--header 'K: V']... [--body TEXT|--body-file F] [--date 20150830T123600Z]\n"
+            "                                                     show a SigV4 signature step by step\n"
             "  loadscope version\n"
             "\n"
             "exit codes: 0 ok, 1 runtime error, 2 usage or invalid scenario, 3 target died,\n"
@@ -55,6 +58,8 @@ int main(int argc, char **argv)
         rc = cli_run(argc - 1, argv + 1);
     } else if (strcmp(cmd, "sessions") == 0) {
         rc = cli_sessions(argc - 1, argv + 1);
+    } else if (strcmp(cmd, "aws") == 0) {
+        rc = cli_aws(argc - 1, argv + 1);
     } else if (strcmp(cmd, "export") == 0) {
         rc = cli_export(argc - 1, argv + 1);
     } else {

@@ -172,6 +172,17 @@ static const char *jstr(const cJSON *o, const char *k)
     return cJSON_IsString(i) ? i->valuestring : NULL;
 }
 
+/* A required string member; a missing one fails the test. */
+static const char *need(const char *dir, const cJSON *o, const char *k)
+{
+    const char *v = jstr(o, k);
+    if (!v) {
+        fail_msg("%s/context.json: no string \"%s\"", dir, k);
+        return "";
+    }
+    return v;
+}
+
 static bool jbool(const cJSON *o, const char *k, bool dflt)
 {
     const cJSON *i = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -186,19 +197,14 @@ static void vctx_parse(const char *dir, struct vctx *c)
     if (!j)
         fail_msg("%s/context.json: not JSON", dir);
     const cJSON *cr = cJSON_GetObjectItemCaseSensitive(j, "credentials");
-    assert_non_null(jstr(cr, "access_key_id"));
-    assert_non_null(jstr(cr, "secret_access_key"));
-    snprintf(c->akid, sizeof c->akid, "%s", jstr(cr, "access_key_id"));
-    snprintf(c->secret, sizeof c->secret, "%s", jstr(cr, "secret_access_key"));
+    snprintf(c->akid, sizeof c->akid, "%s", need(dir, cr, "access_key_id"));
+    snprintf(c->secret, sizeof c->secret, "%s", need(dir, cr, "secret_access_key"));
     if (jstr(cr, "token"))
-        snprintf(c->token, sizeof c->token, "%s", jstr(cr, "token"));
-    assert_non_null(jstr(j, "region"));
-    assert_non_null(jstr(j, "service"));
-    snprintf(c->region, sizeof c->region, "%s", jstr(j, "region"));
-    snprintf(c->service, sizeof c->service, "%s", jstr(j, "service"));
+        snprintf(c->token, sizeof c->token, "%s", need(dir, cr, "token"));
+    snprintf(c->region, sizeof c->region, "%s", need(dir, j, "region"));
+    snprintf(c->service, sizeof c->service, "%s", need(dir, j, "service"));
     /* "2015-08-30T12:36:00Z" -> "20150830T123600Z" */
-    const char *ts = jstr(j, "timestamp");
-    assert_non_null(ts);
+    const char *ts = need(dir, j, "timestamp");
     size_t k = 0;
     for (const char *p = ts; *p && k < 16; p++)
         if (*p != '-' && *p != ':')
