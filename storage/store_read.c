@@ -12,6 +12,8 @@
 #include "store_read.h"
 #include "store_int.h"
 
+#include "aws_retry.h"
+
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -309,7 +311,8 @@ ls_err store_samples_each(struct store *st, int64_t session, store_sample_fn fn,
         return e;
     e = r_prepare(st, "SELECT seq, worker, vu, step, intended_ns, start_ns, end_ns, dns_us, "
                       "connect_us, tls_us, ttfb_us, bytes_out, bytes_in, status, err, flags, "
-                      "rpc_code FROM samples NOT INDEXED "
+                      "rpc_code, attempts, followups, retries, backoff_us, last_try_us, aws_code "
+                      "FROM samples NOT INDEXED "
                       "WHERE rowid BETWEEN ?2 AND ?3 AND session_id = ?1 ORDER BY rowid",
                   &s, "reading samples");
     if (e != LS_OK)
@@ -338,6 +341,15 @@ ls_err store_samples_each(struct store *st, int64_t session, store_sample_fn fn,
         x.err = (uint8_t)sqlite3_column_int(s, 14);
         x.flags = (uint8_t)sqlite3_column_int(s, 15);
         x.rpc_code = (int32_t)sqlite3_column_int64(s, 16);
+        x.attempts = (uint16_t)sqlite3_column_int(s, 17);
+        x.followups = (uint16_t)sqlite3_column_int(s, 18);
+        x.retries = (uint16_t)sqlite3_column_int(s, 19);
+        x.backoff_us = (uint32_t)sqlite3_column_int64(s, 20);
+        x.last_try_us = (uint32_t)sqlite3_column_int64(s, 21);
+        /* stored by name (NULL: none); a name no longer in the table reads as "unlisted" */
+        if (sqlite3_column_type(s, 22) != SQLITE_NULL)
+            x.aws_code = aws_code_index((const char *)sqlite3_column_text(s, 22),
+                                        (size_t)sqlite3_column_bytes(s, 22));
         if (fn(ctx, &x) != 0)
             break;
     }

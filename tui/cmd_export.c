@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aws_retry.h"
 #include "cli.h"
 #include "csv.h"
 #include "store.h"
@@ -120,6 +121,7 @@ static const char *const sample_cols[] = {
     "start_ns",   "end_ns",      "latency_us", "u_latency_us", "dns_us",   "connect_us",
     "tls_us",     "ttfb_us",     "bytes_out", "bytes_in",    "status",     "err",
     "error_class", "rpc_code",   "flags",     "new_conn",    "warmup",     "late",
+    "attempts",   "followups",   "retries",   "backoff_us",  "last_try_us", "aws_code",
 };
 
 static int sample_row(void *ctx, const struct ls_sample *s)
@@ -152,6 +154,12 @@ static int sample_row(void *ctx, const struct ls_sample *s)
     csv_u64(c, (s->flags & LS_SF_NEW_CONN) != 0);
     csv_u64(c, (s->flags & LS_SF_WARMUP) != 0);
     csv_u64(c, (s->flags & LS_SF_LATE) != 0);
+    csv_u64(c, s->attempts);
+    csv_u64(c, s->followups);
+    csv_u64(c, s->retries);
+    csv_u64(c, s->backoff_us);
+    csv_u64(c, s->last_try_us);
+    csv_text(c, s->aws_code != 0 ? aws_code_name(s->aws_code) : NULL);
     return end_row(x);
 }
 

@@ -23,8 +23,6 @@ import sys
 from lsutil import (BIN, HttpServer, TempDir, check, db, finish, last_session, run_loadscope,
                     write_scenario)
 
-CLASSES = ["ok", "connect", "timeout", "http_status", "protocol", "rpc_error", "tool_error",
-           "session_lost", "target_exit", "send", "other"]
 SF_NEW_CONN, SF_WARMUP, SF_LATE = 1, 2, 4
 NAMES = ["a,b", 'say "hi"', "=cmd", "plain", "two\nlines"]  # the last set in a DB copy
 
@@ -103,6 +101,9 @@ finally:
 
 conn = db(dbpath)
 sid = last_session(conn)["id"]
+CLASSES = [r["name"] for r in conn.execute("SELECT id, name FROM error_classes ORDER BY id")]
+check(CLASSES[:3] == ["ok", "connect", "timeout"] and len(CLASSES) >= 11,
+      "error class names from the database: %s" % ",".join(CLASSES))
 steps = {r["idx"]: r["name"] for r in
          conn.execute("SELECT idx, name FROM steps WHERE session_id=?", (sid,))}
 check([steps[i] for i in range(4)] == NAMES[:4] and steps[4] == "initialize",
@@ -118,11 +119,13 @@ hdr = rows[0]
 want_hdr = ["seq", "worker", "vu", "step", "step_name", "intended_ns", "start_ns", "end_ns",
             "latency_us", "u_latency_us", "dns_us", "connect_us", "tls_us", "ttfb_us",
             "bytes_out", "bytes_in", "status", "err", "error_class", "rpc_code", "flags",
-            "new_conn", "warmup", "late"]
+            "new_conn", "warmup", "late", "attempts", "followups", "retries", "backoff_us",
+            "last_try_us", "aws_code"]
 check(hdr == want_hdr, "samples header: %s" % ",".join(hdr))
 dbrows = conn.execute(
     "SELECT seq, worker, vu, step, intended_ns, start_ns, end_ns, dns_us, connect_us, tls_us, "
-    "ttfb_us, bytes_out, bytes_in, status, err, rpc_code, flags FROM samples "
+    "ttfb_us, bytes_out, bytes_in, status, err, rpc_code, flags, attempts, followups, retries, "
+    "backoff_us, last_try_us, aws_code FROM samples "
     "WHERE session_id=? ORDER BY rowid", (sid,)).fetchall()
 check(len(rows) - 1 == len(dbrows) and len(dbrows) > 100,
       "one row per stored sample (%d rows, %d samples)" % (len(rows) - 1, len(dbrows)))
@@ -144,10 +147,13 @@ for got, r in zip(rows[1:], dbrows):
         "new_conn": str(int(bool(r["flags"] & SF_NEW_CONN))),
         "warmup": str(int(bool(r["flags"] & SF_WARMUP))),
         "late": str(int(bool(r["flags"] & SF_LATE))),
+        "attempts": str(r["attempts"]), "followups": str(r["followups"]),
+        "retries": str(r["retries"]), "backoff_us": str(r["backoff_us"]),
+        "last_try_us": str(r["last_try_us"]), "aws_code": r["aws_code"] or "",
     }
     if g != exp_:
         bad.append((got, exp_))
-check(not bad, "every sample's 24 cells match the database (%d mismatches%s)" %
+check(not bad, "every sample's 30 cells match the database (%d mismatches%s)" %
       (len(bad), (": first %r" % (bad[0],)) if bad else ""))
 names_seen = {r[4] for r in rows[1:]}
 check({"a,b", 'say "hi"', "'=cmd", "plain", "initialize"} <= names_seen,
@@ -201,7 +207,7 @@ rows = parse(raw)
 hdr = rows[0]
 import json
 check(hdr[:6] == ["step", "step_name", "count", "rate_per_s", "errors", "error_rate"]
-      and hdr[6:18] == lat and hdr[18:29] == ["errors_" + c for c in CLASSES[1:]],
+      and hdr[6:18] == lat and hdr[18:] == ["errors_" + c for c in CLASSES[1:]],
       "summary header: %s" % ",".join(hdr))
 dbsm = conn.execute("SELECT * FROM summaries WHERE session_id=? ORDER BY step", (sid,)).fetchall()
 check(len(rows) - 1 == len(dbsm) == 6, "one row per step plus ALL (%d rows, %d summaries)" %
@@ -235,15 +241,24 @@ c2 = sqlite3.connect(db2)
 c2.execute("UPDATE steps SET name=? WHERE session_id=? AND idx=3", (NAMES[4], sid))
 c2.execute("UPDATE samples SET rpc_code=-32603 WHERE session_id=? AND step=3", (sid,))
 c2.execute("UPDATE summaries SET err_json=NULL WHERE session_id=? AND step=3", (sid,))
+c2.execute("UPDATE samples SET attempts=3, retries=2, backoff_us=150000, aws_code=? "
+           "WHERE session_id=? AND step=2", ("ThrottlingException", sid))
+c2.execute("UPDATE samples SET aws_code='=NotAnAwsCode' WHERE session_id=? AND step=0", (sid,))
 c2.commit()
 c2.close()
 rc, raw, err = export([str(sid), "--what", "samples", "--db", db2])
 rows = parse(raw)
 nl = [r for r in rows[1:] if r[3] == "3"]
+hdr = rows[0]
 check(rc == 0 and nl and all(r[4] == "two\nlines" for r in nl) and crlf_only(raw),
       "a newline inside a name is quoted and read back whole (%d rows)" % len(nl))
 check(all(r[19] == "-32603" for r in nl), "negative numbers in numeric cells are not neutralized")
 check(len(rows) - 1 == len(dbrows), "row count unchanged by the embedded newline")
+aws = [r for r in rows[1:] if r[3] == "2"]
+check(aws and all(r[24:30] == ["3", "0", "2", "150000", r[28], "ThrottlingException"] for r in aws),
+      "AWS columns read back (attempts, retries, backoff, code): %r" % (aws[0][24:30],))
+check(all(r[29] == "unlisted" for r in rows[1:] if r[3] == "0"),
+      "a code name not in loadscope's table reads back as \"unlisted\"")
 rc, raw, err = export([str(sid), "--what", "summary", "--db", db2])
 check(rc == 0 and any(r[1] == "two\nlines" for r in parse(raw)),
       "summary with a NULL err_json exports (%s)" % err.strip())
@@ -339,11 +354,13 @@ def synth_db(path, n):
     c.execute("PRAGMA synchronous=OFF")
     c.execute("DELETE FROM samples WHERE session_id != ?", (sid,))
     base = c.execute("SELECT count(*) FROM samples WHERE session_id=?", (sid,)).fetchone()[0]
+    cols = [r[1] for r in c.execute("PRAGMA table_info(samples)")]
+    vary = {"seq": "seq + 1000000 * (k.i + 1)", "intended_ns": "intended_ns + k.i",
+            "start_ns": "start_ns + k.i", "end_ns": "end_ns + 2 * k.i"}
     c.execute("""WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM k WHERE i < ?)
-                 INSERT INTO samples SELECT session_id, seq + 1000000 * (k.i + 1), worker, vu, step,
-                   intended_ns + k.i, start_ns + k.i, end_ns + 2 * k.i, dns_us, connect_us, tls_us,
-                   ttfb_us, bytes_out, bytes_in, status, err, flags, rpc_code
-                 FROM k, (SELECT * FROM samples WHERE session_id=? LIMIT 100)""",
+                 INSERT INTO samples(%s) SELECT %s
+                 FROM k, (SELECT * FROM samples WHERE session_id=? LIMIT 100)""" %
+              (", ".join(cols), ", ".join(vary.get(x, x) for x in cols)),
               ((n - base) // 100 - 1, sid))
     c.commit()
     got = c.execute("SELECT count(*) FROM samples WHERE session_id=?", (sid,)).fetchone()[0]
