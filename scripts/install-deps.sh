@@ -20,6 +20,7 @@ apt_packages=(
     libncurses-dev libcmocka-dev
     libdw-dev libelf-dev libiberty-dev libunwind-dev
     python3 tmux
+    locales
 )
 
 # Rust fixture targets need rustc (std only). rustup's copy in ~/.cargo/bin
@@ -85,6 +86,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # shellcheck disable=SC2086
     run_quiet $sudo_cmd env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# The export tests check '.' decimals under a comma-decimal locale: compile
+# de_DE.UTF-8 (from the locales package) when it is missing.
+if ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then
+    log "localedef de_DE.UTF-8"
+    sudo_cmd=$(root_prefix)
+    # shellcheck disable=SC2086 # empty when already root
+    run_quiet $sudo_cmd localedef -i de_DE -f UTF-8 de_DE.UTF-8
 fi
 
 # The MCP SDK in fixtures/ needs Node 18 or newer.
