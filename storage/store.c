@@ -274,6 +274,50 @@ out:
 }
 
 /*
+ * Version 3: allocation profiling (core/alloc.h). alloc_stacks holds each
+ * traced stack once, as text; alloc_intervals one row per second per stack
+ * that allocated or freed in it; alloc_process the target's /proc figures
+ * per second; alloc_summary each traced process's exact counters at the end.
+ */
+static ls_err migrate_v3(sqlite3 *db, char *msg, size_t cap)
+{
+    return store_db_exec(
+        db,
+        "CREATE TABLE alloc_stacks (\n"
+        "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
+        "  stack_key INTEGER NOT NULL, pid INTEGER,\n"
+        "  blame_function TEXT, blame_file TEXT, blame_line INTEGER,\n"
+        "  label TEXT,  -- common Rust fault marked by a frame (\"vector growth\", ...) or ''\n"
+        "  frames TEXT,  -- one frame per line, innermost first\n"
+        "  folded TEXT,  -- root;...;innermost, for flame graphs\n"
+        "  PRIMARY KEY(session_id, stack_key));\n"
+        "CREATE TABLE alloc_intervals (  -- second: since the run's start, as intervals.second\n"
+        "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
+        "  second INTEGER NOT NULL, stack_key INTEGER NOT NULL,\n"
+        "  allocs INTEGER, bytes INTEGER, reallocs INTEGER, frees INTEGER, freed_bytes INTEGER,\n"
+        "  short_lived INTEGER, live_bytes INTEGER,\n"
+        "  requests INTEGER,  -- requests completed in the second (all steps)\n"
+        "  PRIMARY KEY(session_id, second, stack_key));\n"
+        "CREATE TABLE alloc_process (\n"
+        "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
+        "  second INTEGER NOT NULL, pid INTEGER NOT NULL,\n"
+        "  rss_bytes INTEGER, cpu_pct REAL, threads INTEGER,\n"
+        "  thread_names TEXT,  -- JSON {name: count}, trailing digits folded\n"
+        "  allocs INTEGER, frees INTEGER, bytes_allocated INTEGER, dropped INTEGER,\n"
+        "  PRIMARY KEY(session_id, second, pid));\n"
+        "CREATE TABLE alloc_summary (\n"
+        "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
+        "  pid INTEGER NOT NULL, ppid INTEGER, mode TEXT, unwind TEXT,\n"
+        "  allocs INTEGER, frees INTEGER, reallocs INTEGER,\n"
+        "  bytes_allocated INTEGER, bytes_freed INTEGER,  -- bytes_freed: full mode only\n"
+        "  untracked_frees INTEGER, dropped INTEGER, stacks INTEGER, threads INTEGER,\n"
+        "  complete INTEGER,  -- 1: the process's last batch arrived\n"
+        "  warning TEXT,\n"
+        "  PRIMARY KEY(session_id, pid));\n",
+        "creating the allocation tables", msg, cap);
+}
+
+/*
  * The schema's history: migration i brings a database from version i to
  * i + 1. A new table or column is a new entry here (and STORE_SCHEMA_VERSION
  * goes up by one); old databases are brought forward when opened.
@@ -282,6 +326,7 @@ typedef ls_err (*store_migration_fn)(sqlite3 *db, char *msg, size_t cap);
 static const store_migration_fn migrations[STORE_SCHEMA_VERSION] = {
     migrate_v1,
     migrate_v2,
+    migrate_v3,
 };
 
 /* Runs the migrations from version v up, inside the caller's transaction. */
