@@ -190,6 +190,12 @@ static void record(struct vu *v, uint16_t step, uint64_t intended, uint64_t star
                            (start > intended + LATE_NS ? LS_SF_LATE : 0)),
         .seq = v->seq,
         .rpc_code = r->rpc_code,
+        .attempts = r->attempts,
+        .followups = r->followups,
+        .aws_code = r->aws_code,
+        .retries = r->retries,
+        .backoff_us = r->backoff_us,
+        .last_try_us = r->last_try_us,
     };
     if (s.end_ns < s.start_ns)
         s.end_ns = s.start_ns;
@@ -240,7 +246,10 @@ static void start_call(struct vu *v)
     if (!open_model(w->e) || !v->pending_call)
         v->intended_ns = v->start_ns;
     v->pending_call = false;
-    vu_send(v);
+    if (s->steps[step].aws)
+        aws_start(v);
+    else
+        vu_send(v);
 }
 
 /* A VU with nothing in flight decides what it does next. */
@@ -438,6 +447,8 @@ static uint64_t next_wake(struct worker *w, uint64_t now)
     uint64_t wake = now + HEARTBEAT_NS;
     if (w->curl_deadline_ns < wake)
         wake = w->curl_deadline_ns;
+    if (w->aws && aws_next_deadline(w) < wake)
+        wake = aws_next_deadline(w);
     if (open_model(w->e) && !w->stopping && w->free_list && w->next_intended_ns < wake)
         wake = w->next_intended_ns;
     return wake;
@@ -473,6 +484,7 @@ static void *worker_main(void *arg)
             break;
         if (atomic_load(&e->abort_now)) {
             http_abort_all(w);
+            aws_abort_all(w);
             break;
         }
         schedule(w, now);
@@ -498,6 +510,8 @@ static void *worker_main(void *arg)
         now = eng_now(e);
         if (w->multi && now >= w->curl_deadline_ns)
             http_on_timeout(w);
+        if (w->aws)
+            aws_on_tick(w, now);
         if (w->nconn && now >= w->last_timeout_scan_ns + 100 * NS_PER_MS) {
             w->last_timeout_scan_ns = now;
             stdio_scan_timeouts(w, now);
@@ -586,7 +600,7 @@ static ls_err worker_setup(struct engine *e, struct worker *w, uint32_t first_vu
             snprintf(err, errcap, "cannot set up libcurl: %s", ls_strerror(rc));
             return rc;
         }
-    } else {
+    } else if (s->transport == SCN_STDIO) {
         w->nconn = s->processes == SCN_PROCS_SHARED ? 1 : nvu;
         w->conns = calloc(w->nconn, sizeof(struct stdio_conn));
         if (!w->conns)
@@ -602,7 +616,7 @@ static ls_err worker_setup(struct engine *e, struct worker *w, uint32_t first_vu
         struct vu *v = &w->vus[i];
         v->w = w;
         v->id = first_vu + i;
-        v->phase = VU_NEED_INIT;
+        v->phase = s->transport == SCN_AWS ? VU_READY : VU_NEED_INIT; /* AWS only: no handshake */
         v->req_cap = cap;
         v->req = malloc(cap);
         if (!v->req)
@@ -613,9 +627,14 @@ static ls_err worker_setup(struct engine *e, struct worker *w, uint32_t first_vu
                 snprintf(err, errcap, "cannot set up a libcurl handle: %s", ls_strerror(rc));
                 return rc;
             }
-        } else {
+        } else if (s->transport == SCN_STDIO) {
             v->conn = &w->conns[s->processes == SCN_PROCS_SHARED ? 0 : i];
         }
+    }
+    rc = aws_worker_init(w);
+    if (rc != LS_OK) {
+        snprintf(err, errcap, "cannot set up the AWS client: %s", ls_strerror(rc));
+        return rc;
     }
     return LS_OK;
 }
@@ -627,6 +646,7 @@ static void worker_free(struct worker *w)
             http_vu_free(&w->vus[i]);
         free(w->vus[i].req);
     }
+    aws_worker_free(w);
     http_worker_free(w);
     for (uint32_t i = 0; i < w->nconn; i++)
         stdio_conn_free(&w->conns[i]);
@@ -719,6 +739,12 @@ ls_err engine_run(struct engine *e, enum engine_end *end, char *err, size_t errc
         eng_event(e, "target_start", "launched pid %d, listening on %s:%d",
                   (int)proc_pid(e->http_proc), host, port);
     }
+
+    /* AWS configuration and the setup phase: before the load, its own events, no samples. */
+    e->t0_ns = ls_now_ns();
+    rc = aws_engine_prepare(e, err, errcap);
+    if (rc != LS_OK)
+        goto out;
 
     e->workers = calloc(e->nworkers, sizeof(struct worker));
     e->sources = calloc(e->nworkers, sizeof(struct coll_source));
@@ -901,6 +927,7 @@ void engine_close(struct engine *e)
         proc_stop(e->http_proc, 2 * NS_PER_S);
         proc_free(e->http_proc);
     }
+    aws_engine_free(e);
     free(e->procs);
     free(e->workers);
     free(e->sources);

@@ -401,7 +401,9 @@ static void read_done(struct worker *w)
     CURLMsg *m;
     int left;
     while ((m = curl_multi_info_read(w->multi, &left))) {
-        if (m->msg == CURLMSG_DONE)
+        if (m->msg == CURLMSG_DONE && aws_owns(m->easy_handle))
+            aws_on_done(w, m->easy_handle, m->data.result);
+        else if (m->msg == CURLMSG_DONE)
             finish(w, m->easy_handle, m->data.result);
     }
 }

@@ -47,10 +47,16 @@ struct xfer_result {
     uint32_t dns_us, connect_us, tls_us, ttfb_us;
     bool new_conn;
     char detail[200];     /* for the event log when err != OK */
+    /* AWS steps (engine_aws.c); 0 for MCP */
+    uint16_t attempts, retries, followups, aws_code;
+    uint32_t backoff_us, last_try_us;
 };
 
 struct stdio_conn;
 struct worker;
+struct aws_vu;
+struct aws_worker;
+struct aws_engine;
 
 struct vu {
     struct worker *w;
@@ -89,6 +95,8 @@ struct vu {
 
     /* MCP over stdio */
     struct stdio_conn *conn;
+
+    struct aws_vu *aws;       /* AWS steps' own easy handle and state; NULL without AWS steps */
 };
 
 struct stdio_conn {
@@ -132,6 +140,7 @@ struct worker {
     uint32_t events_by_class[LS_EC__COUNT];
     bool stopping;              /* no new requests */
     uint64_t last_timeout_scan_ns;
+    struct aws_worker *aws;     /* AWS steps: backoff timers, counters; NULL without */
 };
 
 struct engine {
@@ -154,6 +163,7 @@ struct engine {
     struct ls_proc **procs;     /* stdio processes, for the control thread to watch */
     size_t nprocs;
     char *resolved_cwd;
+    struct aws_engine *aws;     /* AWS configuration and endpoints; NULL without AWS */
 };
 
 static inline uint64_t eng_now(const struct engine *e)
@@ -178,6 +188,18 @@ void http_send(struct vu *v);           /* sends per v->phase: INIT, NOTIFY, CAL
 void http_on_socket(struct worker *w, int fd, uint32_t events);
 void http_on_timeout(struct worker *w);
 void http_abort_all(struct worker *w);
+
+/* engine_aws.c: AWS steps on the worker's libcurl multi handle, and the setup phase */
+LS_MUST_CHECK ls_err aws_engine_prepare(struct engine *e, char *err, size_t errcap); /* config + setup */
+void aws_engine_free(struct engine *e);
+LS_MUST_CHECK ls_err aws_worker_init(struct worker *w); /* after the VUs exist */
+void aws_worker_free(struct worker *w);
+void aws_start(struct vu *v);           /* runs v->step, an AWS step (phase VU_CALL) */
+bool aws_owns(CURL *easy);              /* the easy handle belongs to an AWS step */
+void aws_on_done(struct worker *w, CURL *easy, CURLcode result);
+void aws_on_tick(struct worker *w, uint64_t now); /* sends retries whose backoff is over */
+uint64_t aws_next_deadline(const struct worker *w); /* UINT64_MAX: no backoff pending */
+void aws_abort_all(struct worker *w);
 
 /* engine_stdio.c */
 LS_MUST_CHECK ls_err stdio_conn_open(struct worker *w, struct stdio_conn *c, char *err, size_t errcap);
