@@ -20,13 +20,13 @@
 #define CSV_NUM_CAP 48 /* the longest number we format, with room to spare */
 
 struct csv {
-    FILE *f;               /* borrowed */
-    locale_t c_locale;     /* for snprintf/strtod of doubles */
-    ls_err err;            /* first error; sticky */
-    int errnum;            /* errno of the first failed write */
-    unsigned cells;        /* cells in the current row */
-    uint64_t rows;         /* rows ended */
-    size_t len;            /* bytes in buf */
+    FILE *f;           /* borrowed */
+    locale_t c_locale; /* for snprintf/strtod of doubles */
+    ls_err err;        /* first error; sticky */
+    int errnum;        /* errno of the first failed write */
+    unsigned cells;    /* cells in the current row */
+    uint64_t rows;     /* rows ended */
+    size_t len;        /* bytes in buf */
     char buf[CSV_BUF_BYTES];
 };
 

@@ -103,9 +103,11 @@ ls_err store_session_get(struct store *st, int64_t id, struct store_session *out
     if (st == NULL || out == NULL)
         return LS_ERR_INVALID;
     memset(out, 0, sizeof(*out));
-    e = r_prepare(st, "SELECT id, name, scenario_path, scenario_text, target, params_json, host, "
-                      "version, status_text, started_unix_ns, ended_unix_ns, exit_code "
-                      "FROM sessions WHERE id = ?1", &s, "reading a session");
+    e = r_prepare(st,
+                  "SELECT id, name, scenario_path, scenario_text, target, params_json, host, "
+                  "version, status_text, started_unix_ns, ended_unix_ns, exit_code "
+                  "FROM sessions WHERE id = ?1",
+                  &s, "reading a session");
     if (e != LS_OK)
         return e;
     sqlite3_bind_int64(s, 1, id);
@@ -152,8 +154,8 @@ ls_err store_session_latest(struct store *st, int64_t *id)
     if (st == NULL || id == NULL)
         return LS_ERR_INVALID;
     /* the same order as store_list_sessions: newest first */
-    e = r_prepare(st, "SELECT id FROM sessions ORDER BY started_unix_ns DESC, id DESC LIMIT 1",
-                  &s, "finding the latest session");
+    e = r_prepare(st, "SELECT id FROM sessions ORDER BY started_unix_ns DESC, id DESC LIMIT 1", &s,
+                  "finding the latest session");
     if (e != LS_OK)
         return e;
     rc = sqlite3_step(s);
@@ -180,8 +182,10 @@ ls_err store_steps_each(struct store *st, int64_t session, store_step_fn fn, voi
         return LS_ERR_INVALID;
     e = r_need_session(st, session, "reading steps");
     if (e == LS_OK)
-        e = r_prepare(st, "SELECT idx, name, method, params, weight FROM steps "
-                          "WHERE session_id = ?1 ORDER BY idx", &s, "reading steps");
+        e = r_prepare(st,
+                      "SELECT idx, name, method, params, weight FROM steps "
+                      "WHERE session_id = ?1 ORDER BY idx",
+                      &s, "reading steps");
     if (e != LS_OK)
         return e;
     sqlite3_bind_int64(s, 1, session);
@@ -228,9 +232,10 @@ ls_err store_intervals_each(struct store *st, int64_t session, int32_t step_filt
         return LS_ERR_INVALID;
     e = r_need_session(st, session, "reading intervals");
     if (e == LS_OK)
-        e = r_prepare(st, "SELECT second, step, warmup, count, errors, late, " LATENCY_COLUMNS
-                          ", hist, u_hist FROM intervals WHERE session_id = ?1 "
-                          "AND (?2 IS NULL OR step = ?2) ORDER BY second, step",
+        e = r_prepare(st,
+                      "SELECT second, step, warmup, count, errors, late, " LATENCY_COLUMNS
+                      ", hist, u_hist FROM intervals WHERE session_id = ?1 "
+                      "AND (?2 IS NULL OR step = ?2) ORDER BY second, step",
                       &s, "reading intervals");
     if (e != LS_OK)
         return e;
@@ -247,11 +252,11 @@ ls_err store_intervals_each(struct store *st, int64_t session, int32_t step_filt
         iv.count = r_u64(s, 3);
         iv.errors = r_u64(s, 4);
         iv.late = r_u64(s, 5);
-        r_latencies(s, 6, (int64_t *[5]){&iv.p50_us, &iv.p90_us, &iv.p99_us, &iv.p999_us, &iv.max_us},
-                    &iv.mean_us,
-                    (int64_t *[5]){&iv.u_p50_us, &iv.u_p90_us, &iv.u_p99_us, &iv.u_p999_us,
-                                   &iv.u_max_us},
-                    &iv.u_mean_us);
+        r_latencies(
+            s, 6, (int64_t *[5]){&iv.p50_us, &iv.p90_us, &iv.p99_us, &iv.p999_us, &iv.max_us},
+            &iv.mean_us,
+            (int64_t *[5]){&iv.u_p50_us, &iv.u_p90_us, &iv.u_p99_us, &iv.u_p999_us, &iv.u_max_us},
+            &iv.u_mean_us);
         /* blob first, then its size, as SQLite documents */
         iv.hist = sqlite3_column_blob(s, 18);
         iv.hist_len = (size_t)sqlite3_column_bytes(s, 18);
@@ -275,8 +280,10 @@ ls_err store_intervals_each(struct store *st, int64_t session, int32_t step_filt
 static ls_err r_sample_range(struct store *st, int64_t session, int64_t *lo, int64_t *hi, bool *any)
 {
     sqlite3_stmt *s = NULL;
-    ls_err e = r_prepare(st, "SELECT min(rowid), max(rowid), count(*) FROM samples "
-                             "WHERE session_id = ?1", &s, "reading samples");
+    ls_err e = r_prepare(st,
+                         "SELECT min(rowid), max(rowid), count(*) FROM samples "
+                         "WHERE session_id = ?1",
+                         &s, "reading samples");
     int rc;
 
     if (e != LS_OK)
@@ -309,11 +316,12 @@ ls_err store_samples_each(struct store *st, int64_t session, store_sample_fn fn,
         e = r_sample_range(st, session, &lo, &hi, &any);
     if (e != LS_OK || !any)
         return e;
-    e = r_prepare(st, "SELECT seq, worker, vu, step, intended_ns, start_ns, end_ns, dns_us, "
-                      "connect_us, tls_us, ttfb_us, bytes_out, bytes_in, status, err, flags, "
-                      "rpc_code, attempts, followups, retries, backoff_us, last_try_us, aws_code "
-                      "FROM samples NOT INDEXED "
-                      "WHERE rowid BETWEEN ?2 AND ?3 AND session_id = ?1 ORDER BY rowid",
+    e = r_prepare(st,
+                  "SELECT seq, worker, vu, step, intended_ns, start_ns, end_ns, dns_us, "
+                  "connect_us, tls_us, ttfb_us, bytes_out, bytes_in, status, err, flags, "
+                  "rpc_code, attempts, followups, retries, backoff_us, last_try_us, aws_code "
+                  "FROM samples NOT INDEXED "
+                  "WHERE rowid BETWEEN ?2 AND ?3 AND session_id = ?1 ORDER BY rowid",
                   &s, "reading samples");
     if (e != LS_OK)
         return e;
@@ -471,8 +479,9 @@ ls_err store_summaries_each(struct store *st, int64_t session, store_summary_fn 
         return LS_ERR_INVALID;
     e = r_need_session(st, session, "reading summaries");
     if (e == LS_OK)
-        e = r_prepare(st, "SELECT step, count, errors, rate, err_json, " LATENCY_COLUMNS
-                          " FROM summaries WHERE session_id = ?1 ORDER BY step",
+        e = r_prepare(st,
+                      "SELECT step, count, errors, rate, err_json, " LATENCY_COLUMNS
+                      " FROM summaries WHERE session_id = ?1 ORDER BY step",
                       &s, "reading summaries");
     if (e != LS_OK)
         return e;
@@ -489,11 +498,11 @@ ls_err store_summaries_each(struct store *st, int64_t session, store_summary_fn 
                            sm.err_by_class);
         if (e != LS_OK)
             break;
-        r_latencies(s, 5, (int64_t *[5]){&sm.p50_us, &sm.p90_us, &sm.p99_us, &sm.p999_us, &sm.max_us},
-                    &sm.mean_us,
-                    (int64_t *[5]){&sm.u_p50_us, &sm.u_p90_us, &sm.u_p99_us, &sm.u_p999_us,
-                                   &sm.u_max_us},
-                    &sm.u_mean_us);
+        r_latencies(
+            s, 5, (int64_t *[5]){&sm.p50_us, &sm.p90_us, &sm.p99_us, &sm.p999_us, &sm.max_us},
+            &sm.mean_us,
+            (int64_t *[5]){&sm.u_p50_us, &sm.u_p90_us, &sm.u_p99_us, &sm.u_p999_us, &sm.u_max_us},
+            &sm.u_mean_us);
         if (fn(ctx, &sm) != 0)
             break;
     }
@@ -513,8 +522,10 @@ ls_err store_events_each(struct store *st, int64_t session, store_event_fn fn, v
         return LS_ERR_INVALID;
     e = r_need_session(st, session, "reading events");
     if (e == LS_OK)
-        e = r_prepare(st, "SELECT t_ns, kind, message FROM events WHERE session_id = ?1 "
-                          "ORDER BY t_ns, rowid", &s, "reading events");
+        e = r_prepare(st,
+                      "SELECT t_ns, kind, message FROM events WHERE session_id = ?1 "
+                      "ORDER BY t_ns, rowid",
+                      &s, "reading events");
     if (e != LS_OK)
         return e;
     sqlite3_bind_int64(s, 1, session);

@@ -27,7 +27,7 @@
 #include "store_read.h"
 
 #define EXPORT_USAGE                                                                               \
-    "usage: loadscope export SESSION|latest --what samples|intervals|summary [-o FILE] "         \
+    "usage: loadscope export SESSION|latest --what samples|intervals|summary [-o FILE] "           \
     "[--db FILE]"
 
 enum what { W_SAMPLES, W_INTERVALS, W_SUMMARY };
@@ -50,9 +50,9 @@ struct exp {
     struct csv *csv;
     struct step_name *steps; /* owned; sorted by idx (store_steps_each's order) */
     size_t nsteps, capsteps;
-    ls_err werr;             /* first CSV write error */
+    ls_err werr; /* first CSV write error */
     bool interrupted;
-    bool oom;                /* a step name could not be copied */
+    bool oom; /* a step name could not be copied */
 };
 
 static int add_step(void *ctx, const struct store_step *s)
@@ -117,11 +117,11 @@ static int end_row(struct exp *x)
 }
 
 static const char *const sample_cols[] = {
-    "seq",        "worker",      "vu",        "step",        "step_name",  "intended_ns",
-    "start_ns",   "end_ns",      "latency_us", "u_latency_us", "dns_us",   "connect_us",
-    "tls_us",     "ttfb_us",     "bytes_out", "bytes_in",    "status",     "err",
-    "error_class", "rpc_code",   "flags",     "new_conn",    "warmup",     "late",
-    "attempts",   "followups",   "retries",   "backoff_us",  "last_try_us", "aws_code",
+    "seq",         "worker",    "vu",         "step",         "step_name",   "intended_ns",
+    "start_ns",    "end_ns",    "latency_us", "u_latency_us", "dns_us",      "connect_us",
+    "tls_us",      "ttfb_us",   "bytes_out",  "bytes_in",     "status",      "err",
+    "error_class", "rpc_code",  "flags",      "new_conn",     "warmup",      "late",
+    "attempts",    "followups", "retries",    "backoff_us",   "last_try_us", "aws_code",
 };
 
 static int sample_row(void *ctx, const struct ls_sample *s)
@@ -179,8 +179,8 @@ static void latency_cells(struct csv *c, const int64_t v[5], double mean, const 
 }
 
 static const char *const interval_cols[] = {
-    "second", "step", "step_name", "warmup", "count", "rate_per_s", "errors", "late",
-    LATENCY_HEADER,
+    "second",     "step",   "step_name", "warmup",       "count",
+    "rate_per_s", "errors", "late",      LATENCY_HEADER,
 };
 
 static int interval_row(void *ctx, const struct store_interval *iv)
@@ -381,8 +381,8 @@ int cli_export(int argc, char **argv)
         } else if (strcmp(a, "--what") == 0 && has_val) {
             what_s = argv[++i];
         } else if (a[0] == '-' && a[1] != '\0' && !(a[1] >= '0' && a[1] <= '9')) {
-            fprintf(stderr, "loadscope export: unknown option or missing value: %s\n" EXPORT_USAGE "\n",
-                    a);
+            fprintf(stderr,
+                    "loadscope export: unknown option or missing value: %s\n" EXPORT_USAGE "\n", a);
             return LS_EXIT_USAGE;
         } else if (sess == NULL) {
             sess = a;
@@ -408,8 +408,10 @@ int cli_export(int argc, char **argv)
         return LS_EXIT_USAGE;
     }
     if (!parse_session(sess, &latest, &id)) {
-        fprintf(stderr, "loadscope export: bad session \"%s\": expected a session id (a positive "
-                        "number, see `loadscope sessions`) or \"latest\"\n", sess);
+        fprintf(stderr,
+                "loadscope export: bad session \"%s\": expected a session id (a positive "
+                "number, see `loadscope sessions`) or \"latest\"\n",
+                sess);
         return LS_EXIT_USAGE;
     }
     if (cli_db_path(db, path, sizeof(path)))
@@ -417,8 +419,10 @@ int cli_export(int argc, char **argv)
     /* opening would create an empty database: say there is none instead */
     struct stat sb;
     if (stat(path, &sb) != 0) {
-        fprintf(stderr, "loadscope export: no session database at %s (%s); run a session first "
-                        "or pass --db FILE\n", path, strerror(errno));
+        fprintf(stderr,
+                "loadscope export: no session database at %s (%s); run a session first "
+                "or pass --db FILE\n",
+                path, strerror(errno));
         return LS_EXIT_RUNTIME;
     }
     if (store_open(path, &st, err, sizeof(err)) != LS_OK) {

@@ -43,8 +43,8 @@ static void mem_is(struct mem *m, const char *want, size_t want_len)
     csv_free(m->c);
     assert_int_equal(fclose(m->f), 0);
     if (m->len != want_len || memcmp(m->buf, want, want_len) != 0)
-        fail_msg("got [%.*s] (%zu bytes), want [%s] (%zu bytes)", (int)m->len, m->buf, m->len,
-                 want, want_len);
+        fail_msg("got [%.*s] (%zu bytes), want [%s] (%zu bytes)", (int)m->len, m->buf, m->len, want,
+                 want_len);
     free(m->buf);
 }
 #define MEM_IS(m, lit) mem_is((m), (lit), sizeof(lit) - 1)
@@ -75,7 +75,8 @@ static void test_quoting(void **state)
     text_is("crlf\r\n", "\"crlf\r\n\"");
     text_is(" spaces kept ", " spaces kept ");
     text_is("semi;colon", "semi;colon");
-    text_is("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+    text_is("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80",
+            "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
 }
 
 static void test_neutralize_text_only(void **state)
@@ -107,7 +108,10 @@ static void test_utf8_repair(void **state)
 {
     (void)state;
     /* a stray continuation byte, a cut sequence, an overlong '/', a surrogate, > U+10FFFF */
-    text_is("a\x80" "b", "a\xEF\xBF\xBD" "b");
+    text_is("a\x80"
+            "b",
+            "a\xEF\xBF\xBD"
+            "b");
     text_is("\xC3", "\xEF\xBF\xBD");
     text_is("\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD");
     text_is("\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
@@ -190,8 +194,8 @@ static void test_number_formats(void **state)
 static void test_comma_locale(void **state)
 {
     (void)state;
-    static const char *const locs[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8",
-                                       "ru_RU.UTF-8", "nl_NL.UTF-8"};
+    static const char *const locs[] = {"de_DE.UTF-8", "de_DE.utf8",  "fr_FR.UTF-8",
+                                       "fr_FR.utf8",  "ru_RU.UTF-8", "nl_NL.UTF-8"};
     const char *got = NULL;
 
     for (size_t i = 0; i < sizeof(locs) / sizeof(locs[0]) && got == NULL; i++)

@@ -77,10 +77,14 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
     struct store_writer *w = NULL;
-    struct store_session_info info = {.name = "n", .scenario_path = "p.json",
-                                      .scenario_text = "{}", .target = "http://x",
-                                      .params_json = "{\"a\":1}", .host = "h",
-                                      .version = "0.1", .started_unix_ns = 1000};
+    struct store_session_info info = {.name = "n",
+                                      .scenario_path = "p.json",
+                                      .scenario_text = "{}",
+                                      .target = "http://x",
+                                      .params_json = "{\"a\":1}",
+                                      .host = "h",
+                                      .version = "0.1",
+                                      .started_unix_ns = 1000};
     char err[256];
 
     assert_non_null(f);
@@ -99,20 +103,42 @@ static int setup(void **state)
     }
     for (uint32_t sec = 0; sec < 2; sec++) {
         for (int32_t step = -1; step < 2; step++) {
-            struct store_interval iv = {
-                .second = sec, .step = step, .warmup = sec == 0, .count = UINT64_MAX - sec,
-                .errors = 7, .late = 1, .p50_us = 50, .p90_us = 90, .p99_us = 99,
-                .p999_us = 999, .max_us = -1, .u_p50_us = 5, .u_p90_us = 9, .u_p99_us = 19,
-                .u_p999_us = 99, .u_max_us = INT64_MAX, .mean_us = 12.25, .u_mean_us = 0.1,
-                .hist = step == 0 ? HIST : NULL, .hist_len = step == 0 ? sizeof(HIST) : 0,
-                .u_hist = HIST, .u_hist_len = 2};
+            struct store_interval iv = {.second = sec,
+                                        .step = step,
+                                        .warmup = sec == 0,
+                                        .count = UINT64_MAX - sec,
+                                        .errors = 7,
+                                        .late = 1,
+                                        .p50_us = 50,
+                                        .p90_us = 90,
+                                        .p99_us = 99,
+                                        .p999_us = 999,
+                                        .max_us = -1,
+                                        .u_p50_us = 5,
+                                        .u_p90_us = 9,
+                                        .u_p99_us = 19,
+                                        .u_p999_us = 99,
+                                        .u_max_us = INT64_MAX,
+                                        .mean_us = 12.25,
+                                        .u_mean_us = 0.1,
+                                        .hist = step == 0 ? HIST : NULL,
+                                        .hist_len = step == 0 ? sizeof(HIST) : 0,
+                                        .u_hist = HIST,
+                                        .u_hist_len = 2};
             assert_int_equal(store_writer_interval(w, &iv), LS_OK);
         }
     }
     for (int32_t step = 1; step >= -1; step--) {
-        struct store_summary sm = {.step = step, .count = 100, .errors = 6, .rate = 33.5,
-                                   .p50_us = 1, .max_us = 2, .u_p50_us = 3, .u_max_us = 4,
-                                   .mean_us = 1.5, .u_mean_us = 2.5};
+        struct store_summary sm = {.step = step,
+                                   .count = 100,
+                                   .errors = 6,
+                                   .rate = 33.5,
+                                   .p50_us = 1,
+                                   .max_us = 2,
+                                   .u_p50_us = 3,
+                                   .u_max_us = 4,
+                                   .mean_us = 1.5,
+                                   .u_mean_us = 2.5};
         if (step != 0) {
             sm.err_by_class[LS_EC_CONNECT] = 1;
             sm.err_by_class[LS_EC_TOOL] = 5;
@@ -251,8 +277,8 @@ static void test_samples_exact_and_interleaved(void **state)
              "UPDATE samples SET rowid = rowid * 2 + 100 WHERE session_id = %lld;"
              "INSERT INTO samples(rowid, session_id, seq) SELECT rowid + 1, %lld, 1 FROM samples;"
              "INSERT INTO samples(rowid, session_id, seq) VALUES(1, %lld, 1), (500, %lld, 1);",
-             (long long)f->sid + 1, (long long)f->sid, (long long)f->sid + 1,
-             (long long)f->sid + 1, (long long)f->sid + 1);
+             (long long)f->sid + 1, (long long)f->sid, (long long)f->sid + 1, (long long)f->sid + 1,
+             (long long)f->sid + 1);
     raw_exec(f->path, sql);
     v = (struct samples_seen){0, 0};
     assert_int_equal(store_samples_each(f->st, f->sid, on_sample, &v), LS_OK);
@@ -386,7 +412,8 @@ static void test_summaries_and_err_json(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char *q = sqlite3_mprintf("UPDATE summaries SET err_json = %Q WHERE session_id = %lld "
-                                  "AND step = 0", bad[i][0], (long long)f->sid);
+                                  "AND step = 0",
+                                  bad[i][0], (long long)f->sid);
         raw_exec(f->path, q);
         sqlite3_free(q);
         memset(&v, 0, sizeof(v));
