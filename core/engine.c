@@ -449,6 +449,8 @@ static uint64_t next_wake(struct worker *w, uint64_t now)
         wake = w->curl_deadline_ns;
     if (w->aws && aws_next_deadline(w) < wake)
         wake = aws_next_deadline(w);
+    if (w->h1 && h1_next_deadline(w) < wake)
+        wake = h1_next_deadline(w);
     if (open_model(w->e) && !w->stopping && w->free_list && w->next_intended_ns < wake)
         wake = w->next_intended_ns;
     return wake;
@@ -485,6 +487,7 @@ static void *worker_main(void *arg)
         if (atomic_load(&e->abort_now)) {
             http_abort_all(w);
             aws_abort_all(w);
+            h1_abort_all(w);
             break;
         }
         schedule(w, now);
@@ -506,12 +509,16 @@ static void *worker_main(void *arg)
                 stdio_on_readable(&w->conns[val]);
             else if (tag == EV_STDIN)
                 stdio_on_writable(&w->conns[val]);
+            else if (tag == EV_H1)
+                h1_on_event(w, (uint32_t)val, evs[i].events);
         }
         now = eng_now(e);
         if (w->multi && now >= w->curl_deadline_ns)
             http_on_timeout(w);
         if (w->aws)
             aws_on_tick(w, now);
+        if (w->h1)
+            h1_check_timeouts(w, now);
         if (w->nconn && now >= w->last_timeout_scan_ns + 100 * NS_PER_MS) {
             w->last_timeout_scan_ns = now;
             stdio_scan_timeouts(w, now);
@@ -600,6 +607,14 @@ static ls_err worker_setup(struct engine *e, struct worker *w, uint32_t first_vu
             snprintf(err, errcap, "cannot set up libcurl: %s", ls_strerror(rc));
             return rc;
         }
+        if (h1_wanted(s)) {
+            rc = h1_worker_init(w, err, errcap);
+            if (rc != LS_OK) {
+                if (!err[0])
+                    snprintf(err, errcap, "cannot set up the HTTP client: %s", ls_strerror(rc));
+                return rc;
+            }
+        }
     } else if (s->transport == SCN_STDIO) {
         w->nconn = s->processes == SCN_PROCS_SHARED ? 1 : nvu;
         w->conns = calloc(w->nconn, sizeof(struct stdio_conn));
@@ -621,7 +636,13 @@ static ls_err worker_setup(struct engine *e, struct worker *w, uint32_t first_vu
         v->req = malloc(cap);
         if (!v->req)
             return LS_ERR_NOMEM;
-        if (s->transport == SCN_HTTP) {
+        if (s->transport == SCN_HTTP && w->h1) {
+            rc = h1_vu_init(v);
+            if (rc != LS_OK) {
+                snprintf(err, errcap, "cannot set up a virtual user: %s", ls_strerror(rc));
+                return rc;
+            }
+        } else if (s->transport == SCN_HTTP) {
             rc = http_vu_init(v);
             if (rc != LS_OK) {
                 snprintf(err, errcap, "cannot set up a libcurl handle: %s", ls_strerror(rc));
@@ -646,6 +667,7 @@ static void worker_free(struct worker *w)
             http_vu_free(&w->vus[i]);
         free(w->vus[i].req);
     }
+    h1_worker_free(w);
     aws_worker_free(w);
     http_worker_free(w);
     for (uint32_t i = 0; i < w->nconn; i++)

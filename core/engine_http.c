@@ -107,15 +107,13 @@ static int on_sse_event(void *ctx, const struct sse_event *ev)
     return 0;
 }
 
-static size_t on_body(char *buf, size_t size, size_t nmemb, void *userp)
+bool http_body_bytes(struct vu *v, const char *buf, size_t len)
 {
-    struct vu *v = userp;
-    size_t len = size * nmemb;
     if (v->resp_is_sse) {
         if (sse_feed(v->sse, buf, len) != LS_OK)
-            return 0;
+            return false;
         v->resp_len += len;
-        return len;
+        return true;
     }
     if (v->resp_len + len + 1 > v->resp_cap) {
         size_t cap = v->resp_cap ? v->resp_cap : 4096;
@@ -123,13 +121,34 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *userp)
             cap *= 2;
         char *n = realloc(v->resp, cap);
         if (!n)
-            return 0;
+            return false;
         v->resp = n;
         v->resp_cap = cap;
     }
     memcpy(v->resp + v->resp_len, buf, len);
     v->resp_len += len;
-    return len;
+    return true;
+}
+
+static size_t on_body(char *buf, size_t size, size_t nmemb, void *userp)
+{
+    size_t len = size * nmemb;
+    return http_body_bytes(userp, buf, len) ? len : 0;
+}
+
+ls_err http_reply_open(struct vu *v)
+{
+    return sse_open(on_sse_event, v, &v->sse);
+}
+
+void http_reply_reset(struct vu *v)
+{
+    v->resp_len = 0;
+    v->resp_is_sse = false;
+    v->reply_seen = false;
+    memset(&v->res, 0, sizeof(v->res));
+    v->errbuf[0] = '\0';
+    sse_reset(v->sse);
 }
 
 /* ------------------------------------------------------------ set-up */
@@ -201,7 +220,7 @@ nomem:
 ls_err http_vu_init(struct vu *v)
 {
     const struct scenario *s = v->w->e->s;
-    ls_err rc = sse_open(on_sse_event, v, &v->sse);
+    ls_err rc = http_reply_open(v);
     if (rc != LS_OK)
         return rc;
     v->easy = curl_easy_init();
@@ -257,12 +276,11 @@ void http_send(struct vu *v)
 {
     struct worker *w = v->w;
     CURL *c = v->easy;
-    v->resp_len = 0;
-    v->resp_is_sse = false;
-    v->reply_seen = false;
-    memset(&v->res, 0, sizeof(v->res));
-    v->errbuf[0] = '\0';
-    sse_reset(v->sse);
+    if (v->h1) { /* the native HTTP/1.1 client (engine_h1.c) */
+        h1_send(v);
+        return;
+    }
+    http_reply_reset(v);
 
     if (v->phase == VU_INIT || v->phase == VU_DELETE || v->phase == VU_NOTIFY) {
         /* Session or revision changed since the last request: new headers. */
@@ -307,6 +325,51 @@ void http_send(struct vu *v)
 static uint32_t us_between(curl_off_t from, curl_off_t to)
 {
     return to > from ? (uint32_t)(to - from) : 0;
+}
+
+/*
+ * Classifies a complete HTTP reply: the status, then the body gathered by
+ * http_body_bytes() (JSON in v->resp, or the SSE parser's verdict in v->res).
+ * Shared by the libcurl and the native HTTP/1.1 clients.
+ */
+void http_classify(struct vu *v, long status, struct xfer_result *r)
+{
+    if (v->phase == VU_DELETE) {
+        r->err = LS_EC_OK; /* 200, 204, or 405 from a server that keeps sessions: all fine */
+    } else if ((status == 404 || status == 400) && v->session_id[0] && v->phase != VU_INIT) {
+        r->err = LS_EC_SESSION_LOST;
+        snprintf(r->detail, sizeof(r->detail), "HTTP %ld for session %.120s", status, v->session_id);
+    } else if (status >= 400 || status < 200) {
+        r->err = LS_EC_HTTP;
+        snprintf(r->detail, sizeof(r->detail), "HTTP %ld", status);
+    } else if (v->phase == VU_NOTIFY) {
+        r->err = LS_EC_OK;
+    } else if (v->resp_is_sse) {
+        sse_finish(v->sse);
+        r->err = v->res.err;
+        r->rpc_code = v->res.rpc_code;
+        memcpy(r->detail, v->res.detail, sizeof(r->detail));
+        if (!v->reply_seen) {
+            r->err = LS_EC_PROTOCOL;
+            snprintf(r->detail, sizeof(r->detail), "event stream ended without the reply to id %lld",
+                     (long long)v->rpc_id);
+        }
+    } else {
+        struct jsonrpc_msg m;
+        if (v->resp_len == 0) {
+            r->err = LS_EC_PROTOCOL;
+            snprintf(r->detail, sizeof(r->detail), "empty reply body (HTTP %ld)", status);
+        } else if (jsonrpc_scan(v->resp, v->resp_len, &m) != LS_OK) {
+            r->err = LS_EC_PROTOCOL;
+            snprintf(r->detail, sizeof(r->detail), "reply body is not valid JSON");
+        } else if (!m.id_is_int || m.id_int != v->rpc_id) {
+            r->err = LS_EC_PROTOCOL;
+            snprintf(r->detail, sizeof(r->detail), "reply id does not match request id %lld",
+                     (long long)v->rpc_id);
+        } else {
+            eng_classify(v, &m, r);
+        }
+    }
 }
 
 static void finish(struct worker *w, CURL *c, CURLcode result)
@@ -357,41 +420,8 @@ static void finish(struct worker *w, CURL *c, CURLcode result)
         }
         snprintf(r.detail, sizeof(r.detail), "%.190s",
                  v->errbuf[0] ? v->errbuf : curl_easy_strerror(result));
-    } else if (v->phase == VU_DELETE) {
-        r.err = LS_EC_OK; /* 200, 204, or 405 from a server that keeps sessions: all fine */
-    } else if ((status == 404 || status == 400) && v->session_id[0] && v->phase != VU_INIT) {
-        r.err = LS_EC_SESSION_LOST;
-        snprintf(r.detail, sizeof(r.detail), "HTTP %ld for session %.120s", status, v->session_id);
-    } else if (status >= 400 || status < 200) {
-        r.err = LS_EC_HTTP;
-        snprintf(r.detail, sizeof(r.detail), "HTTP %ld", status);
-    } else if (v->phase == VU_NOTIFY) {
-        r.err = LS_EC_OK;
-    } else if (v->resp_is_sse) {
-        sse_finish(v->sse);
-        r.err = v->res.err;
-        r.rpc_code = v->res.rpc_code;
-        memcpy(r.detail, v->res.detail, sizeof(r.detail));
-        if (!v->reply_seen) {
-            r.err = LS_EC_PROTOCOL;
-            snprintf(r.detail, sizeof(r.detail), "event stream ended without the reply to id %lld",
-                     (long long)v->rpc_id);
-        }
     } else {
-        struct jsonrpc_msg m;
-        if (v->resp_len == 0) {
-            r.err = LS_EC_PROTOCOL;
-            snprintf(r.detail, sizeof(r.detail), "empty reply body (HTTP %ld)", status);
-        } else if (jsonrpc_scan(v->resp, v->resp_len, &m) != LS_OK) {
-            r.err = LS_EC_PROTOCOL;
-            snprintf(r.detail, sizeof(r.detail), "reply body is not valid JSON");
-        } else if (!m.id_is_int || m.id_int != v->rpc_id) {
-            r.err = LS_EC_PROTOCOL;
-            snprintf(r.detail, sizeof(r.detail), "reply id does not match request id %lld",
-                     (long long)v->rpc_id);
-        } else {
-            eng_classify(v, &m, &r);
-        }
+        http_classify(v, status, &r);
     }
     vu_on_reply(v, &r);
 }

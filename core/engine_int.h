@@ -24,6 +24,7 @@
 #define EV_CURL 1ull   /* low bits: the socket */
 #define EV_STDOUT 2ull /* low bits: index of the stdio connection in its worker */
 #define EV_STDIN 3ull
+#define EV_H1 4ull     /* low bits: index of the VU in its worker (native HTTP/1.1 client) */
 
 #define RING_CAPACITY (1u << 15)
 
@@ -57,6 +58,8 @@ struct worker;
 struct aws_vu;
 struct aws_worker;
 struct aws_engine;
+struct h1_vu;
+struct h1_worker;
 
 struct vu {
     struct worker *w;
@@ -92,6 +95,7 @@ struct vu {
     bool reply_seen;          /* the matching JSON-RPC reply was found */
     struct xfer_result res;   /* classification of the reply so far */
     char errbuf[CURL_ERROR_SIZE];
+    struct h1_vu *h1;         /* native HTTP/1.1 client state; NULL with libcurl */
 
     /* MCP over stdio */
     struct stdio_conn *conn;
@@ -141,6 +145,7 @@ struct worker {
     bool stopping;              /* no new requests */
     uint64_t last_timeout_scan_ns;
     struct aws_worker *aws;     /* AWS steps: backoff timers, counters; NULL without */
+    struct h1_worker *h1;       /* native HTTP/1.1 client; NULL with libcurl */
 };
 
 struct engine {
@@ -188,6 +193,22 @@ void http_send(struct vu *v);           /* sends per v->phase: INIT, NOTIFY, CAL
 void http_on_socket(struct worker *w, int fd, uint32_t events);
 void http_on_timeout(struct worker *w);
 void http_abort_all(struct worker *w);
+/* Shared by the libcurl and native clients: reply buffers, body bytes, classification. */
+LS_MUST_CHECK ls_err http_reply_open(struct vu *v);
+void http_reply_reset(struct vu *v);
+bool http_body_bytes(struct vu *v, const char *buf, size_t len);
+void http_classify(struct vu *v, long status, struct xfer_result *r);
+
+/* engine_h1.c: the native HTTP/1.1 client for plain http:// targets */
+bool h1_wanted(const struct scenario *s);
+LS_MUST_CHECK ls_err h1_worker_init(struct worker *w, char *err, size_t errcap);
+LS_MUST_CHECK ls_err h1_vu_init(struct vu *v);
+void h1_worker_free(struct worker *w);
+void h1_send(struct vu *v);             /* sends per v->phase, as http_send */
+void h1_on_event(struct worker *w, uint32_t vu_index, uint32_t events);
+void h1_check_timeouts(struct worker *w, uint64_t now);
+uint64_t h1_next_deadline(const struct worker *w); /* UINT64_MAX when nothing is in flight */
+void h1_abort_all(struct worker *w);
 
 /* engine_aws.c: AWS steps on the worker's libcurl multi handle, and the setup phase */
 LS_MUST_CHECK ls_err aws_engine_prepare(struct engine *e, char *err, size_t errcap); /* config + setup */
