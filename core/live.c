@@ -271,6 +271,25 @@ ls_err live_on_stored(struct live *lv, const struct live_stored *in)
     return rc;
 }
 
+void live_set_totals(struct live *lv, int step, const struct coll_totals *t)
+{
+    pthread_mutex_lock(&lv->lock);
+    struct live_step *st = &lv->steps[step_slot(lv, step)];
+    st->count = t->count;
+    st->errors = t->errors;
+    st->late = t->late;
+    for (int c = 1; c < LS_EC__COUNT; c++)
+        st->err_by_class[c] = t->err_by_class[c];
+    st->err_by_class[LS_EC_OK] = 0;
+    hdr_reset(st->corrected);
+    hdr_reset(st->uncorrected);
+    if ((t->corrected && hdr_add(st->corrected, t->corrected) != LS_OK) ||
+        (t->uncorrected && hdr_add(st->uncorrected, t->uncorrected) != LS_OK))
+        lv->merge_errors++;
+    lv->generation++;
+    pthread_mutex_unlock(&lv->lock);
+}
+
 void live_on_event(struct live *lv, uint64_t t_ns, const char *kind, const char *message)
 {
     pthread_mutex_lock(&lv->lock);

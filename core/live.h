@@ -125,6 +125,14 @@ void live_reset(struct live *lv);
  */
 void live_on_interval(struct live *lv, const struct coll_interval *iv);
 
+/*
+ * Replaces a step's measured figures (counts, errors by class, histograms)
+ * with the run's exact totals once it is over, so the last screen agrees
+ * with the summary to the request: the interval sums count whole seconds
+ * after the warm-up, the totals count requests intended after it.
+ */
+void live_set_totals(struct live *lv, int step, const struct coll_totals *t);
+
 /* A stored interval (replay): the percentiles as stored, the histograms encoded. */
 struct live_stored {
     uint32_t second;
