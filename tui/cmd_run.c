@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "aws_run.h"
 #include "engine.h"
 #include "hdr.h"
 #include "report.h"
@@ -266,6 +267,10 @@ static void summary_row(struct store_summary *sm, int step, const struct coll_to
 /* Describes the target for the session row and the header line. */
 static void describe_target(const struct scenario *s, char *buf, size_t cap)
 {
+    if (s->transport == SCN_AWS) {
+        snprintf(buf, cap, "aws (DynamoDB/S3 steps, no MCP target)");
+        return;
+    }
     if (s->transport == SCN_HTTP) {
         snprintf(buf, cap, "%s", s->url);
         return;
@@ -273,6 +278,26 @@ static void describe_target(const struct scenario *s, char *buf, size_t cap)
     size_t off = (size_t)snprintf(buf, cap, "stdio:");
     for (char **a = s->command; a && *a && off < cap; a++)
         off += (size_t)snprintf(buf + off, cap - off, " %s", *a);
+}
+
+/* AWS steps: attempts, retries, follow-ups, backoff and failures by AWS error code. */
+static void print_aws_summary(const struct engine *e, const struct scenario *s)
+{
+    struct aws_run_totals t;
+    const char *names[64];
+    uint64_t counts[64];
+    if (!s->has_aws_steps)
+        return;
+    engine_aws_totals(e, &t);
+    printf("\naws: %llu operation(s), %llu HTTP attempt(s), %llu retr%s, %llu batch follow-up(s), "
+           "%.1f ms of backoff\n",
+           (unsigned long long)t.ops, (unsigned long long)t.attempts, (unsigned long long)t.retries,
+           t.retries == 1 ? "y" : "ies", (unsigned long long)t.followups, (double)t.backoff_us / 1e3);
+    size_t n = engine_aws_error_codes(e, names, counts, 64);
+    if (n > 64)
+        n = 64;
+    for (size_t i = 0; i < n; i++)
+        printf("  failed with %-40s %llu\n", names[i], (unsigned long long)counts[i]);
 }
 
 static void params_json(const struct scenario *s, uint32_t workers, char *buf, size_t cap)
@@ -432,6 +457,7 @@ int cli_run(int argc, char **argv)
                    (unsigned long long)engine_sessions_reinit(e));
         printf("\n");
         report_print_steps(stdout, rows, nrows, secs);
+        print_aws_summary(e, s);
 
         exit_code = LS_EXIT_OK;
         if (s->threshold_count) {
