@@ -17,6 +17,10 @@ enum ls_exit {
 
 int cli_run(int argc, char **argv);
 int cli_sessions(int argc, char **argv);
+/* `loadscope demo [run options]`: the bundled demo scenario with the dashboard (cmd_demo.c) */
+int cli_demo(int argc, char **argv);
+/* `loadscope replay [SESSION] [--db FILE] [--speed X]`: a stored session's screens (cmd_replay.c) */
+int cli_replay(int argc, char **argv);
 /* `loadscope aws sign ...`: SigV4 canonical request, string to sign, signature (cmd_aws.c) */
 int cli_aws(int argc, char **argv);
 /* `loadscope export SESSION --what samples|intervals|summary [-o FILE] [--db FILE]` (cmd_export.c) */

@@ -17,9 +17,11 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "dash.h"
 #include "aws_run.h"
 #include "engine.h"
 #include "hdr.h"
+#include "live.h"
 #include "report.h"
 #include "scenario.h"
 #include "store.h"
@@ -35,7 +37,8 @@ struct run_ctx {
     const struct scenario *s;
     struct store_writer *writer;
     struct engine *engine;
-    int quiet;
+    struct live *live;       /* what the progress line and the dashboard show */
+    int quiet, headless;
     uint8_t *enc, *u_enc;    /* encode buffers, grown to the largest interval seen */
     size_t enc_cap, u_enc_cap;
     int store_failed;
@@ -183,7 +186,11 @@ static void on_event(void *ctx, uint64_t t_ns, const char *kind, const char *mes
     struct run_ctx *rc = ctx;
     if (store_writer_event(rc->writer, t_ns, kind, message) != LS_OK)
         rc->store_failed = 1;
-    fprintf(stderr, "[%6.1fs] %s: %s\n", (double)t_ns / 1e9, kind, message);
+    if (rc->live)
+        live_on_event(rc->live, t_ns, kind, message);
+    /* With the dashboard up, the screen is curses': events are shown there. */
+    if (rc->headless)
+        fprintf(stderr, "[%6.1fs] %s: %s\n", (double)t_ns / 1e9, kind, message);
 }
 
 static void fill_latency(const struct hdr *h, int64_t *p50, int64_t *p90, int64_t *p99,
@@ -214,6 +221,8 @@ static ls_err encode_into(const struct hdr *h, uint8_t **buf, size_t *cap, size_
 static void on_interval(void *ctx, const struct coll_interval *iv)
 {
     struct run_ctx *rc = ctx;
+    if (rc->live)
+        live_on_interval(rc->live, iv);
     struct store_interval si = {
         .second = iv->second,
         .step = iv->step,
@@ -236,16 +245,18 @@ static void on_interval(void *ctx, const struct coll_interval *iv)
     if (store_writer_interval(rc->writer, &si) != LS_OK)
         rc->store_failed = 1;
 
-    if (iv->step == -1 && !rc->quiet) {
+    struct live_second sec;
+    if (iv->step == -1 && !rc->quiet && rc->headless && rc->live && live_last_second(rc->live, &sec)) {
+        /* The same second the dashboard shows, read back from the live model. */
         char p50[24], p99[24];
-        report_fmt_us(si.p50_us, p50, sizeof(p50));
-        report_fmt_us(si.p99_us, p99, sizeof(p99));
-        double errpct = iv->count ? 100.0 * (double)iv->errors / (double)iv->count : 0;
+        report_fmt_us(sec.p50_us, p50, sizeof(p50));
+        report_fmt_us(sec.p99_us, p99, sizeof(p99));
+        double errpct = sec.count ? 100.0 * (double)sec.errors / (double)sec.count : 0;
         fprintf(stderr,
                 "[%5us] rate %8llu/s  in flight %5llu  errors %6llu (%5.2f%%)  p50 %9s  p99 %9s%s\n",
-                iv->second + 1, (unsigned long long)iv->count,
-                (unsigned long long)engine_in_flight(rc->engine), (unsigned long long)iv->errors,
-                errpct, iv->count ? p50 : "-", iv->count ? p99 : "-", iv->warmup ? "  (warm-up)" : "");
+                sec.second + 1, (unsigned long long)sec.count,
+                (unsigned long long)engine_in_flight(rc->engine), (unsigned long long)sec.errors,
+                errpct, sec.count ? p50 : "-", sec.count ? p99 : "-", sec.warmup ? "  (warm-up)" : "");
     }
 }
 
@@ -337,6 +348,11 @@ int cli_run(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc;
+    char why[256];
+    if (!o.headless && !dash_term_usable(why, sizeof(why))) {
+        fprintf(stderr, "loadscope run: %s\n", why);
+        return LS_EXIT_USAGE;
+    }
 
     char err[4096];
     struct scenario *s = NULL;
@@ -373,6 +389,7 @@ int cli_run(int argc, char **argv)
 
     ctx.s = s;
     ctx.quiet = o.quiet;
+    ctx.headless = o.headless;
     struct engine_opts eo = {.workers = workers, .base_dir = base_dir};
     struct engine_callbacks cb = {.ctx = &ctx, .samples = on_samples, .interval = on_interval,
                                   .event = on_event};
@@ -419,9 +436,32 @@ int cli_run(int argc, char **argv)
             s->model == SCN_OPEN ? "max in flight" : "virtual users", engine_workers(e),
             (double)s->duration_ns / 1e9, (double)s->warmup_ns / 1e9, (long long)session, dbpath);
 
+    char load[128];
+    snprintf(load, sizeof(load), "%s loop, %u %s", s->model == SCN_OPEN ? "open" : "closed",
+             s->model == SCN_OPEN ? s->max_in_flight : s->concurrency,
+             s->model == SCN_OPEN ? "max in flight" : "virtual users");
+    const char **step_names = calloc(s->step_count + 1, sizeof(*step_names));
+    for (size_t i = 0; step_names && i < s->step_count; i++)
+        step_names[i] = s->steps[i].name;
+    struct live_info li = {.scenario = s->name, .target = target, .load = load,
+                           .step_names = step_names, .nsteps = (uint32_t)s->step_count,
+                           .warmup_ns = s->warmup_ns, .duration_ns = s->duration_ns,
+                           .session = session};
+    ls_err lrc = step_names ? live_open(&li, &ctx.live) : LS_ERR_NOMEM;
+    free(step_names);
+    if (lrc != LS_OK) {
+        fprintf(stderr, "loadscope: out of memory\n");
+        goto out;
+    }
+    if (o.headless)
+        live_start(ctx.live);
+
     install_signals();
     enum engine_end end;
-    if (engine_run(e, &end, err, sizeof(err)) != LS_OK) {
+    ls_err run_rc = o.headless ? engine_run(e, &end, err, sizeof(err))
+                               : dash_watch_run(ctx.live, e, (uint32_t)s->step_count, dbpath, session,
+                                                &end, err, sizeof(err));
+    if (run_rc != LS_OK) {
         fprintf(stderr, "loadscope: %s\n", err);
         if (store_writer_event(ctx.writer, 0, "error", err) != LS_OK)
             ctx.store_failed = 1;
@@ -506,6 +546,7 @@ out:
         fprintf(stderr, "session %lld stored (%s)\n", (long long)session, text);
     }
     engine_close(e);
+    live_close(ctx.live);
     store_close(st);
     scenario_free(s);
     free(ctx.enc);

@@ -21,6 +21,9 @@ static void usage(FILE *f)
             "      --workers 2        worker threads (default: one per core)\n"
             "      --db FILE          session database (default $XDG_DATA_HOME/loadscope/sessions.db)\n"
             "      --quiet            no per-second progress lines\n"
+            "  loadscope run SCENARIO.json [options]              the same with the live dashboard\n"
+            "  loadscope demo [options]                           the bundled demo, with the dashboard\n"
+            "  loadscope replay [SESSION] [--db FILE] [--speed X] replay a stored session's screens\n"
             "  loadscope sessions [--db FILE]                     list stored sessions\n"
             "  loadscope export SESSION|latest --what samples|intervals|summary [-o FILE] [--db FILE]\n"
             "                                                     write a stored session as CSV\n"
@@ -58,6 +61,10 @@ int main(int argc, char **argv)
         rc = cli_run(argc - 1, argv + 1);
     } else if (strcmp(cmd, "sessions") == 0) {
         rc = cli_sessions(argc - 1, argv + 1);
+    } else if (strcmp(cmd, "demo") == 0) {
+        rc = cli_demo(argc - 1, argv + 1);
+    } else if (strcmp(cmd, "replay") == 0) {
+        rc = cli_replay(argc - 1, argv + 1);
     } else if (strcmp(cmd, "aws") == 0) {
         rc = cli_aws(argc - 1, argv + 1);
     } else if (strcmp(cmd, "export") == 0) {
