@@ -5,8 +5,9 @@
  * a sorted list of mappings, each pointing at a module (one ELF file) whose
  * load bias comes from the file's program headers and the mapping's file
  * offset. The modules with a readable file are reported to a libdwfl session
- * (dwfl_report_elf); libdw then gives, for an address, the CU, the line, and
- * through a walk of the CU's DIE tree the chain of DW_TAG_inlined_subroutine
+ * (dwfl_report_elf); libdw then gives, for an address, the CU and the line;
+ * a per-CU index of function ranges (built on the CU's first use) finds the
+ * DW_TAG_subprogram, and a walk down its DIEs the chain of DW_TAG_inlined_subroutine
  * scopes inside the DW_TAG_subprogram, whose DW_AT_call_file/DW_AT_call_line
  * say where each inlined call sits (as addr2line -i shows it). Names come from DW_AT_linkage_name (so Rust and C++
  * names carry their full path), then the ELF symbol table, then DW_AT_name.
@@ -153,6 +154,20 @@ struct pc_ent {
     uint32_t n;     /* 0: empty slot */
 };
 
+/* A function's address range in one CU, for a binary search instead of a DIE walk. */
+struct fn_range {
+    Dwarf_Addr lo, hi; /* DWARF addresses, [lo, hi) */
+    Dwarf_Die die;     /* the DW_TAG_subprogram */
+};
+
+/* The sorted function ranges of one CU, built the first time the CU is used. */
+struct cu_index {
+    Dwarf *dw;
+    Dwarf_Off cu_off;
+    struct fn_range *fns;
+    size_t n, cap;
+};
+
 struct sym_table {
     pid_t pid; /* 0 for an offline table */
     Dwfl *dwfl;
@@ -174,6 +189,8 @@ struct sym_table {
     struct sym_frame *frames; /* cached results */
     size_t nframes, capframes;
 
+    struct cu_index *cus; /* open addressing on (dw, cu_off); dw NULL: empty */
+    size_t cus_cap, cus_used;
     Dwarf_Die *dies; /* scope path of one resolution */
     size_t ndies, capdies;
     struct sym_frame *tmp; /* one resolution being built */
@@ -623,6 +640,9 @@ void sym_close(struct sym_table *t)
     free(t->frames);
     free(t->tmp);
     free(t->dies);
+    for (size_t i = 0; i < t->cus_cap; i++)
+        free(t->cus[i].fns);
+    free(t->cus);
     free(t);
 }
 
@@ -663,6 +683,20 @@ static const char *elf_symbol_name(struct sym_table *t, Dwfl_Module *mod, Dwarf_
     return n ? demangle_cached(t, n) : "";
 }
 
+static bool push_die(struct sym_table *t, const Dwarf_Die *die)
+{
+    if (t->ndies == t->capdies) {
+        size_t nc = t->capdies ? t->capdies * 2 : 16;
+        Dwarf_Die *n = realloc(t->dies, nc * sizeof *n);
+        if (!n)
+            return false;
+        t->dies = n;
+        t->capdies = nc;
+    }
+    t->dies[t->ndies++] = *die;
+    return true;
+}
+
 /*
  * Appends to t->dies the path of DIEs under parent whose ranges hold addr
  * (a DWARF address): the subprogram, then the inlined subroutines and
@@ -684,15 +718,8 @@ static bool find_scopes(struct sym_table *t, Dwarf_Die *parent, Dwarf_Addr addr,
         case DW_TAG_entry_point:
             if (dwarf_haspc(&child, addr) != 1)
                 break;
-            if (t->ndies == t->capdies) {
-                size_t nc = t->capdies ? t->capdies * 2 : 16;
-                Dwarf_Die *n = realloc(t->dies, nc * sizeof *n);
-                if (!n)
-                    return t->ndies > 0;
-                t->dies = n;
-                t->capdies = nc;
-            }
-            t->dies[t->ndies++] = child;
+            if (!push_die(t, &child))
+                return false;
             (void)find_scopes(t, &child, addr, depth + 1);
             return true;
         case DW_TAG_namespace:
@@ -710,6 +737,129 @@ static bool find_scopes(struct sym_table *t, Dwarf_Die *parent, Dwarf_Addr addr,
             break;
         }
     } while (dwarf_siblingof(&child, &child) == 0);
+    return false;
+}
+
+static bool cu_add_fn(struct cu_index *ci, Dwarf_Die *die)
+{
+    Dwarf_Addr base, lo, hi;
+    ptrdiff_t off = 0;
+    while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
+        if (lo >= hi)
+            continue;
+        if (ci->n == ci->cap) {
+            size_t nc = ci->cap ? ci->cap * 2 : 64;
+            struct fn_range *n = realloc(ci->fns, nc * sizeof *n);
+            if (!n)
+                return false;
+            ci->fns = n;
+            ci->cap = nc;
+        }
+        ci->fns[ci->n++] = (struct fn_range){lo, hi, *die};
+    }
+    return true;
+}
+
+/* Collects the subprograms with code under parent (through namespaces and types). */
+static void cu_collect(struct cu_index *ci, Dwarf_Die *parent, int depth)
+{
+    Dwarf_Die child;
+    if (depth > 64 || dwarf_child(parent, &child) != 0)
+        return;
+    do {
+        switch (dwarf_tag(&child)) {
+        case DW_TAG_subprogram:
+        case DW_TAG_entry_point:
+            if (!cu_add_fn(ci, &child))
+                return;
+            break;
+        case DW_TAG_namespace:
+        case DW_TAG_module:
+        case DW_TAG_structure_type:
+        case DW_TAG_class_type:
+        case DW_TAG_union_type:
+        case DW_TAG_enumeration_type:
+        case DW_TAG_variant_part:
+        case DW_TAG_variant:
+            if (dwarf_haschildren(&child))
+                cu_collect(ci, &child, depth + 1);
+            break;
+        default:
+            break;
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+}
+
+static int fn_range_cmp(const void *a, const void *b)
+{
+    const struct fn_range *x = a, *y = b;
+    return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+static size_t cu_hash(const Dwarf *dw, Dwarf_Off off)
+{
+    return (size_t)hash_pc((uint64_t)(uintptr_t)dw ^ (off * 0x9e3779b97f4a7c15u));
+}
+
+/* The function index of cu, built on first use; NULL when out of memory. */
+static struct cu_index *cu_index_of(struct sym_table *t, Dwarf_Die *cu)
+{
+    Dwarf *dw = dwarf_cu_getdwarf(cu->cu);
+    Dwarf_Off off = dwarf_dieoffset(cu);
+    if ((t->cus_used + 1) * 2 > t->cus_cap) {
+        size_t nc = t->cus_cap ? t->cus_cap * 2 : 64;
+        struct cu_index *n = calloc(nc, sizeof *n);
+        if (!n)
+            return NULL;
+        for (size_t i = 0; i < t->cus_cap; i++) {
+            if (!t->cus[i].dw)
+                continue;
+            size_t j = cu_hash(t->cus[i].dw, t->cus[i].cu_off) & (nc - 1);
+            while (n[j].dw)
+                j = (j + 1) & (nc - 1);
+            n[j] = t->cus[i];
+        }
+        free(t->cus);
+        t->cus = n;
+        t->cus_cap = nc;
+    }
+    size_t i = cu_hash(dw, off) & (t->cus_cap - 1);
+    while (t->cus[i].dw) {
+        if (t->cus[i].dw == dw && t->cus[i].cu_off == off)
+            return &t->cus[i];
+        i = (i + 1) & (t->cus_cap - 1);
+    }
+    struct cu_index *ci = &t->cus[i];
+    ci->dw = dw;
+    ci->cu_off = off;
+    t->cus_used++;
+    cu_collect(ci, cu, 0);
+    if (ci->n > 1)
+        qsort(ci->fns, ci->n, sizeof *ci->fns, fn_range_cmp);
+    return ci;
+}
+
+/* The subprogram of cu whose code holds addr (a DWARF address). */
+static bool cu_find_fn(struct sym_table *t, Dwarf_Die *cu, Dwarf_Addr addr, Dwarf_Die *out)
+{
+    struct cu_index *ci = cu_index_of(t, cu);
+    if (!ci || ci->n == 0)
+        return false;
+    size_t lo = 0, hi = ci->n; /* first range with lo > addr */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ci->fns[mid].lo <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* Ranges of distinct functions do not overlap; look back a little for safety. */
+    for (size_t k = lo, steps = 0; k > 0 && steps < 4; k--, steps++) {
+        if (addr < ci->fns[k - 1].hi) {
+            *out = ci->fns[k - 1].die;
+            return true;
+        }
+    }
     return false;
 }
 
@@ -733,7 +883,9 @@ static void resolve_in_module(struct sym_table *t, Dwfl_Module *mod, uint64_t ad
     Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
     bool done = false;
     t->ndies = 0;
-    if (cu && find_scopes(t, cu, addr - bias, 0)) {
+    Dwarf_Die fn;
+    if (cu && cu_find_fn(t, cu, addr - bias, &fn) && push_die(t, &fn)) {
+        (void)find_scopes(t, &fn, addr - bias, 0);
         Dwarf_Files *files = NULL;
         size_t nfiles = 0;
         if (dwarf_getsrcfiles(cu, &files, &nfiles) != 0)
