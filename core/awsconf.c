@@ -34,9 +34,9 @@ static const char *const key_names[K__COUNT] = {"aws_access_key_id", "aws_secret
 /* What one file says about the chosen profile. */
 struct ini_profile {
     const char *path;
-    bool read;          /* the file exists and was read */
-    bool found;         /* the profile's section is there */
-    int section_line;   /* first line of the section */
+    bool read;        /* the file exists and was read */
+    bool found;       /* the profile's section is there */
+    int section_line; /* first line of the section */
     char *val[K__COUNT];
     int line[K__COUNT]; /* where each value was set */
 };
@@ -122,8 +122,7 @@ static ls_err ini_read(const char *path, bool is_config, bool required, const ch
         if (*s == '[') {
             char *close = strrchr(s, ']');
             if (!close || close[1] != '\0') {
-                snprintf(err, errcap, "%s:%d: section header without a closing ']'", path,
-                         lineno);
+                snprintf(err, errcap, "%s:%d: section header without a closing ']'", path, lineno);
                 rc = LS_ERR_PARSE;
                 goto out;
             }
@@ -144,8 +143,8 @@ static ls_err ini_read(const char *path, bool is_config, bool required, const ch
         }
         char *eq = strchr(s, '=');
         if (!eq) {
-            snprintf(err, errcap, "%s:%d: expected \"key = value\", a [section] or a comment",
-                     path, lineno);
+            snprintf(err, errcap, "%s:%d: expected \"key = value\", a [section] or a comment", path,
+                     lineno);
             rc = LS_ERR_PARSE;
             goto out;
         }
@@ -267,8 +266,8 @@ static char *endpoint_dup(const char *u)
     return strndup(u, n);
 }
 
-__attribute__((format(printf, 3, 4))) static void append(char *buf, size_t cap,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void append(char *buf, size_t cap, const char *fmt,
+                                                         ...)
 {
     size_t n = strlen(buf);
     va_list ap;
@@ -321,9 +320,8 @@ ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
             goto out;
     }
     if (profile_explicit && !cred.found && !conf.found) {
-        snprintf(err, errcap,
-                 "profile \"%s\" (from %s) is not in %s nor in %s (as [profile %s])", profile,
-                 profile_src, cred_path ? cred_path : "the credentials file (no HOME)",
+        snprintf(err, errcap, "profile \"%s\" (from %s) is not in %s nor in %s (as [profile %s])",
+                 profile, profile_src, cred_path ? cred_path : "the credentials file (no HOME)",
                  conf_path ? conf_path : "the config file (no HOME)", profile);
         rc = LS_ERR_NOTFOUND;
         goto out;
@@ -356,9 +354,8 @@ ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
                 continue;
             if (!f->val[K_KEY_ID] || !f->val[K_SECRET]) {
                 int k = f->val[K_KEY_ID] ? K_KEY_ID : K_SECRET;
-                snprintf(err, errcap, "%s:%d: profile \"%s\" has %s but no %s", f->path,
-                         f->line[k], profile, key_names[k],
-                         key_names[k == K_KEY_ID ? K_SECRET : K_KEY_ID]);
+                snprintf(err, errcap, "%s:%d: profile \"%s\" has %s but no %s", f->path, f->line[k],
+                         profile, key_names[k], key_names[k == K_KEY_ID ? K_SECRET : K_KEY_ID]);
                 rc = LS_ERR_INVALID;
                 goto out;
             }
@@ -412,8 +409,9 @@ ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
     }
     for (const char *c = region; *c; c++) {
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-')) {
-            snprintf(err, errcap, "region \"%.64s\" from %s: expected lower-case letters, digits "
-                                  "and '-' (like us-east-1)",
+            snprintf(err, errcap,
+                     "region \"%.64s\" from %s: expected lower-case letters, digits "
+                     "and '-' (like us-east-1)",
                      region, region_src);
             rc = LS_ERR_INVALID;
             goto out;
@@ -479,8 +477,9 @@ ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
         unsigned long v = strtoul(ma, &end, 10);
         if (errno || *end || end == ma || ma[0] == '-' || ma[0] == '+' || v < 1 ||
             v > AWSCONF_MAX_ATTEMPTS_LIMIT) {
-            snprintf(err, errcap, "max attempts \"%.32s\" from %s: expected an integer from 1 to %u",
-                     ma, ma_src, AWSCONF_MAX_ATTEMPTS_LIMIT);
+            snprintf(err, errcap,
+                     "max attempts \"%.32s\" from %s: expected an integer from 1 to %u", ma, ma_src,
+                     AWSCONF_MAX_ATTEMPTS_LIMIT);
             rc = LS_ERR_INVALID;
             goto out;
         }

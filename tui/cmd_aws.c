@@ -27,15 +27,16 @@
 
 static void sign_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: loadscope aws sign [--service dynamodb|s3|NAME] [--region R] [--method M]\n"
-            "                          [--url URL] [--header 'K: V']... [--body TEXT | --body-file F]\n"
-            "                          [--date 20150830T123600Z]\n"
-            "  prints the canonical request, string to sign, signed headers, signature and\n"
-            "  Authorization header for the request (secrets are never shown). Credentials and\n"
-            "  region come from AWS_* variables or ~/.aws (AWS_PROFILE); the URL defaults to the\n"
-            "  service's configured endpoint. s3 signs its path as sent and adds\n"
-            "  x-amz-content-sha256; every other service normalizes and double-encodes.\n");
+    fprintf(
+        f,
+        "usage: loadscope aws sign [--service dynamodb|s3|NAME] [--region R] [--method M]\n"
+        "                          [--url URL] [--header 'K: V']... [--body TEXT | --body-file F]\n"
+        "                          [--date 20150830T123600Z]\n"
+        "  prints the canonical request, string to sign, signed headers, signature and\n"
+        "  Authorization header for the request (secrets are never shown). Credentials and\n"
+        "  region come from AWS_* variables or ~/.aws (AWS_PROFILE); the URL defaults to the\n"
+        "  service's configured endpoint. s3 signs its path as sent and adds\n"
+        "  x-amz-content-sha256; every other service normalizes and double-encodes.\n");
 }
 
 /* The parts of an http(s) URL that signing needs; pointers into an owned copy. */
@@ -69,8 +70,7 @@ static int url_split(const char *url, struct url_parts *u, char *err, size_t err
     memcpy(u->host_header, auth, alen);
     u->host_header[alen] = '\0';
     char *colon = strrchr(u->host_header, ':');
-    if (colon && !strchr(colon, ']') &&
-        strcmp(colon + 1, https ? "443" : "80") == 0)
+    if (colon && !strchr(colon, ']') && strcmp(colon + 1, https ? "443" : "80") == 0)
         *colon = '\0';
     const char *rest = auth + alen;
     u->buf = strdup(rest);
@@ -222,8 +222,9 @@ static int aws_sign(int argc, char **argv)
         return LS_EXIT_USAGE;
     }
     if (!valid_service(service)) {
-        fprintf(stderr, "loadscope aws sign: --service %s: expected dynamodb, s3 or another "
-                        "lower-case SigV4 service name\n",
+        fprintf(stderr,
+                "loadscope aws sign: --service %s: expected dynamodb, s3 or another "
+                "lower-case SigV4 service name\n",
                 service);
         return LS_EXIT_USAGE;
     }
@@ -264,7 +265,8 @@ static int aws_sign(int argc, char **argv)
         region = conf.region;
     char endpoint_url[1024];
     if (!url) {
-        snprintf(endpoint_url, sizeof endpoint_url, "%s/", conf.endpoint[s3 ? AWS_S3 : AWS_DYNAMODB]);
+        snprintf(endpoint_url, sizeof endpoint_url, "%s/",
+                 conf.endpoint[s3 ? AWS_S3 : AWS_DYNAMODB]);
         url = endpoint_url;
     }
     if (url_split(url, &u, err, sizeof err) != 0) {
@@ -313,8 +315,7 @@ static int aws_sign(int argc, char **argv)
                               .header_count = nh,
                               .body = (const uint8_t *)body,
                               .body_len = body_len};
-    struct sigv4_credentials cr = {conf.access_key_id, conf.secret_access_key,
-                                   conf.session_token};
+    struct sigv4_credentials cr = {conf.access_key_id, conf.secret_access_key, conf.session_token};
     struct sigv4_params p;
     sigv4_params_for_service(&p, service, region, date);
     if (sigv4_sign(&r, &cr, &p, &res, err, sizeof err) != LS_OK) {
@@ -337,13 +338,12 @@ static int aws_sign(int argc, char **argv)
     fprintf(o, "\n--- string to sign\n%s\n", res.string_to_sign);
     fprintf(o, "--- signed headers\n%s\n", res.signed_headers);
     fprintf(o, "--- signature\n%s\n", res.signature);
-    const char *after_id = res.authorization + strlen("AWS4-HMAC-SHA256 Credential=") +
-                           strlen(conf.access_key_id);
+    const char *after_id =
+        res.authorization + strlen("AWS4-HMAC-SHA256 Credential=") + strlen(conf.access_key_id);
     fprintf(o, "--- authorization\nAWS4-HMAC-SHA256 Credential=%s%s\n", masked, after_id);
     fprintf(o, "--- headers to send\n");
     for (size_t i = 0; i < nh; i++)
-        fprintf(o, "%s:%s%s\n", hdrs[i].name, hdrs[i].value[0] == ' ' ? "" : " ",
-                hdrs[i].value);
+        fprintf(o, "%s:%s%s\n", hdrs[i].name, hdrs[i].value[0] == ' ' ? "" : " ", hdrs[i].value);
     for (size_t i = 0; i < res.added_count; i++) {
         if (strncmp(res.added[i], "X-Amz-Security-Token:", 21) == 0)
             fprintf(o, "X-Amz-Security-Token: <session token, %zu characters, not shown>\n",

@@ -22,10 +22,18 @@ static char home[256];
 static char cred_file[512], conf_file[512];
 
 static const char *const VARS[] = {
-    "AWS_ACCESS_KEY_ID",  "AWS_SECRET_ACCESS_KEY",       "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",        "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
-    "AWS_REGION",         "AWS_DEFAULT_REGION",          "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3",  "AWS_MAX_ATTEMPTS",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_MAX_ATTEMPTS",
 };
 
 static void write_file(const char *path, const char *text)
@@ -312,14 +320,16 @@ static void test_endpoint_and_attempts_precedence(void **state)
 
     setenv("AWS_ENDPOINT_URL", "127.0.0.1:4567", 1);
     load_fails(LS_ERR_INVALID,
-               "dynamodb endpoint from AWS_ENDPOINT_URL: expected an http:// or https:// URL", NULL);
+               "dynamodb endpoint from AWS_ENDPOINT_URL: expected an http:// or https:// URL",
+               NULL);
     unsetenv("AWS_ENDPOINT_URL");
     setenv("AWS_MAX_ATTEMPTS", "0", 1);
     load_fails(LS_ERR_INVALID,
                "max attempts \"0\" from AWS_MAX_ATTEMPTS: expected an integer from 1 to 100", NULL);
     setenv("AWS_MAX_ATTEMPTS", "3x", 1);
     load_fails(LS_ERR_INVALID,
-               "max attempts \"3x\" from AWS_MAX_ATTEMPTS: expected an integer from 1 to 100", NULL);
+               "max attempts \"3x\" from AWS_MAX_ATTEMPTS: expected an integer from 1 to 100",
+               NULL);
 }
 
 /* Malformed files are refused with file:line and without the line's text. */
@@ -367,7 +377,8 @@ static void test_secrets_guard(void **state)
     const char enc_slash[] = "/wJalrXUtnFEMI/K7MDENG%2BbPxRfiCYEXAMPLEKEY";
     assert_string_equal(awsconf_find_secret(secret, token, enc_slash, sizeof enc_slash - 1),
                         "secret access key");
-    const char tok[] = "X-Amz-Security-Token=AQoDYXdzEPT%2F%2F%2F%2F%2F%2F%2F%2F%2F%2FwEXAMPLE%3D%3D";
+    const char tok[] =
+        "X-Amz-Security-Token=AQoDYXdzEPT%2F%2F%2F%2F%2F%2F%2F%2F%2F%2FwEXAMPLE%3D%3D";
     assert_string_equal(awsconf_find_secret(secret, token, tok, sizeof tok - 1), "session token");
     /* a prefix is not the secret; an empty secret matches nothing */
     const char part[] = "wJalrXUtnFEMI/K7MDENG";

@@ -91,7 +91,7 @@ struct vreq {
     char *path, *query;
     struct sigv4_header headers[MAX_HEADERS];
     char *hnames[MAX_HEADERS]; /* owned names */
-    char *hvals[MAX_HEADERS]; /* owned values (continuation lines joined with '\n') */
+    char *hvals[MAX_HEADERS];  /* owned values (continuation lines joined with '\n') */
     size_t nh;
     const char *head_end; /* end of the last header line, for rebuilding */
     const char *body;
@@ -526,8 +526,7 @@ static void test_curl_signer_disagrees(void **state)
 
 /* ---- what the suite does not cover --------------------------------------- */
 
-static struct sigv4_result sign_ok(const struct sigv4_request *r,
-                                   const struct sigv4_credentials *c,
+static struct sigv4_result sign_ok(const struct sigv4_request *r, const struct sigv4_credentials *c,
                                    const struct sigv4_params *p)
 {
     struct sigv4_result res;
@@ -573,8 +572,9 @@ static void test_s3_path_as_sent(void **state)
                         "b19832c0aedee11e22b641ec67a6fa1fefa97f9241179fc3d224dd7f4b1e666b");
     assert_int_equal(res.added_count, 2);
     assert_string_equal(res.added[0], "X-Amz-Date: 20150830T123600Z");
-    assert_string_equal(res.added[1], "x-amz-content-sha256: "
-                                      "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+    assert_string_equal(res.added[1],
+                        "x-amz-content-sha256: "
+                        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
     sigv4_result_free(&res);
 
     /* UNSIGNED-PAYLOAD is signed as given and sent in the header */
