@@ -37,28 +37,85 @@ static void sleep_ns(uint64_t ns)
     }
 }
 
+/* The value of key in environ-style vars (n entries), or NULL. */
+static const char *env_lookup(char *const *vars, size_t n, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(vars[i], key, kl) == 0 && vars[i][kl] == '=')
+            return vars[i] + kl + 1;
+    return NULL;
+}
+
+/* True if key is set again by a later override (o->env then the injection). */
+static bool overridden_later(const struct ls_proc_opts *o, size_t j, const char *key)
+{
+    size_t total = o->env_count + (o->inject ? o->inject->env_count : 0);
+    for (size_t m = j + 1; m < total; m++) {
+        const struct scn_kv *kv = m < o->env_count ? &o->env[m] : &o->inject->env[m - o->env_count];
+        if (strcmp(kv->key, key) == 0)
+            return true;
+    }
+    return o->inject && o->inject->preload && strcmp(key, "LD_PRELOAD") == 0;
+}
+
 /* Builds environ plus overrides; the strings of o->env are borrowed, the array is ours. */
 static char **build_env(const struct ls_proc_opts *o, char **owned, size_t *owned_n)
 {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **envp = calloc(n + o->env_count + 1, sizeof(*envp));
+    size_t inj = o->inject ? o->inject->env_count : 0;
+    char **envp = calloc(n + o->env_count + inj + 2, sizeof(*envp));
     if (!envp)
         return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         bool replaced = false;
-        for (size_t j = 0; j < o->env_count; j++) {
-            size_t kl = strlen(o->env[j].key);
-            if (strncmp(environ[i], o->env[j].key, kl) == 0 && environ[i][kl] == '=')
+        for (size_t j = 0; j < o->env_count + inj; j++) {
+            const struct scn_kv *kv = j < o->env_count ? &o->env[j] : &o->inject->env[j - o->env_count];
+            size_t kl = strlen(kv->key);
+            if (strncmp(environ[i], kv->key, kl) == 0 && environ[i][kl] == '=')
                 replaced = true;
         }
+        if (o->inject && o->inject->preload && strncmp(environ[i], "LD_PRELOAD=", 11) == 0)
+            replaced = true;
         if (!replaced)
             envp[k++] = environ[i];
     }
     *owned_n = 0;
+    if (o->inject && o->inject->preload) {
+        /* Ours first, then what the scenario's env or our own environment preloads. */
+        const char *had = NULL;
+        for (size_t j = 0; j < o->env_count; j++)
+            if (strcmp(o->env[j].key, "LD_PRELOAD") == 0)
+                had = o->env[j].value;
+        if (had == NULL)
+            had = env_lookup(environ, n, "LD_PRELOAD");
+        size_t len = strlen(o->inject->preload) + (had ? strlen(had) + 1 : 0) + 12;
+        char *kv = malloc(len);
+        if (kv) {
+            snprintf(kv, len, "LD_PRELOAD=%s%s%s", o->inject->preload, had && *had ? ":" : "",
+                     had ? had : "");
+            owned[(*owned_n)++] = kv;
+            envp[k++] = kv;
+        }
+    }
+    for (size_t j = 0; j < inj; j++) {
+        const struct scn_kv *e = &o->inject->env[j];
+        if (overridden_later(o, o->env_count + j, e->key))
+            continue;
+        size_t len = strlen(e->key) + strlen(e->value) + 2;
+        char *kv = malloc(len);
+        if (!kv)
+            break;
+        snprintf(kv, len, "%s=%s", e->key, e->value);
+        owned[(*owned_n)++] = kv;
+        envp[k++] = kv;
+    }
     for (size_t j = 0; j < o->env_count; j++) {
+        if (overridden_later(o, j, o->env[j].key))
+            continue;
         size_t len = strlen(o->env[j].key) + strlen(o->env[j].value) + 2;
         char *kv = malloc(len);
         if (!kv)
@@ -91,7 +148,7 @@ ls_err proc_spawn(const struct ls_proc_opts *o, struct ls_proc **out, char *err,
         rc = LS_ERR_INVALID;
         goto out;
     }
-    if (o->env_count > 256) {
+    if (o->env_count + (o->inject ? o->inject->env_count + 1 : 0) > 256) {
         snprintf(err, errcap, "too many environment entries (%zu, at most 256)", o->env_count);
         rc = LS_ERR_INVALID;
         goto out;
@@ -125,11 +182,12 @@ ls_err proc_spawn(const struct ls_proc_opts *o, struct ls_proc **out, char *err,
     if (o->pipe_stdio) {
         posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
         posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-    } else {
+    } else if (!o->inherit_stdio) {
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_adddup2(&fa, p->log_fd, 1);
     }
-    posix_spawn_file_actions_adddup2(&fa, p->log_fd, 2);
+    if (!o->inherit_stdio)
+        posix_spawn_file_actions_adddup2(&fa, p->log_fd, 2);
     if (o->cwd)
         posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
     /* Its own process group: the terminal's SIGINT is ours to handle, and we stop the whole group. */

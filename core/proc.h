@@ -20,12 +20,25 @@
 
 struct ls_proc;
 
+/*
+ * Injection into a launched target (allocation profiling): env entries are
+ * added after (and win over) ls_proc_opts.env, and preload is prepended to
+ * LD_PRELOAD, keeping whatever the environment already preloads.
+ */
+struct proc_inject {
+    const struct scn_kv *env;
+    size_t env_count;
+    const char *preload;        /* a shared object path, or NULL */
+};
+
 struct ls_proc_opts {
     char *const *argv;          /* NULL-terminated; argv[0] looked up in PATH */
     const struct scn_kv *env;   /* added to (or replacing in) the inherited environment */
     size_t env_count;
     const char *cwd;            /* NULL: inherit */
     bool pipe_stdio;            /* stdin/stdout as pipes for MCP over stdio */
+    const struct proc_inject *inject; /* NULL, or what the allocation tracer needs */
+    bool inherit_stdio;         /* keep our stdin/stdout/stderr (loadscope trace); no log file */
 };
 
 /* Starts the process. On failure err says which command and why. */

@@ -70,7 +70,7 @@ struct lsw_hello {
 
 /* MAPS payload: a uint32_t count, then count of these, each followed by path_len bytes. */
 struct lsw_map {
-    uint64_t start, end;     /* executable mapping [start, end) */
+    uint64_t start, end;     /* a file mapping [start, end), in address order */
     uint64_t offset;         /* file offset of start */
     uint32_t path_len;       /* bytes of path that follow (no NUL) */
     uint32_t pad;

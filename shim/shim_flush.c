@@ -237,9 +237,10 @@ struct maps_msg {
 static bool maps_cb(void *ctx, const struct map_line *m)
 {
     struct maps_msg *mm = ctx;
-    if (!m->exec || m->path_len == 0)
+    /* Every file mapping, in address order: the first one of a file (offset 0) fixes its load bias. */
+    if (m->path_len == 0 || m->path[0] != '/')
         return true;
-    if (nranges < MAX_RANGES) {
+    if (m->exec && nranges < MAX_RANGES) {
         ranges[nranges].lo = m->lo;
         ranges[nranges].hi = m->hi;
         nranges++;

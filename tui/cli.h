@@ -25,6 +25,8 @@ int cli_replay(int argc, char **argv);
 int cli_aws(int argc, char **argv);
 /* `loadscope export SESSION --what samples|intervals|summary [-o FILE] [--db FILE]` (cmd_export.c) */
 int cli_export(int argc, char **argv);
+/* `loadscope trace [options] -- COMMAND [ARGS]`: a program under the allocation tracer (cmd_trace.c) */
+int cli_trace(int argc, char **argv);
 
 /*
  * Resolves the database path: --db when given, else the default location.

@@ -30,6 +30,8 @@ static void usage(FILE *f)
             "  loadscope aws sign [--service dynamodb|s3] [--region R] [--method M] [--url URL]\n"
             "                [--header 'K: V']... [--body TEXT|--body-file F] [--date 20150830T123600Z]\n"
             "                                                     show a SigV4 signature step by step\n"
+            "  loadscope trace [--mode count|full|sampled] [--format table|csv|folded] [--stacks]\n"
+            "                [--db FILE] -- COMMAND [ARGS]        a program under the allocation tracer\n"
             "  loadscope version\n"
             "\n"
             "exit codes: 0 ok, 1 runtime error, 2 usage or invalid scenario, 3 target died,\n"
@@ -69,6 +71,8 @@ int main(int argc, char **argv)
         rc = cli_aws(argc - 1, argv + 1);
     } else if (strcmp(cmd, "export") == 0) {
         rc = cli_export(argc - 1, argv + 1);
+    } else if (strcmp(cmd, "trace") == 0) {
+        rc = cli_trace(argc - 1, argv + 1);
     } else {
         fprintf(stderr, "loadscope: unknown command \"%s\"\n\n", cmd);
         usage(stderr);

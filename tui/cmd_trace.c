@@ -1,0 +1,457 @@
+/*
+ * cmd_trace: `loadscope trace [options] -- COMMAND [ARGS]`.
+ *
+ * Runs any program under the allocation tracer, without load (as
+ * `heaptrack ./prog` does): checks that its ELF file can be traced, launches
+ * it with the shim preloaded and its own terminal, stores per-second hot
+ * paths and /proc figures as a session, and prints the top hot paths when it
+ * exits, as a table, CSV or folded stacks for flame graphs.
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "cli.h"
+#include "clock.h"
+#include "proc.h"
+#include "store.h"
+#include "store_alloc.h"
+
+enum trace_format { FMT_TABLE, FMT_CSV, FMT_FOLDED };
+
+struct trace_opts {
+    struct alloc_opts ao;
+    enum trace_format format;
+    enum alloc_sort sort;
+    const char *db;
+    size_t top;
+    bool stacks;
+    char **cmd;
+};
+
+struct trace_ctx {
+    struct store_alloc *sa;
+    bool store_failed;
+    char warning[512];
+};
+
+static _Atomic int trace_signal;
+
+static void on_trace_signal(int sig)
+{
+    atomic_store(&trace_signal, sig);
+}
+
+static void trace_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: loadscope trace [options] -- COMMAND [ARGS]\n"
+            "  --mode count|full|sampled   counters only, a stack for every allocation (default),\n"
+            "                              or sampled stacks\n"
+            "  --sample-bytes N            sampled: mean Poisson interval in bytes (default 524288)\n"
+            "  --sample-every N            sampled: 1 allocation in N (instead of by bytes)\n"
+            "  --depth N                   frames per stack (default 64, at most 256)\n"
+            "  --format table|csv|folded   output (default table)\n"
+            "  --sort allocs|bytes|live    ranking (default allocs)\n"
+            "  --top N                     hot paths shown (default 10; 0: all)\n"
+            "  --stacks                    print every hot path's full stack\n"
+            "  --include-deps              blame may land in std or dependency code\n"
+            "  --follow-fork               trace forked children too\n"
+            "  --db FILE                   session database\n");
+}
+
+static bool parse_u64(const char *opt, const char *v, uint64_t *out)
+{
+    char *end = NULL;
+    if (v == NULL || *v == '\0' || *v == '-') {
+        fprintf(stderr, "loadscope trace: %s needs a number\n", opt);
+        return false;
+    }
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end != '\0') {
+        fprintf(stderr, "loadscope trace: %s: \"%s\" is not a number\n", opt, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static int parse_trace_args(int argc, char **argv, struct trace_opts *o)
+{
+    o->ao.mode = ALLOC_FULL;
+    o->top = 10;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n;
+        if (strcmp(a, "--") == 0) {
+            if (i + 1 >= argc)
+                break;
+            o->cmd = argv + i + 1;
+            return 0;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            trace_usage(stdout);
+            return -1;
+        } else if (strcmp(a, "--mode") == 0 || strncmp(a, "--mode=", 7) == 0) {
+            const char *m = a[6] == '=' ? a + 7 : (i++, v);
+            if (m == NULL || !alloc_mode_parse(m, &o->ao.mode)) {
+                fprintf(stderr, "loadscope trace: --mode: expected count, full or sampled, found \"%s\"\n",
+                        m ? m : "");
+                return LS_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--format") == 0) {
+            i++;
+            if (v && strcmp(v, "table") == 0)
+                o->format = FMT_TABLE;
+            else if (v && strcmp(v, "csv") == 0)
+                o->format = FMT_CSV;
+            else if (v && strcmp(v, "folded") == 0)
+                o->format = FMT_FOLDED;
+            else {
+                fprintf(stderr, "loadscope trace: --format: expected table, csv or folded, found \"%s\"\n",
+                        v ? v : "");
+                return LS_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--sort") == 0) {
+            i++;
+            if (v && strcmp(v, "allocs") == 0)
+                o->sort = ALLOC_BY_ALLOCS;
+            else if (v && strcmp(v, "bytes") == 0)
+                o->sort = ALLOC_BY_BYTES;
+            else if (v && strcmp(v, "live") == 0)
+                o->sort = ALLOC_BY_LIVE;
+            else {
+                fprintf(stderr, "loadscope trace: --sort: expected allocs, bytes or live, found \"%s\"\n",
+                        v ? v : "");
+                return LS_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--sample-bytes") == 0) {
+            i++;
+            if (!parse_u64(a, v, &o->ao.sample_bytes) || o->ao.sample_bytes == 0)
+                return LS_EXIT_USAGE;
+        } else if (strcmp(a, "--sample-every") == 0) {
+            i++;
+            if (!parse_u64(a, v, &o->ao.sample_every) || o->ao.sample_every == 0)
+                return LS_EXIT_USAGE;
+        } else if (strcmp(a, "--depth") == 0) {
+            i++;
+            if (!parse_u64(a, v, &n) || n == 0 || n > 256) {
+                fprintf(stderr, "loadscope trace: --depth: expected 1 to 256\n");
+                return LS_EXIT_USAGE;
+            }
+            o->ao.depth = (uint32_t)n;
+        } else if (strcmp(a, "--top") == 0) {
+            i++;
+            if (!parse_u64(a, v, &n))
+                return LS_EXIT_USAGE;
+            o->top = (size_t)n;
+        } else if (strcmp(a, "--db") == 0) {
+            i++;
+            if (v == NULL) {
+                fprintf(stderr, "loadscope trace: --db needs a file\n");
+                return LS_EXIT_USAGE;
+            }
+            o->db = v;
+        } else if (strcmp(a, "--stacks") == 0) {
+            o->stacks = true;
+        } else if (strcmp(a, "--include-deps") == 0) {
+            o->ao.include_deps = true;
+        } else if (strcmp(a, "--follow-fork") == 0) {
+            o->ao.follow_fork = true;
+        } else {
+            fprintf(stderr, "loadscope trace: unknown option \"%s\"\n", a);
+            trace_usage(stderr);
+            return LS_EXIT_USAGE;
+        }
+    }
+    fprintf(stderr, "loadscope trace: which command? usage: loadscope trace [options] -- COMMAND [ARGS]\n");
+    return LS_EXIT_USAGE;
+}
+
+static void on_stack(void *ctx, const struct alloc_stack_info *s)
+{
+    struct trace_ctx *tc = ctx;
+    if (tc->sa && store_alloc_stack(tc->sa, s) != LS_OK && !tc->store_failed) {
+        tc->store_failed = true;
+        fprintf(stderr, "loadscope trace: %s\n", store_alloc_errmsg(tc->sa));
+    }
+}
+
+static void on_interval(void *ctx, const struct alloc_interval *iv)
+{
+    struct trace_ctx *tc = ctx;
+    if (tc->sa && store_alloc_interval(tc->sa, iv) != LS_OK && !tc->store_failed) {
+        tc->store_failed = true;
+        fprintf(stderr, "loadscope trace: %s\n", store_alloc_errmsg(tc->sa));
+    }
+}
+
+static void on_event(void *ctx, const char *kind, const char *message)
+{
+    struct trace_ctx *tc = ctx;
+    if (strcmp(kind, "alloc_start") == 0)
+        return;
+    if (strcmp(kind, "alloc_warning") == 0 && tc->warning[0] == '\0')
+        snprintf(tc->warning, sizeof(tc->warning), "%s", message);
+    fprintf(stderr, "loadscope trace: %s\n", message);
+}
+
+static void on_proc_summary(void *ctx, const struct alloc_proc_summary *s)
+{
+    struct trace_ctx *tc = ctx;
+    if (tc->sa && store_alloc_summary(tc->sa, s, tc->warning) != LS_OK && !tc->store_failed) {
+        tc->store_failed = true;
+        fprintf(stderr, "loadscope trace: %s\n", store_alloc_errmsg(tc->sa));
+    }
+}
+
+static void human_bytes(double b, char *buf, size_t cap)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+}
+
+static void csv_field(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+/* Prints hot paths; secs is the traced wall time (rates use it). Shared with cmd_run. */
+void trace_print_hot(FILE *f, const struct alloc_hot *h, size_t n, double secs, bool stacks,
+                     bool per_request);
+void trace_print_hot(FILE *f, const struct alloc_hot *h, size_t n, double secs, bool stacks,
+                     bool per_request)
+{
+    if (secs <= 0)
+        secs = 1;
+    fprintf(f, "%4s %10s %10s %10s %10s %10s %6s %-14s %s\n", "rank", "allocs",
+            per_request ? "allocs/req" : "allocs/s", "bytes", per_request ? "bytes/req" : "bytes/s",
+            "live", "short", "label", "blame");
+    for (size_t i = 0; i < n; i++) {
+        char bytes[32], rate[32], live[32];
+        human_bytes((double)h[i].bytes, bytes, sizeof(bytes));
+        human_bytes(per_request ? h[i].bytes_per_req : (double)h[i].bytes / secs, rate, sizeof(rate));
+        human_bytes(h[i].live_bytes > 0 ? (double)h[i].live_bytes : 0, live, sizeof(live));
+        double short_pct = h[i].allocs ? 100.0 * (double)h[i].short_lived / (double)h[i].allocs : 0;
+        fprintf(f, "%4zu %10" PRIu64 " %10.1f %10s %10s %10s %5.0f%% %-14s %s\n", i + 1, h[i].allocs,
+                per_request ? h[i].allocs_per_req : (double)h[i].allocs / secs, bytes, rate, live,
+                short_pct, h[i].label[0] ? h[i].label : "-", h[i].blame);
+        if (stacks) {
+            const char *p = h[i].stack;
+            while (*p) {
+                size_t l = strcspn(p, "\n");
+                fprintf(f, "         %.*s\n", (int)l, p);
+                p += l;
+                if (*p == '\n')
+                    p++;
+            }
+        }
+    }
+}
+
+static void print_csv(const struct alloc_hot *h, size_t n, double secs)
+{
+    printf("rank,pid,allocs,bytes,reallocs,frees,freed_bytes,short_lived,live_bytes,allocs_per_s,"
+           "bytes_per_s,label,blame_function,blame_file,blame_line,stack\n");
+    for (size_t i = 0; i < n; i++) {
+        printf("%zu,%d,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+               ",%" PRId64 ",%.3f,%.3f,",
+               i + 1, h[i].pid, h[i].allocs, h[i].bytes, h[i].reallocs, h[i].frees, h[i].freed_bytes,
+               h[i].short_lived, h[i].live_bytes, (double)h[i].allocs / secs,
+               (double)h[i].bytes / secs);
+        csv_field(h[i].label);
+        putchar(',');
+        csv_field(h[i].blame_function);
+        putchar(',');
+        csv_field(h[i].blame_file);
+        printf(",%u,", h[i].blame_line);
+        csv_field(h[i].stack);
+        putchar('\n');
+    }
+}
+
+static void print_folded(const struct alloc_hot *h, size_t n, enum alloc_sort by)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t w = by == ALLOC_BY_BYTES ? h[i].bytes
+                     : by == ALLOC_BY_LIVE ? (uint64_t)(h[i].live_bytes > 0 ? h[i].live_bytes : 0)
+                                           : h[i].allocs;
+        if (w > 0)
+            printf("%s %" PRIu64 "\n", h[i].folded, w);
+    }
+}
+
+static void session_params(const struct trace_opts *o, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "{\"trace\":true,\"mode\":\"%s\",\"depth\":%u,\"sample_bytes\":%" PRIu64
+             ",\"sample_every\":%" PRIu64 ",\"follow_fork\":%s}",
+             alloc_mode_name(o->ao.mode), o->ao.depth ? o->ao.depth : 64, o->ao.sample_bytes,
+             o->ao.sample_every, o->ao.follow_fork ? "true" : "false");
+}
+
+int cli_trace(int argc, char **argv)
+{
+    struct trace_opts o = {0};
+    struct trace_ctx tc = {0};
+    struct store *st = NULL;
+    struct alloc *a = NULL;
+    struct ls_proc *p = NULL;
+    struct alloc_hot *hot = NULL;
+    int64_t session = 0;
+    int rc = parse_trace_args(argc, argv, &o);
+    char err[512], warn[512], dbpath[4096], target[1024], params[256], host[256] = "";
+    if (rc != 0)
+        return rc < 0 ? LS_EXIT_OK : rc;
+
+    char cwd[4096];
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        cwd[0] = '\0';
+    if (!alloc_check_target(o.cmd[0], cwd[0] ? cwd : NULL, err, sizeof(err), warn, sizeof(warn))) {
+        fprintf(stderr, "loadscope trace: cannot trace: %s\n", err);
+        return LS_EXIT_RUNTIME;
+    }
+    if (warn[0]) {
+        fprintf(stderr, "loadscope trace: warning: %s\n", warn);
+        snprintf(tc.warning, sizeof(tc.warning), "%s", warn);
+    }
+    rc = cli_db_path(o.db, dbpath, sizeof(dbpath));
+    if (rc != 0)
+        return rc;
+    if (store_open(dbpath, &st, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "loadscope trace: %s\n", st ? store_errmsg(st) : err);
+        rc = LS_EXIT_RUNTIME;
+        goto out;
+    }
+    size_t tl = 0;
+    for (char **c = o.cmd; *c && tl + 2 < sizeof(target); c++)
+        tl += (size_t)snprintf(target + tl, sizeof(target) - tl, "%s%s", tl ? " " : "", *c);
+    session_params(&o, params, sizeof(params));
+    gethostname(host, sizeof(host) - 1);
+    char name[1100];
+    snprintf(name, sizeof(name), "trace: %s", target);
+    struct store_session_info info = {.name = name, .scenario_path = "", .scenario_text = "",
+                                      .target = target, .params_json = params, .host = host,
+                                      .version = LOADSCOPE_VERSION,
+                                      .started_unix_ns = (int64_t)ls_unix_ns()};
+    if (store_session_begin(st, &info, &session) != LS_OK ||
+        store_alloc_open(st, session, &tc.sa) != LS_OK) {
+        fprintf(stderr, "loadscope trace: %s\n", store_errmsg(st));
+        rc = LS_EXIT_RUNTIME;
+        goto out;
+    }
+    struct alloc_sink sink = {.ctx = &tc, .stack = on_stack, .interval = on_interval,
+                              .event = on_event};
+    if (alloc_open(&o.ao, &sink, &a, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "loadscope trace: %s\n", err);
+        rc = LS_EXIT_RUNTIME;
+        goto out;
+    }
+    struct proc_inject inj;
+    alloc_inject(a, &inj.env, &inj.env_count, &inj.preload);
+    struct ls_proc_opts po = {.argv = o.cmd, .inject = &inj, .inherit_stdio = true};
+
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_trace_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    uint64_t t0 = ls_now_ns();
+    alloc_set_origin(a, ls_unix_ns());
+    if (proc_spawn(&po, &p, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "loadscope trace: %s\n", err);
+        rc = LS_EXIT_RUNTIME;
+        goto restore;
+    }
+    alloc_watch_pid(a, proc_pid(p));
+    int status = 0, forwarded = 0;
+    while (!proc_poll_exit(p, &status)) {
+        int sig = atomic_load(&trace_signal);
+        if (sig && sig != forwarded) {
+            kill(-proc_pid(p), sig); /* the target has its own process group: pass it on */
+            forwarded = sig;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    double secs = (double)(ls_now_ns() - t0) / 1e9;
+    alloc_finish(a, 3000000000ull);
+
+    char desc[128];
+    proc_describe_status(status, desc, sizeof(desc));
+    struct alloc_status as;
+    alloc_status(a, &as);
+    alloc_each_process(a, on_proc_summary, &tc);
+    size_t cap = o.top ? o.top : (size_t)as.stacks + 64;
+    if (o.format != FMT_TABLE)
+        cap = (size_t)as.stacks + 64;
+    hot = calloc(cap, sizeof(*hot));
+    size_t n = hot ? alloc_snapshot(a, o.sort, hot, cap) : 0;
+
+    if (o.format == FMT_CSV) {
+        print_csv(hot, n, secs);
+    } else if (o.format == FMT_FOLDED) {
+        print_folded(hot, n, o.sort);
+    } else {
+        char ab[32], lb[32], rss[32];
+        human_bytes((double)as.bytes_allocated, ab, sizeof(ab));
+        human_bytes((double)(as.live_bytes > 0 ? as.live_bytes : 0), lb, sizeof(lb));
+        human_bytes((double)as.rss_bytes, rss, sizeof(rss));
+        printf("loadscope trace: %s %s after %.2f s; session %lld in %s\n", target, desc, secs,
+               (long long)session, dbpath);
+        printf("mode %s, stacks by %s, %u process(es): %" PRIu64 " allocations (%" PRIu64
+               " reallocs) of %s, %" PRIu64 " frees; %" PRIu64 " stacks, live %s, last RSS %s\n",
+               alloc_mode_name(o.ao.mode), as.unwind, as.processes, as.allocs, as.reallocs, ab,
+               as.frees, as.stacks, lb, rss);
+        if (as.dropped || as.untracked_frees)
+            printf("dropped events: %" PRIu64 "; frees of untracked blocks: %" PRIu64 "\n",
+                   as.dropped, as.untracked_frees);
+        if (as.processes == 0)
+            printf("the tracer never connected: nothing was traced (is the program dynamically "
+                   "linked against glibc?)\n");
+        if (tc.warning[0])
+            printf("warning: %s\n", tc.warning);
+        if (o.ao.mode != ALLOC_COUNT && n > 0) {
+            printf("\n");
+            trace_print_hot(stdout, hot, n, secs, o.stacks, false);
+        }
+    }
+    fflush(stdout);
+    if (store_session_end(st, session, (int64_t)ls_unix_ns(),
+                          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+                          desc) != LS_OK)
+        fprintf(stderr, "loadscope trace: %s\n", store_errmsg(st));
+    rc = tc.store_failed ? LS_EXIT_RUNTIME
+         : atomic_load(&trace_signal) ? LS_EXIT_INTERRUPTED
+                                      : LS_EXIT_OK;
+restore:
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+out:
+    free(hot);
+    proc_free(p);
+    alloc_close(a);
+    store_alloc_close(tc.sa);
+    store_close(st);
+    return rc;
+}
