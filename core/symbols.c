@@ -9,8 +9,8 @@
  * a per-CU index of function ranges (built on the CU's first use) finds the
  * DW_TAG_subprogram, and a walk down its DIEs the chain of DW_TAG_inlined_subroutine
  * scopes inside the DW_TAG_subprogram, whose DW_AT_call_file/DW_AT_call_line
- * say where each inlined call sits (as addr2line -i shows it). Names come from DW_AT_linkage_name (so Rust and C++
- * names carry their full path), then the ELF symbol table, then DW_AT_name.
+ * say where each inlined call sits (as addr2line -i shows it). Names come from DW_AT_linkage_name
+ * (so Rust and C++ names carry their full path), then the ELF symbol table, then DW_AT_name.
  *
  * Every string handed out is interned in the table; results are cached per
  * pc in an open-addressing hash map, so a stack seen before costs a few hash
@@ -134,13 +134,13 @@ static void strmap_free(struct strmap *m)
 /* ---- the table ---------------------------------------------------------- */
 
 struct sym_module {
-    const char *path;      /* interned; as mapped, " (deleted)" removed */
-    const char *name;      /* interned basename */
-    char *open_path;       /* what to open (map_files for a deleted file); NULL: unreadable */
-    uint64_t bias;         /* load bias, valid when have_bias */
+    const char *path; /* interned; as mapped, " (deleted)" removed */
+    const char *name; /* interned basename */
+    char *open_path;  /* what to open (map_files for a deleted file); NULL: unreadable */
+    uint64_t bias;    /* load bias, valid when have_bias */
     bool have_bias;
     bool is_main;
-    bool seen;             /* present in the latest maps read */
+    bool seen; /* present in the latest maps read */
 };
 
 struct sym_map {
@@ -181,7 +181,7 @@ struct sym_table {
     size_t nmaps, capmaps;
     char *exe_path; /* /proc/PID/exe target, or the first offline path */
 
-    struct strmap strings; /* interning */
+    struct strmap strings;   /* interning */
     struct strmap demangled; /* mangled -> interned demangled */
 
     struct pc_ent *cache;
@@ -398,8 +398,8 @@ static ls_err add_mapping(struct sym_table *t, uint64_t start, uint64_t end, uin
         if (same) {
             open_path = path;
         } else if (t->pid > 0) {
-            snprintf(buf, sizeof buf, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)t->pid,
-                     start, end);
+            snprintf(buf, sizeof buf, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)t->pid, start,
+                     end);
             if (access(buf, R_OK) == 0)
                 open_path = buf;
         }
@@ -1122,12 +1122,32 @@ static bool in_list(const char *s, const char *const *list)
 static bool is_allocator(const struct sym_frame *f)
 {
     static const char *const c_alloc[] = {
-        "malloc",        "calloc",        "realloc",      "free",          "posix_memalign",
-        "aligned_alloc", "memalign",      "valloc",       "pvalloc",       "reallocarray",
-        "free_sized",    "free_aligned_sized", "cfree",   "_int_malloc",   "_int_realloc",
-        "_int_free",     "_int_memalign", "tcache_init",  "sysmalloc",     "malloc_consolidate",
-        "__rust_alloc",  "__rust_alloc_zeroed", "__rust_realloc", "__rust_dealloc",
-        "__rust_alloc_error_handler", NULL,
+        "malloc",
+        "calloc",
+        "realloc",
+        "free",
+        "posix_memalign",
+        "aligned_alloc",
+        "memalign",
+        "valloc",
+        "pvalloc",
+        "reallocarray",
+        "free_sized",
+        "free_aligned_sized",
+        "cfree",
+        "_int_malloc",
+        "_int_realloc",
+        "_int_free",
+        "_int_memalign",
+        "tcache_init",
+        "sysmalloc",
+        "malloc_consolidate",
+        "__rust_alloc",
+        "__rust_alloc_zeroed",
+        "__rust_realloc",
+        "__rust_dealloc",
+        "__rust_alloc_error_handler",
+        NULL,
     };
     const char *fn = f->function;
     if (starts(f->module, "libloadscope-shim"))
@@ -1141,16 +1161,17 @@ static bool is_allocator(const struct sym_frame *f)
         return true;
     const char *p = path_start(fn);
     return starts(p, "alloc::alloc::") || starts(p, "std::alloc::") ||
-           starts(p, "alloc::raw_vec::") ||
-           starts(p, "core::alloc::") || has(fn, "as core::alloc::Allocator>::") ||
+           starts(p, "alloc::raw_vec::") || starts(p, "core::alloc::") ||
+           has(fn, "as core::alloc::Allocator>::") ||
            has(fn, "as core::alloc::global::GlobalAlloc>::");
 }
 
 static bool is_stdlib_module(const char *m)
 {
-    static const char *const libs[] = {"libc.so",       "libc-",     "libstdc++.so", "libm.so",
-                                       "libpthread.so", "ld-linux",  "libgcc_s.so",  "libdl.so",
-                                       "librt.so",      "libstd-",   NULL};
+    static const char *const libs[] = {
+        "libc.so",  "libc-",       "libstdc++.so", "libm.so",  "libpthread.so",
+        "ld-linux", "libgcc_s.so", "libdl.so",     "librt.so", "libstd-",
+        NULL};
     for (size_t i = 0; libs[i]; i++)
         if (starts(m, libs[i]))
             return true;
@@ -1166,10 +1187,10 @@ static bool is_rustc_library_path(const char *file)
     if (starts(file, "/rust/deps/") || has(file, "/lib/rustlib/src/rust/library/"))
         return true;
     /* The shipped std's own CUs name their files relative to /rustc/<hash>. */
-    static const char *const crates[] = {"std/",          "core/",         "alloc/",
-                                         "panic_unwind/", "panic_abort/",  "unwind/",
-                                         "backtrace/",    "stdarch/",      "portable-simd/",
-                                         "proc_macro/",   NULL};
+    static const char *const crates[] = {
+        "std/",           "core/",       "alloc/",     "panic_unwind/",
+        "panic_abort/",   "unwind/",     "backtrace/", "stdarch/",
+        "portable-simd/", "proc_macro/", NULL};
     if (!starts(file, "library/"))
         return false;
     for (size_t i = 0; crates[i]; i++)
@@ -1206,10 +1227,10 @@ enum sym_label sym_label_of(const struct sym_frame *f)
     last_segment(fn, seg, sizeof seg);
     const char *p = path_start(fn);
 
-    static const char *const growth[] = {"grow_one",         "grow_amortized", "grow_exact",
-                                         "finish_grow",      "reserve_for_push",
-                                         "do_reserve_and_handle", "reserve", "reserve_exact",
-                                         "try_reserve",      "try_reserve_exact", NULL};
+    static const char *const growth[] = {
+        "grow_one",         "grow_amortized",        "grow_exact", "finish_grow",
+        "reserve_for_push", "do_reserve_and_handle", "reserve",    "reserve_exact",
+        "try_reserve",      "try_reserve_exact",     NULL};
     if ((has(fn, "raw_vec::") || has(fn, "RawVec")) && in_list(seg, growth))
         return SYM_LABEL_VEC_GROWTH;
     if (starts(fn, "std::vector<") &&
@@ -1224,19 +1245,17 @@ enum sym_label sym_label_of(const struct sym_frame *f)
     if (starts(fn, "std::_Hashtable<") && starts(seg, "_M_rehash"))
         return SYM_LABEL_HASH_REHASH;
 
-    if (has(fn, "serde") &&
-        (has(fn, "StringVisitor") || strcmp(seg, "visit_str") == 0 ||
-         strcmp(seg, "visit_string") == 0 || strcmp(seg, "parse_str") == 0 ||
-         strcmp(seg, "deserialize_string") == 0))
+    if (has(fn, "serde") && (has(fn, "StringVisitor") || strcmp(seg, "visit_str") == 0 ||
+                             strcmp(seg, "visit_string") == 0 || strcmp(seg, "parse_str") == 0 ||
+                             strcmp(seg, "deserialize_string") == 0))
         return SYM_LABEL_SERDE_STRING;
 
-    static const char *const clones[] = {"clone", "to_owned", "to_string", "to_vec", "clone_from",
-                                         NULL};
+    static const char *const clones[] = {"clone",  "to_owned",   "to_string",
+                                         "to_vec", "clone_from", NULL};
     if (in_list(seg, clones) &&
-        (has(fn, "alloc::string::String") || has(fn, "alloc::vec::Vec") ||
-         has(fn, "ToOwned") || has(fn, "ToString") || has(fn, "ConvertVec") ||
-         starts(p, "alloc::slice::") || starts(p, "alloc::str::") || starts(p, "str as") ||
-         starts(p, "[")))
+        (has(fn, "alloc::string::String") || has(fn, "alloc::vec::Vec") || has(fn, "ToOwned") ||
+         has(fn, "ToString") || has(fn, "ConvertVec") || starts(p, "alloc::slice::") ||
+         starts(p, "alloc::str::") || starts(p, "str as") || starts(p, "[")))
         return SYM_LABEL_CLONE;
     if (strcmp(seg, "from") == 0 && has(fn, "alloc::string::String as core::convert::From<&str>"))
         return SYM_LABEL_CLONE;
