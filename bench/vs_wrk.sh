@@ -12,7 +12,8 @@
 # Needs build/loadscope (cmake --build build). Builds build/mcp_echo_server
 # with cc -O2 when it is missing or older than its source, and installs wrk
 # with apt-get when it is missing. Environment: LOADSCOPE (binary),
-# ECHO_SERVER (binary), ROUNDS (default 3), KEEP_TMP=1 keeps the databases.
+# ECHO_SERVER (binary), ROUNDS (default 3), KEEP_TMP=1 keeps the databases,
+# CLIENT=native|curl picks loadscope's HTTP client (default: the scenario default, native).
 set -euo pipefail
 
 SECS=${1:-5}
@@ -20,6 +21,10 @@ CONNS=${2:-64}
 ROUNDS=${ROUNDS:-3}
 case $SECS in '' | *[!0-9]*) echo "vs_wrk: SECONDS must be a whole number" >&2; exit 2 ;; esac
 case $CONNS in '' | *[!0-9]*) echo "vs_wrk: CONNECTIONS must be a whole number" >&2; exit 2 ;; esac
+CLIENT=${CLIENT:-}
+case $CLIENT in '' | native | curl) ;; *) echo "vs_wrk: CLIENT must be native or curl" >&2; exit 2 ;; esac
+HTTP_SECTION=
+[[ -n $CLIENT ]] && HTTP_SECTION="\"http\": { \"client\": \"$CLIENT\" },"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LOADSCOPE=${LOADSCOPE:-$ROOT/build/loadscope}
@@ -83,7 +88,7 @@ fi
 cat >"$TMP/scenario.json" <<EOF
 {
   "name": "bench: loadscope vs wrk on mcp_echo_server",
-  "target": { "transport": "http", "url": "$URL" },
+  "target": { "transport": "http", "url": "$URL" },$HTTP_SECTION
   "load": { "model": "closed", "concurrency": $CONNS, "duration": "${SECS}s" },
   "steps": [ { "name": "echo", "method": "tools/call", "tool": "echo",
                "arguments": { "message": "hello" } } ]
@@ -180,7 +185,7 @@ print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM samples WHERE s
 }
 
 echo "vs_wrk: $URL, ${SECS}s x $ROUNDS rounds each, $CONNS connections, $NCPU CPUs"
-echo "        wrk -t2 -c$CONNS   vs   loadscope closed loop, concurrency $CONNS, --workers 2"
+echo "        wrk -t2 -c$CONNS   vs   loadscope closed loop, concurrency $CONNS, --workers 2, client ${CLIENT:-default (native)}"
 for r in $(seq "$ROUNDS"); do
     run_wrk "$r"
     run_loadscope "$r"

@@ -357,8 +357,8 @@ static bool build_head(struct h1_vu *h, bool post)
 
 static void start_connect(struct h1_vu *h);
 
-/* Writes what is left of the request; on completion waits for the reply. */
-static void write_some(struct h1_vu *h)
+/* Writes what is left of the request; on completion waits for the reply. now_ns: 0, or the time. */
+static void write_some(struct h1_vu *h, uint64_t now_ns)
 {
     for (;;) {
         /* Skip what was written already. */
@@ -399,7 +399,7 @@ static void write_some(struct h1_vu *h)
         h->out_done += (size_t)n;
         if (h->out_done >= h->out_total) {
             h->sending = false;
-            h->sent_ns = eng_now(h->w->e);
+            h->sent_ns = now_ns ? now_ns : eng_now(h->w->e);
             set_interest(h, EPOLLIN);
             return;
         }
@@ -456,7 +456,7 @@ static void connected(struct h1_vu *h)
     h->addr_try = 0;
     h->connecting = false;
     h->connect_us = us_since(h->conn_start_ns, eng_now(h->w->e));
-    write_some(h);
+    write_some(h, 0);
 }
 
 void h1_send(struct vu *v)
@@ -505,7 +505,8 @@ void h1_send(struct vu *v)
     h->out_done = 0;
     h->sending = true;
     h->exchange = true;
-    h->deadline_ns = eng_now(w->e) + s->timeout_ns;
+    uint64_t now = eng_now(w->e);
+    h->deadline_ns = now + s->timeout_ns;
     list_append(w->h1, h);
     v->in_flight = true;
     atomic_fetch_add_explicit(&w->in_flight, 1, memory_order_relaxed);
@@ -516,7 +517,7 @@ void h1_send(struct vu *v)
         h->addr_try = 0;
         start_connect(h);
     } else {
-        write_some(h);
+        write_some(h, now); /* writev returns at once: the request left now */
     }
 }
 
@@ -610,13 +611,13 @@ void h1_on_event(struct worker *w, uint32_t vu_index, uint32_t events)
         return;
     }
     if (h->sending && (events & (EPOLLOUT | EPOLLERR)) && !(events & EPOLLIN)) {
-        write_some(h);
+        write_some(h, 0);
         return;
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
         readable(h);
     else if (h->sending && (events & EPOLLOUT))
-        write_some(h);
+        write_some(h, 0);
 }
 
 /* ------------------------------------------------------------ timeouts */

@@ -6,7 +6,14 @@ calls, sessions opened and deleted; that isError results are their own
 error class; keep-alive (one new connection per virtual user); session churn
 (a session per iteration, each deleted); and per-step percentiles against the
 stored samples.
+
+Every part runs once per HTTP client: loadscope's native HTTP/1.1 client and
+libcurl ("http": {"client": ...}). LOADSCOPE_HTTP_CLIENTS (comma-separated,
+default "native,curl") picks which; with both, the two-mode runs are
+shortened so the test takes about as long as one client's full run did.
 """
+import os
+
 from lsutil import (HttpServer, TempDir, check, close_to_hdr, db, finish, hdr_rank_value,
                     last_session, measured_latencies, run_loadscope, write_scenario,
                     SF_NEW_CONN, SF_WARMUP)
@@ -14,13 +21,17 @@ from lsutil import (HttpServer, TempDir, check, close_to_hdr, db, finish, hdr_ra
 EC_TOOL = 6
 tmp = TempDir()
 dbpath = tmp.file("http.db")
+CLIENTS = [c for c in os.environ.get("LOADSCOPE_HTTP_CLIENTS", "native,curl").split(",") if c]
+DURATION, WARMUP = ("2s", "500ms") if len(CLIENTS) == 1 else ("1s", "300ms")
+client = CLIENTS[0]
 
 
 def scenario(url, **load):
     sc = {
         "name": "fixture-http",
         "target": {"transport": "http", "url": url},
-        "load": dict({"model": "closed", "concurrency": 6, "duration": "2s", "warmup": "500ms"}, **load),
+        "http": {"client": client},
+        "load": dict({"model": "closed", "concurrency": 6, "duration": DURATION, "warmup": WARMUP}, **load),
         "steps": [
             {"name": "echo", "weight": 3, "method": "tools/call", "tool": "echo",
              "arguments": {"message": "m${seq}"}},
@@ -35,11 +46,12 @@ def scenario(url, **load):
     return sc
 
 
-for mode in ("sse", "json"):
-    print("mode %s, session per virtual user" % mode)
-    srv = HttpServer(tmp, mode=mode)
+for client, srv_mode in [(c, m) for c in CLIENTS for m in ("sse", "json")]:
+    mode = "%s %s" % (client, srv_mode)  # names the run in every check below
+    print("client %s, mode %s, session per virtual user" % (client, srv_mode))
+    srv = HttpServer(tmp, mode=srv_mode)
     try:
-        path = write_scenario(tmp, "http-%s.json" % mode, scenario(srv.url))
+        path = write_scenario(tmp, "http-%s.json" % srv_mode, scenario(srv.url))
         rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--quiet"])
         print(out)
         print(err[-2000:])
@@ -82,62 +94,68 @@ for mode in ("sse", "json"):
             check(close_to_hdr(hdr_rank_value(lat, p), s[col]),
                   "%s %s %s stored %d vs exact %d" % (mode, name, col, s[col], hdr_rank_value(lat, p)))
 
-print("session churn: a new session per iteration, keep-alive off")
-srv = HttpServer(tmp, mode="sse")
-try:
-    sc = scenario(srv.url, concurrency=3, duration="1s", warmup="0")
-    sc["mcp"] = {"session": "per_iteration", "protocol_version": "2025-06-18"}
-    sc["http"] = {"keepalive": False}
-    path = write_scenario(tmp, "churn.json", sc)
-    rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--quiet"])
-    check(rc == 0, "churn: exits 0 (got %d) %s" % (rc, err[-500:]))
-    stats = srv.stats()
-finally:
-    srv.stop()
-conn = db(dbpath)
-sid = last_session(conn)["id"]
-q = lambda sql, *a: conn.execute(sql, (sid,) + a).fetchone()[0]
-inits = q("SELECT count(*) FROM samples WHERE session_id=? AND step=5")
-calls = q("SELECT count(*) FROM samples WHERE session_id=? AND step<5")
-check(inits == stats["sessions_opened"] and inits == calls,
-      "churn: one handshake per call (%d handshakes, %d calls, server %d)" % (inits, calls, stats["sessions_opened"]))
-check(stats["sessions_deleted"] == stats["sessions_opened"],
-      "churn: every session deleted (%d of %d)" % (stats["sessions_deleted"], stats["sessions_opened"]))
-newc = q("SELECT count(*) FROM samples WHERE session_id=? AND (flags&?)!=0", SF_NEW_CONN)
-check(newc == calls + inits, "keep-alive off: every request on a new connection (%d of %d)" %
-      (newc, calls + inits))
+def check_c(cond, what):
+    check(cond, "%s: %s" % (client, what))
 
-print("a lost session (404) is re-initialized and counted")
-srv = HttpServer(tmp, mode="json", extra=["--forget-session-every", "25"])
-try:
-    sc = scenario(srv.url, concurrency=4, duration="1s", warmup="0")
-    path = write_scenario(tmp, "lost.json", sc)
-    rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--quiet"])
-    check(rc == 0, "lost sessions: exits 0 (got %d)" % rc)
-    stats = srv.stats()
-finally:
-    srv.stop()
-conn = db(dbpath)
-sid = last_session(conn)["id"]
-q = lambda sql, *a: conn.execute(sql, (sid,) + a).fetchone()[0]
-lost = q("SELECT count(*) FROM samples WHERE session_id=? AND err=7")
-inits = q("SELECT count(*) FROM samples WHERE session_id=? AND step=5")
-check(stats["sessions_forgotten"] > 0 and lost == stats["sessions_forgotten"],
-      "every 404 recorded as session_lost (%d, server forgot %d)" % (lost, stats["sessions_forgotten"]))
-# Every loss before the stop is followed by a new handshake of the same virtual user.
-end_ns = 1_000_000_000
-unrecovered = q("""SELECT count(*) FROM samples l WHERE l.session_id=? AND l.err=7 AND l.end_ns < ?
-                   AND NOT EXISTS (SELECT 1 FROM samples i WHERE i.session_id=l.session_id AND i.step=5
-                                   AND i.vu=l.vu AND i.start_ns >= l.end_ns)""", end_ns)
-late_losses = q("SELECT count(*) FROM samples WHERE session_id=? AND err=7 AND end_ns >= ?", end_ns)
-good_inits = q("SELECT count(*) FROM samples WHERE session_id=? AND step=5 AND err=0")
-check(unrecovered == 0 and good_inits == 4 + lost - late_losses,
-      "each lost session re-initialized: %d sessions = 4 + %d lost - %d after the stop" %
-      (good_inits, lost, late_losses))
-check(("%d lost session(s) re-initialized" % lost) in out, "the summary says how many sessions were lost")
-ev = q("SELECT count(*) FROM events WHERE session_id=? AND kind='session_lost'")
-check(ev == min(lost, 20), "session losses logged as events (%d)" % ev)
 
+for client in CLIENTS:
+    print("client %s: session churn: a new session per iteration, keep-alive off" % client)
+    srv = HttpServer(tmp, mode="sse")
+    try:
+        sc = scenario(srv.url, concurrency=3, duration="1s", warmup="0")
+        sc["mcp"] = {"session": "per_iteration", "protocol_version": "2025-06-18"}
+        sc["http"]["keepalive"] = False
+        path = write_scenario(tmp, "churn.json", sc)
+        rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--quiet"])
+        check_c(rc == 0, "churn: exits 0 (got %d) %s" % (rc, err[-500:]))
+        stats = srv.stats()
+    finally:
+        srv.stop()
+    conn = db(dbpath)
+    sid = last_session(conn)["id"]
+    q = lambda sql, *a: conn.execute(sql, (sid,) + a).fetchone()[0]
+    inits = q("SELECT count(*) FROM samples WHERE session_id=? AND step=5")
+    calls = q("SELECT count(*) FROM samples WHERE session_id=? AND step<5")
+    check_c(inits == stats["sessions_opened"] and inits == calls,
+          "churn: one handshake per call (%d handshakes, %d calls, server %d)" % (inits, calls, stats["sessions_opened"]))
+    check_c(stats["sessions_deleted"] == stats["sessions_opened"],
+          "churn: every session deleted (%d of %d)" % (stats["sessions_deleted"], stats["sessions_opened"]))
+    newc = q("SELECT count(*) FROM samples WHERE session_id=? AND (flags&?)!=0", SF_NEW_CONN)
+    check_c(newc == calls + inits, "keep-alive off: every request on a new connection (%d of %d)" %
+          (newc, calls + inits))
+
+    print("client %s: a lost session (404) is re-initialized and counted" % client)
+    srv = HttpServer(tmp, mode="json", extra=["--forget-session-every", "25"])
+    try:
+        sc = scenario(srv.url, concurrency=4, duration="1s", warmup="0")
+        path = write_scenario(tmp, "lost.json", sc)
+        rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--quiet"])
+        check_c(rc == 0, "lost sessions: exits 0 (got %d)" % rc)
+        stats = srv.stats()
+    finally:
+        srv.stop()
+    conn = db(dbpath)
+    sid = last_session(conn)["id"]
+    q = lambda sql, *a: conn.execute(sql, (sid,) + a).fetchone()[0]
+    lost = q("SELECT count(*) FROM samples WHERE session_id=? AND err=7")
+    inits = q("SELECT count(*) FROM samples WHERE session_id=? AND step=5")
+    check_c(stats["sessions_forgotten"] > 0 and lost == stats["sessions_forgotten"],
+          "every 404 recorded as session_lost (%d, server forgot %d)" % (lost, stats["sessions_forgotten"]))
+    # Every loss before the stop is followed by a new handshake of the same virtual user.
+    end_ns = 1_000_000_000
+    unrecovered = q("""SELECT count(*) FROM samples l WHERE l.session_id=? AND l.err=7 AND l.end_ns < ?
+                       AND NOT EXISTS (SELECT 1 FROM samples i WHERE i.session_id=l.session_id AND i.step=5
+                                       AND i.vu=l.vu AND i.start_ns >= l.end_ns)""", end_ns)
+    late_losses = q("SELECT count(*) FROM samples WHERE session_id=? AND err=7 AND end_ns >= ?", end_ns)
+    good_inits = q("SELECT count(*) FROM samples WHERE session_id=? AND step=5 AND err=0")
+    check_c(unrecovered == 0 and good_inits == 4 + lost - late_losses,
+          "each lost session re-initialized: %d sessions = 4 + %d lost - %d after the stop" %
+          (good_inits, lost, late_losses))
+    check_c(("%d lost session(s) re-initialized" % lost) in out, "the summary says how many sessions were lost")
+    ev = q("SELECT count(*) FROM events WHERE session_id=? AND kind='session_lost'")
+    check_c(ev == min(lost, 20), "session losses logged as events (%d)" % ev)
+
+client = CLIENTS[0]
 print("a target launched by loadscope: command plus URL")
 import socket
 s_ = socket.socket()
