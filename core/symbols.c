@@ -134,11 +134,13 @@ static void strmap_free(struct strmap *m)
 /* ---- the table ---------------------------------------------------------- */
 
 struct sym_module {
-    const char *path; /* interned; as mapped, " (deleted)" removed */
-    const char *name; /* interned basename */
-    char *open_path;  /* what to open (map_files for a deleted file); NULL: unreadable */
-    uint64_t bias;    /* load bias, valid when have_bias */
+    const char *path;  /* interned; as mapped, " (deleted)" removed */
+    const char *name;  /* interned basename */
+    char *open_path;   /* what to open (map_files for a deleted file); NULL: unreadable */
+    uint64_t bias;     /* load bias, valid when have_bias */
+    uint64_t old_bias; /* the bias before the latest maps read */
     bool have_bias;
+    bool had_bias;
     bool is_main;
     bool seen; /* present in the latest maps read */
 };
@@ -503,8 +505,14 @@ static ls_err read_maps(struct sym_table *t)
     if (!f)
         return errno == ENOENT || errno == ESRCH ? LS_ERR_NOTFOUND : LS_ERR_IO;
     t->stats.maps_reads++;
-    for (size_t i = 0; i < t->nmodules; i++)
-        t->modules[i].seen = false;
+    /* Biases are recomputed: a library loaded again may sit elsewhere. */
+    for (size_t i = 0; i < t->nmodules; i++) {
+        struct sym_module *m = &t->modules[i];
+        m->seen = false;
+        m->old_bias = m->bias;
+        m->had_bias = m->have_bias;
+        m->have_bias = false;
+    }
     t->nmaps = 0;
     ls_err err = LS_OK;
     char *line = NULL;
@@ -514,9 +522,10 @@ static ls_err read_maps(struct sym_table *t)
         if (err)
             goto out;
     }
-    /* A module gone away: cached answers for its addresses may be wrong now. */
+    /* A module gone away or moved: cached answers for its addresses may be wrong now. */
     for (size_t i = 0; i < t->nmodules; i++) {
-        if (!t->modules[i].seen) {
+        const struct sym_module *m = &t->modules[i];
+        if (!m->seen || (m->had_bias && m->have_bias && m->bias != m->old_bias)) {
             cache_clear(t);
             t->dirty = true;
             break;
