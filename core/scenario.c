@@ -1768,12 +1768,16 @@ static bool parse_aws_setup(struct ctx *c, struct scn_aws_setup *a, const cJSON 
     if (!CHECK_OBJECT(c, v, p, keys, what))
         return false;
     int which = -1;
-    for (int i = 0; i < 4; i++) {
-        struct field f = field(v, actions[i], p);
-        if (f.v == NULL)
+    long k = 0;
+    for (const cJSON *it = v->child; it != NULL; it = it->next, k++) { /* in file order */
+        int i = 0;
+        while (i < 4 && strcmp(it->string, actions[i]) != 0)
+            i++;
+        if (i == 4)
             continue;
         if (which >= 0) {
-            fail_key(c, &f.p, "one action per setup entry; this one already has \"%s\"",
+            struct jpath kp = {p, it->string, 0, k};
+            fail_key(c, &kp, "one action per setup entry; this one already has \"%s\"",
                      actions[which]);
             return false;
         }
