@@ -378,7 +378,20 @@ int cli_trace(int argc, char **argv)
 
     uint64_t t0 = ls_now_ns();
     alloc_set_origin(a, ls_unix_ns());
-    if (proc_spawn(&po, &p, err, sizeof(err)) != LS_OK) {
+    /* For csv/folded, standard output is ours alone: the program's own output goes to stderr. */
+    int saved_out = -1;
+    if (o.format != FMT_TABLE) {
+        fflush(stdout);
+        saved_out = dup(1);
+        if (saved_out >= 0)
+            dup2(2, 1);
+    }
+    ls_err sp = proc_spawn(&po, &p, err, sizeof(err));
+    if (saved_out >= 0) {
+        dup2(saved_out, 1);
+        close(saved_out);
+    }
+    if (sp != LS_OK) {
         fprintf(stderr, "loadscope trace: %s\n", err);
         rc = LS_EXIT_RUNTIME;
         goto restore;
