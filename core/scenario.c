@@ -945,7 +945,8 @@ static bool parse_kv(struct ctx *c, const struct field *f, bool header, struct s
 static bool parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
 {
     static const char *const keys[] = {"transport", "command", "env",           "cwd",
-                                       "processes", "url",     "ready_timeout", "headers"};
+                                       "processes", "url",     "ready_timeout", "headers",
+                                       "trace_allocations"};
     static const char *const transports[] = {"stdio", "http", "aws"};
     static const char *const procs[] = {"shared", "per_vu"};
     const struct jpath *pt = &ft->p;
@@ -1014,8 +1015,8 @@ static bool parse_target(struct ctx *c, struct scenario *s, const struct field *
         }
     }
 
-    static const char *const launch_keys[] = {"env", "cwd"};
-    for (size_t i = 0; i < 2 && s->command == NULL; i++) {
+    static const char *const launch_keys[] = {"env", "cwd", "trace_allocations"};
+    for (size_t i = 0; i < 3 && s->command == NULL; i++) {
         f = field(t, launch_keys[i], pt);
         if (f.v != NULL) {
             fail_key(c, &f.p, "only allowed together with \"command\"");
@@ -1030,6 +1031,22 @@ static bool parse_target(struct ctx *c, struct scenario *s, const struct field *
         const char *cwd = as_string(c, &f, true);
         if (cwd == NULL || (s->cwd = dup_str(c, cwd)) == NULL)
             return false;
+    }
+    /* Allocation profiling of the launched target: false, true (= "full") or a mode. */
+    f = field(t, "trace_allocations", pt);
+    if (f.v != NULL) {
+        static const char *const modes[] = {"count", "full", "sampled"};
+        if (cJSON_IsBool(f.v)) {
+            s->trace_allocations = cJSON_IsTrue(f.v) ? 2 : 0;
+        } else if (cJSON_IsString(f.v)) {
+            int m = AS_ENUM(c, &f, modes);
+            if (m < 0)
+                return false;
+            s->trace_allocations = (uint8_t)(m + 1);
+        } else {
+            expected(c, f.v, &f.p, "false, true, \"count\", \"full\" or \"sampled\"");
+            return false;
+        }
     }
     f = field(t, "processes", pt);
     if (f.v != NULL) {

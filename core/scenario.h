@@ -206,6 +206,7 @@ struct scenario {
     struct scn_kv *headers;     /* extra HTTP headers */
     size_t header_count;
     uint64_t ready_timeout_ns;  /* http with command: wait this long for the port */
+    uint8_t trace_allocations;  /* launched target: 0 off, 1 count, 2 full, 3 sampled (enum alloc_mode) */
 
     char *protocol_version;     /* requested MCP revision, default "2025-11-25" */
     enum scn_session session;
