@@ -744,7 +744,7 @@ ls_err engine_run(struct engine *e, enum engine_end *end, char *err, size_t errc
     /* Launch an HTTP target and wait for its port before anything is timed. */
     if (s->transport == SCN_HTTP && s->command) {
         struct ls_proc_opts po = {.argv = s->command, .env = s->env, .env_count = s->env_count,
-                                  .cwd = s->cwd ? s->cwd : e->o.base_dir};
+                                  .cwd = s->cwd ? s->cwd : e->o.base_dir, .inject = e->o.inject};
         rc = proc_spawn(&po, &e->http_proc, err, errcap);
         if (rc != LS_OK)
             goto out;

@@ -21,6 +21,8 @@
 #include "lserr.h"
 #include "scenario.h"
 
+struct proc_inject; /* proc.h */
+
 /* Set by a signal handler (SIGINT/SIGTERM) to stop the run cleanly. */
 extern _Atomic int ls_stop_requested;
 
@@ -35,6 +37,7 @@ struct engine_opts {
     uint32_t workers;       /* worker threads; 0 picks a default */
     uint64_t grace_ns;      /* how long in-flight requests may finish at the end */
     const char *base_dir;   /* relative target cwd/commands resolve from here (scenario's dir) */
+    const struct proc_inject *inject; /* NULL, or added to every launched target (allocation tracer) */
 };
 
 struct engine_callbacks {

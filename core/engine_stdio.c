@@ -35,7 +35,8 @@ ls_err stdio_conn_open(struct worker *w, struct stdio_conn *c, char *err, size_t
     c->in_fd = c->out_fd = -1;
     c->next_id = 1;
     struct ls_proc_opts po = {.argv = s->command, .env = s->env, .env_count = s->env_count,
-                              .cwd = s->cwd ? s->cwd : e->o.base_dir, .pipe_stdio = true};
+                              .cwd = s->cwd ? s->cwd : e->o.base_dir, .pipe_stdio = true,
+                              .inject = e->o.inject};
     ls_err rc = proc_spawn(&po, &c->proc, err, errcap);
     if (rc != LS_OK)
         return rc;
