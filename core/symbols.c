@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* libiberty.h (pulled in by demangle.h) tests configure macros it never defines. */
@@ -199,6 +200,7 @@ struct sym_table {
     size_t ntmp, captmp;
 
     struct sym_stats stats;
+    uint64_t last_read_ns; /* CLOCK_MONOTONIC of the last maps read on a miss */
 };
 
 static const char *intern_n(struct sym_table *t, const char *s, size_t len)
@@ -1017,8 +1019,22 @@ size_t sym_resolve(struct sym_table *t, uint64_t pc, struct sym_frame *frames, s
 
     uint64_t addr = pc > 0 ? pc - 1 : 0;
     const struct sym_map *m = find_map(t, addr);
-    if (!m && t->pid > 0 && read_maps(t) == LS_OK)
-        m = find_map(t, addr);
+    bool cacheable = true;
+    if (!m && t->pid > 0) {
+        /* Re-read at most every 100 ms: addresses outside every module (JIT
+           code, garbage) would otherwise re-read the maps each time. An answer
+           given without a fresh read is not cached. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        if (t->last_read_ns == 0 || now_ns - t->last_read_ns >= 100000000u) {
+            t->last_read_ns = now_ns;
+            if (read_maps(t) == LS_OK)
+                m = find_map(t, addr);
+        } else {
+            cacheable = false;
+        }
+    }
     report_modules(t);
 
     t->ntmp = 0;
@@ -1037,7 +1053,8 @@ size_t sym_resolve(struct sym_table *t, uint64_t pc, struct sym_frame *frames, s
             frames[0] = base;
         return 1;
     }
-    cache_store(t, pc);
+    if (cacheable)
+        cache_store(t, pc);
     return copy_out(t->tmp, t->ntmp, frames, cap);
 }
 
