@@ -3,6 +3,7 @@
  */
 #include <curl/curl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -54,6 +55,9 @@ int main(int argc, char **argv)
         printf("loadscope %s (%s)\n", LOADSCOPE_VERSION, curl_version());
         return LS_EXIT_OK;
     }
+    /* libdw would fetch debug info over the network when this is set; loadscope
+     * symbolizes from the files on this machine only. */
+    unsetenv("DEBUGINFOD_URLS");
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "loadscope: libcurl failed to initialise\n");
         return LS_EXIT_RUNTIME;
