@@ -6,6 +6,8 @@
 #ifndef LS_CLI_H
 #define LS_CLI_H
 
+#include <stdio.h>
+
 enum ls_exit {
     LS_EXIT_OK = 0,
     LS_EXIT_RUNTIME = 1,      /* could not start the target, database failure, ... */
@@ -27,6 +29,27 @@ int cli_aws(int argc, char **argv);
 int cli_export(int argc, char **argv);
 /* `loadscope trace [options] -- COMMAND [ARGS]`: a program under the allocation tracer (cmd_trace.c) */
 int cli_trace(int argc, char **argv);
+
+/*
+ * Allocation profiling inside `loadscope run` (cmd_trace.c). open: mode 0
+ * takes the scenario's target.trace_allocations (still 0: *out = NULL, and
+ * every other call is a no-op on NULL); returns 0 or an exit code, having
+ * said why. attach: once the session exists (sets the run's second 0).
+ * interval: the collector's per-second counts (step -1 = requests per second).
+ * finish: after the run, prints the top hot paths to f. alloc: for the live model.
+ */
+struct trace_run;
+struct scenario;
+struct store;
+struct alloc;
+struct proc_inject;
+int trace_run_open(const struct scenario *s, int mode, const char *cwd, struct trace_run **out);
+const struct proc_inject *trace_run_inject(const struct trace_run *tr);
+struct alloc *trace_run_alloc(struct trace_run *tr);
+int trace_run_attach(struct trace_run *tr, struct store *st, long long session);
+void trace_run_interval(struct trace_run *tr, unsigned second, int step, unsigned long long count);
+int trace_run_finish(struct trace_run *tr, FILE *f, unsigned long top);
+void trace_run_close(struct trace_run *tr);
 
 /*
  * Resolves the database path: --db when given, else the default location.

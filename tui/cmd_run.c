@@ -31,6 +31,7 @@ struct run_opts {
     const char *db;
     const char *duration, *warmup, *rate, *concurrency, *workers;
     int headless, quiet;
+    int trace_mode;          /* --trace-allocations[=MODE]: enum alloc_mode, 0 = the scenario's */
 };
 
 struct run_ctx {
@@ -42,6 +43,7 @@ struct run_ctx {
     uint8_t *enc, *u_enc;    /* encode buffers, grown to the largest interval seen */
     size_t enc_cap, u_enc_cap;
     int store_failed;
+    struct trace_run *trace; /* allocation profiling of the target, or NULL */
 };
 
 static void on_signal(int sig)
@@ -75,6 +77,16 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         }
         if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             o->quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--trace-allocations") == 0 || strncmp(a, "--trace-allocations=", 20) == 0) {
+            const char *m = a[19] == '=' ? a + 20 : "full";
+            o->trace_mode = strcmp(m, "count") == 0 ? 1 : strcmp(m, "full") == 0 ? 2
+                          : strcmp(m, "sampled") == 0 ? 3 : -1;
+            if (o->trace_mode < 0) {
+                fprintf(stderr, "loadscope run: --trace-allocations=%s: expected count, full or sampled\n", m);
+                return LS_EXIT_USAGE;
+            }
             continue;
         }
         if (strcmp(a, "--db") == 0)
@@ -223,6 +235,7 @@ static void on_interval(void *ctx, const struct coll_interval *iv)
     struct run_ctx *rc = ctx;
     if (rc->live)
         live_on_interval(rc->live, iv);
+    trace_run_interval(rc->trace, iv->second, iv->step, iv->count);
     struct store_interval si = {
         .second = iv->second,
         .step = iv->step,
@@ -390,7 +403,13 @@ int cli_run(int argc, char **argv)
     ctx.s = s;
     ctx.quiet = o.quiet;
     ctx.headless = o.headless;
-    struct engine_opts eo = {.workers = workers, .base_dir = base_dir};
+    rc = trace_run_open(s, o.trace_mode, base_dir, &ctx.trace);
+    if (rc) {
+        exit_code = rc;
+        goto out;
+    }
+    struct engine_opts eo = {.workers = workers, .base_dir = base_dir,
+                             .inject = trace_run_inject(ctx.trace)};
     struct engine_callbacks cb = {.ctx = &ctx, .samples = on_samples, .interval = on_interval,
                                   .event = on_event};
     if (engine_open(s, &eo, &cb, &e) != LS_OK) {
@@ -428,6 +447,8 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "loadscope: %s\n", store_errmsg(st));
         goto out;
     }
+    if (trace_run_attach(ctx.trace, st, session) != 0)
+        goto out;
 
     fprintf(stderr, "loadscope %s: %s against %s\n", LOADSCOPE_VERSION, s->name, target);
     fprintf(stderr, "%s loop, %u %s, %u worker(s), %.1f s measured after %.1f s warm-up; session %lld in %s\n",
@@ -498,6 +519,8 @@ int cli_run(int argc, char **argv)
         printf("\n");
         report_print_steps(stdout, rows, nrows, secs);
         print_aws_summary(e, s);
+        if (trace_run_finish(ctx.trace, stdout, 10) != 0)
+            ctx.store_failed = 1;
 
         exit_code = LS_EXIT_OK;
         if (s->threshold_count) {
@@ -546,6 +569,7 @@ out:
         fprintf(stderr, "session %lld stored (%s)\n", (long long)session, text);
     }
     engine_close(e);
+    trace_run_close(ctx.trace);
     live_close(ctx.live);
     store_close(st);
     scenario_free(s);

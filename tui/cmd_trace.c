@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "proc.h"
+#include "scenario.h"
 #include "store.h"
 #include "store_alloc.h"
 
@@ -467,4 +468,119 @@ out:
     store_alloc_close(tc.sa);
     store_close(st);
     return rc;
+}
+
+/* ---- allocation profiling inside `loadscope run` ---------------------------------- */
+
+struct trace_run {
+    struct alloc *a;
+    struct trace_ctx tc;
+    struct proc_inject inj;
+    enum alloc_mode mode;
+    uint64_t t0_ns;
+};
+
+int trace_run_open(const struct scenario *s, int mode, const char *cwd, struct trace_run **out)
+{
+    char err[512], warn[512];
+    *out = NULL;
+    if (mode == 0)
+        mode = s->trace_allocations;
+    if (mode == 0)
+        return 0;
+    if (s->command == NULL) {
+        fprintf(stderr, "loadscope: --trace-allocations needs a target loadscope launches "
+                        "(target.command)\n");
+        return LS_EXIT_USAGE;
+    }
+    if (!alloc_check_target(s->command[0], cwd, err, sizeof(err), warn, sizeof(warn))) {
+        fprintf(stderr, "loadscope: cannot trace allocations: %s\n", err);
+        return LS_EXIT_RUNTIME;
+    }
+    struct trace_run *tr = calloc(1, sizeof(*tr));
+    if (tr == NULL)
+        return LS_EXIT_RUNTIME;
+    if (warn[0]) {
+        fprintf(stderr, "loadscope: warning: %s\n", warn);
+        snprintf(tr->tc.warning, sizeof(tr->tc.warning), "%s", warn);
+    }
+    tr->mode = (enum alloc_mode)mode;
+    struct alloc_opts ao = {.mode = tr->mode};
+    struct alloc_sink sink = {.ctx = &tr->tc, .stack = on_stack, .interval = on_interval,
+                              .event = on_event};
+    if (alloc_open(&ao, &sink, &tr->a, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "loadscope: %s\n", err);
+        free(tr);
+        return LS_EXIT_RUNTIME;
+    }
+    alloc_inject(tr->a, &tr->inj.env, &tr->inj.env_count, &tr->inj.preload);
+    *out = tr;
+    return 0;
+}
+
+const struct proc_inject *trace_run_inject(const struct trace_run *tr)
+{
+    return tr ? &tr->inj : NULL;
+}
+
+struct alloc *trace_run_alloc(struct trace_run *tr)
+{
+    return tr ? tr->a : NULL;
+}
+
+int trace_run_attach(struct trace_run *tr, struct store *st, long long session)
+{
+    if (tr == NULL)
+        return 0;
+    if (store_alloc_open(st, session, &tr->tc.sa) != LS_OK) {
+        fprintf(stderr, "loadscope: %s\n", store_errmsg(st));
+        return LS_EXIT_RUNTIME;
+    }
+    tr->t0_ns = ls_now_ns();
+    alloc_set_origin(tr->a, (uint64_t)ls_unix_ns());
+    return 0;
+}
+
+void trace_run_interval(struct trace_run *tr, unsigned second, int step, unsigned long long count)
+{
+    if (tr && step == -1)
+        alloc_requests(tr->a, second, count);
+}
+
+int trace_run_finish(struct trace_run *tr, FILE *f, unsigned long top)
+{
+    if (tr == NULL)
+        return 0;
+    alloc_finish(tr->a, 3000000000ull);
+    alloc_each_process(tr->a, on_proc_summary, &tr->tc);
+    struct alloc_status as;
+    alloc_status(tr->a, &as);
+    char ab[32], rss[32];
+    human_bytes((double)as.bytes_allocated, ab, sizeof(ab));
+    human_bytes((double)as.rss_bytes, rss, sizeof(rss));
+    fprintf(f, "\nallocations (%s mode, stacks by %s): %" PRIu64 " allocations of %s, %" PRIu64
+               " frees, %" PRIu64 " requests; %" PRIu64 " stacks, last RSS %s\n",
+            alloc_mode_name(tr->mode), as.unwind, as.allocs, ab, as.frees, as.requests, as.stacks,
+            rss);
+    if (as.processes == 0)
+        fprintf(f, "the tracer never connected: nothing was traced\n");
+    if (as.dropped)
+        fprintf(f, "dropped events: %" PRIu64 "\n", as.dropped);
+    if (tr->tc.warning[0])
+        fprintf(f, "warning: %s\n", tr->tc.warning);
+    struct alloc_hot *hot = calloc(top, sizeof(*hot));
+    size_t n = hot && tr->mode != ALLOC_COUNT ? alloc_snapshot(tr->a, ALLOC_BY_ALLOCS, hot, top) : 0;
+    if (n > 0)
+        trace_print_hot(f, hot, n, (double)(ls_now_ns() - tr->t0_ns) / 1e9, false, as.requests > 0);
+    free(hot);
+    return tr->tc.store_failed ? LS_EXIT_RUNTIME : 0;
+}
+
+void trace_run_close(struct trace_run *tr)
+{
+    if (tr == NULL)
+        return;
+    alloc_close(tr->a);
+    store_alloc_close(tr->tc.sa);
+    free(tr);
 }
