@@ -185,6 +185,11 @@ void dash_term_close(void)
     if (!active)
         return;
     active = false;
+    /* Without an alternate screen (vt100) the last frame would stay under the shell: wipe it. */
+    if (!exit_ca_mode || !*exit_ca_mode) {
+        erase();
+        refresh();
+    }
     curs_set(1);
     endwin();
     delscreen(screen);

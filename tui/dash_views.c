@@ -183,8 +183,8 @@ static void step_table(const struct live_snapshot *sn, struct dash_view_state *v
                        struct dash_frame *f, int top, int bottom)
 {
     bool wide = f->cols >= 100;
-    dash_frame_put(f, top, 1, DS_HEAD, "%-14s %8s %8s %7s %8s %8s %8s %8s%s", "step", "requests",
-                   "rate/s", "errors", "p50", "p99", "p99 unc", "max", wide ? "    p99.9" : "");
+    dash_frame_put(f, top, 1, DS_HEAD, "%-14s %8s %8s %7s %8s %8s%s %8s %8s", "step", "requests",
+                   "rate/s", "errors", "p50", "p99", wide ? "    p99.9" : "", "p99 unc", "max");
     int rows = bottom - top - 1;
     if (rows <= 0)
         return;
@@ -206,9 +206,12 @@ static void step_table(const struct live_snapshot *sn, struct dash_view_state *v
         double errpct = st->count ? 100.0 * (double)st->errors / (double)st->count : 0;
         char name[15];
         snprintf(name, sizeof(name), "%s", st->name);
-        dash_frame_put(f, r, 1, DS_NORMAL, "%-14s %8llu %8.1f %6.2f%% %8s %8s %8s %8s%s%8s", name,
+        char p999col[32] = "";
+        if (wide)
+            snprintf(p999col, sizeof(p999col), " %8s", p999);
+        dash_frame_put(f, r, 1, DS_NORMAL, "%-14s %8llu %8.1f %6.2f%% %8s %8s%s %8s %8s", name,
                        (unsigned long long)st->count, secs > 0 ? (double)st->count / secs : 0.0,
-                       errpct, p50, p99, u99, mx, wide ? " " : "", wide ? p999 : "");
+                       errpct, p50, p99, p999col, u99, mx);
         if (st->errors)
             dash_frame_style(f, r, 33, 7, DS_BAD);
         if (i == vs->step_sel)
@@ -354,8 +357,7 @@ void dash_view_errors(const struct live_snapshot *sn, struct dash_view_state *vs
     r++;
     if (r >= bottom)
         return;
-    dash_frame_put(f, r++, 1, DS_HEAD, "last messages (%zu kept%s, newest last)", sn->nevents,
-                   sn->events_dropped ? ", older ones dropped" : "");
+    int head = r++;
     int rows = bottom - r;
     if (rows <= 0)
         return;
@@ -363,6 +365,9 @@ void dash_view_errors(const struct live_snapshot *sn, struct dash_view_state *vs
         vs->err_scroll = sn->nevents ? sn->nevents - 1 : 0;
     size_t end = sn->nevents - vs->err_scroll;
     size_t start = end > (size_t)rows ? end - (size_t)rows : 0;
+    dash_frame_put(f, head, 1, DS_HEAD, "last messages, newest last: %zu-%zu of %zu kept%s",
+                   sn->nevents ? start + 1 : 0, end, sn->nevents,
+                   sn->events_dropped ? " (older ones dropped)" : "");
     if (sn->nevents == 0)
         dash_frame_put(f, r, 3, DS_DIM, "none yet");
     for (size_t i = start; i < end; i++, r++) {
