@@ -1,0 +1,54 @@
+"""`loadscope run --trace-allocations` against a launched stdio MCP server.
+
+Runs @modelcontextprotocol/server-everything (node, glibc-linked) under load
+with the tracer in sampled mode for 3 s and checks what was stored: the
+per-second hot-path rows carry the requests completed in that second (equal
+to the all-steps interval's count), per-process /proc rows exist with RSS and
+threads, the summary names the process as complete, and the end summary
+prints the hot-path table per request. Also: the scenario key is validated.
+"""
+import json
+import os
+
+from lsutil import EVERYTHING, TempDir, check, db, finish, last_session, run_loadscope, write_scenario
+
+tmp = TempDir()
+dbpath = tmp.file("run.db")
+scn = {
+    "name": "traced everything",
+    "target": {"transport": "stdio", "command": ["node", EVERYTHING, "stdio"]},
+    "load": {"model": "closed", "concurrency": 4, "duration": "3s"},
+    "steps": [{"name": "echo", "method": "tools/call", "tool": "echo", "arguments": {"message": "hi"}}],
+}
+path = write_scenario(tmp, "s.json", scn)
+rc, out, err = run_loadscope(["run", path, "--headless", "--quiet", "--db", dbpath,
+                              "--trace-allocations=sampled"], timeout=120)
+check(rc == 0, "run completed (%d) %s" % (rc, err[-300:]))
+check("allocations (sampled mode" in out and "allocs/req" in out, "summary prints hot paths per request")
+conn = db(dbpath)
+sid = last_session(conn)["id"]
+rows = conn.execute("SELECT second, sum(allocs) AS a, max(requests) AS r FROM alloc_intervals "
+                    "WHERE session_id = ? GROUP BY second ORDER BY second", (sid,)).fetchall()
+check(len(rows) >= 3, "hot paths stored for %d seconds" % len(rows))
+reqs = {r["second"]: r["count"] for r in conn.execute(
+    "SELECT second, count FROM intervals WHERE session_id = ? AND step = -1", (sid,))}
+mism = [(r["second"], r["r"], reqs.get(r["second"], 0)) for r in rows if r["r"] != reqs.get(r["second"], 0)]
+check(not mism, "each second's requests column equals the interval's count (%s)" % mism[:3])
+check(sum(r["a"] for r in rows) > 0, "allocations recorded")
+procs = conn.execute("SELECT count(*), min(rss_bytes), min(threads) FROM alloc_process WHERE session_id = ?",
+                     (sid,)).fetchone()
+check(procs[0] >= 3 and procs[1] > 0 and procs[2] >= 1, "per-second /proc rows (%s)" % (tuple(procs),))
+summ = conn.execute("SELECT * FROM alloc_summary WHERE session_id = ?", (sid,)).fetchall()
+check(len(summ) == 1 and summ[0]["mode"] == "sampled" and summ[0]["allocs"] > 0,
+      "one traced process summarized")
+nst = conn.execute("SELECT count(*) FROM alloc_stacks WHERE session_id = ?", (sid,)).fetchone()[0]
+check(nst > 0, "stacks stored (%d)" % nst)
+
+bad = dict(scn)
+bad["target"] = dict(scn["target"], trace_allocations="everything")
+path = write_scenario(tmp, "bad.json", bad)
+rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath])
+check(rc == 2 and "trace_allocations" in err, "bad trace_allocations refused (%d: %s)" % (rc, err.strip()[:160]))
+rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--trace-allocations=some"])
+check(rc == 2, "bad --trace-allocations mode refused")
+finish()
