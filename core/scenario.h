@@ -56,6 +56,17 @@
  *     as a JSON number.
  *   - A threshold's text is the check as written; {"step", "check"} scopes
  *     it to a step.
+ *   - AWS steps ("dynamodb.GetItem" ... "s3.GetObject", see README "AWS
+ *     targets") carry st->aws: DynamoDB a "request" object (its placeholders
+ *     stay strings: DynamoDB numbers are strings), S3 "bucket", "key" and,
+ *     for PutObject, "size" (bytes, {"uniform": [LO, HI]},
+ *     {"lognormal": {"median", "sigma", "max"}} or {"choices": [{"size",
+ *     "weight"}]}). "transport": "aws" takes no other target key and AWS
+ *     steps only; MCP steps need an MCP target. The top-level "aws" object
+ *     has "region", "profile", "endpoints" {"dynamodb", "s3"} and "setup"
+ *     (one action per entry: create_table (+ wait_active), put_items,
+ *     create_bucket, put_objects). s->aws exists whenever "aws" is given or
+ *     a PutObject step needs max_object_bytes.
  */
 #ifndef LS_SCENARIO_H
 #define LS_SCENARIO_H
