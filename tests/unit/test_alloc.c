@@ -1,0 +1,193 @@
+/*
+ * test_alloc: the allocation reader's wire parsing, fed by hand-made tracer
+ * streams over its real socket: stacks and deltas add up exactly, seconds and
+ * requests line up, partial writes are reassembled, a corrupt stream is
+ * dropped with an event, and the modes parse.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "lsalloc_wire.h"
+
+struct seen {
+    int stacks, intervals, errors;
+    uint64_t row_allocs, requests;
+    char last_error[256];
+};
+
+static void on_stack(void *ctx, const struct alloc_stack_info *s)
+{
+    (void)s;
+    ((struct seen *)ctx)->stacks++;
+}
+
+static void on_interval(void *ctx, const struct alloc_interval *iv)
+{
+    struct seen *sn = ctx;
+    sn->intervals++;
+    sn->requests += iv->requests;
+    for (size_t i = 0; i < iv->nrows; i++)
+        sn->row_allocs += iv->rows[i].allocs;
+}
+
+static void on_event(void *ctx, const char *kind, const char *msg)
+{
+    struct seen *sn = ctx;
+    if (strcmp(kind, "alloc_error") == 0) {
+        sn->errors++;
+        snprintf(sn->last_error, sizeof(sn->last_error), "%s", msg);
+    }
+}
+
+static int connect_to(struct alloc *a)
+{
+    const struct scn_kv *kv;
+    size_t n;
+    const char *pre;
+    alloc_inject(a, &kv, &n, &pre);
+    const char *path = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(kv[i].key, LSW_ENV_SOCKET) == 0)
+            path = kv[i].value;
+    assert_non_null(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+static uint8_t buf[65536];
+static size_t blen;
+
+static void put(uint32_t type, const void *p, size_t n)
+{
+    struct lsw_header h = {type, (uint32_t)n};
+    memcpy(buf + blen, &h, sizeof(h));
+    memcpy(buf + blen + sizeof(h), p, n);
+    blen += sizeof(h) + n;
+}
+
+static void test_stream(void **state)
+{
+    (void)state;
+    struct seen sn = {0};
+    struct alloc_opts o = {.mode = ALLOC_FULL, .shim_path = "/dev/null"};
+    struct alloc_sink sink = {.ctx = &sn, .stack = on_stack, .interval = on_interval, .event = on_event};
+    struct alloc *a = NULL;
+    char err[256];
+    assert_int_equal(alloc_open(&o, &sink, &a, err, sizeof(err)), LS_OK);
+    uint64_t origin = 1000000000000ull;
+    alloc_set_origin(a, origin);
+    alloc_requests(a, 0, 10);
+    alloc_requests(a, 1, 30);
+
+    int fd = connect_to(a);
+    blen = 0;
+    struct lsw_hello h = {.version = LSW_VERSION, .pid = 999999, .ppid = 1, .mode = LSW_MODE_FULL,
+                          .unwind = LSW_UNWIND_FP, .depth = 64};
+    put(LSW_HELLO, &h, sizeof(h));
+    uint32_t nmaps = 0;
+    put(LSW_MAPS, &nmaps, sizeof(nmaps));
+    for (uint32_t id = 1; id <= 2; id++) {
+        uint8_t st[sizeof(struct lsw_stack) + 16];
+        struct lsw_stack s = {.id = id, .nframes = 2};
+        uint64_t pcs[2] = {0x1000 * id, 0x2000};
+        memcpy(st, &s, sizeof(s));
+        memcpy(st + sizeof(s), pcs, sizeof(pcs));
+        put(LSW_STACK, st, sizeof(st));
+    }
+    /* second 0: stack 1 x 5, stack 2 x 7; second 1: stack 1 x 3 (and 2 freed) */
+    for (int sec = 0; sec < 2; sec++) {
+        uint8_t d[sizeof(struct lsw_delta_head) + 2 * sizeof(struct lsw_delta)];
+        struct lsw_delta_head dh = {.t_unix_ns = origin + (uint64_t)sec * 1000000000ull + 500,
+                                    .count = sec == 0 ? 2 : 1};
+        struct lsw_delta r[2] = {
+            {.stack_id = 1, .allocs = sec == 0 ? 5 : 3, .bytes = sec == 0 ? 320 : 192,
+             .frees = sec == 0 ? 0 : 2, .freed_bytes = sec == 0 ? 0 : 128,
+             .live_bytes = sec == 0 ? 320 : 384},
+            {.stack_id = 2, .allocs = 7, .bytes = 7000, .reallocs = 6, .live_bytes = 7000}};
+        memcpy(d, &dh, sizeof(dh));
+        memcpy(d + sizeof(dh), r, dh.count * sizeof(r[0]));
+        put(LSW_DELTA, d, sizeof(dh) + dh.count * sizeof(r[0]));
+    }
+    struct lsw_counters c = {.allocs = 15, .frees = 2, .bytes_allocated = 7512, .stacks = 2,
+                             .unwind = LSW_UNWIND_FP};
+    put(LSW_COUNTERS, &c, sizeof(c));
+    put(LSW_BYE, NULL, 0);
+    /* Byte by byte for the first part: the reader reassembles messages. */
+    for (size_t i = 0; i < 40; i++)
+        assert_int_equal(write(fd, buf + i, 1), 1);
+    assert_int_equal(write(fd, buf + 40, blen - 40), (ssize_t)(blen - 40));
+    close(fd);
+
+    /* A corrupt stream: a header announcing more than the limit. */
+    int bad = connect_to(a);
+    struct lsw_header hh = {LSW_HELLO, LSW_MAX_PAYLOAD + 1};
+    assert_int_equal(write(bad, &hh, sizeof(hh)), (ssize_t)sizeof(hh));
+
+    alloc_finish(a, 2000000000ull);
+    close(bad);
+    assert_int_equal(sn.stacks, 2);
+    assert_int_equal(sn.row_allocs, 15);
+    assert_true(sn.intervals >= 2);
+    assert_int_equal(sn.requests, 40);
+    assert_int_equal(sn.errors, 1);
+    assert_non_null(strstr(sn.last_error, "refused"));
+
+    struct alloc_hot hot[4];
+    size_t n = alloc_snapshot(a, ALLOC_BY_ALLOCS, hot, 4);
+    assert_int_equal(n, 2);
+    assert_int_equal(hot[0].allocs, 8);
+    assert_int_equal(hot[0].bytes, 512);
+    assert_int_equal(hot[0].frees, 2);
+    assert_int_equal(hot[0].live_bytes, 384);
+    assert_int_equal(hot[0].live_growth_bytes, 64);
+    assert_int_equal(hot[1].allocs, 7);
+    assert_int_equal(hot[1].reallocs, 6);
+    n = alloc_snapshot(a, ALLOC_BY_BYTES, hot, 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(hot[0].bytes, 7000);
+    /* per request: 15 allocations over 40 requests */
+    assert_true(hot[0].allocs_per_req > 0.174 && hot[0].allocs_per_req < 0.176);
+
+    struct alloc_status st;
+    alloc_status(a, &st);
+    assert_int_equal(st.processes, 2);
+    assert_int_equal(st.allocs, 15);
+    assert_int_equal(st.frees, 2);
+    assert_string_equal(st.unwind, "fp");
+    alloc_close(a);
+}
+
+static void test_modes(void **state)
+{
+    (void)state;
+    enum alloc_mode m;
+    assert_true(alloc_mode_parse("sampled", &m));
+    assert_int_equal(m, ALLOC_SAMPLED);
+    assert_true(alloc_mode_parse("count", &m));
+    assert_int_equal(m, ALLOC_COUNT);
+    assert_false(alloc_mode_parse("Full", &m));
+    assert_string_equal(alloc_mode_name(ALLOC_FULL), "full");
+    assert_null(alloc_mode_name(ALLOC_OFF));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_modes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
