@@ -320,7 +320,51 @@ static void release_waiters(struct stdio_conn *c, bool ok)
     }
 }
 
+/* How deep replies may nest on one stack (a reply starts the next send, which
+ * may fail at once and reply again) before they wait for the next loop turn. */
+#define REPLY_DEPTH_MAX 8
+
+static void vu_on_reply_now(struct vu *v, struct xfer_result *r);
+
+/*
+ * Hands a finished exchange to its VU. A send that fails synchronously (a
+ * refused connect, a dead pipe) replies from inside the call that started it;
+ * without a bound a VU failing in a closed loop would recurse until the stack
+ * overflows. Past REPLY_DEPTH_MAX the reply is queued and run by the worker
+ * loop on its next turn instead.
+ */
 void vu_on_reply(struct vu *v, struct xfer_result *r)
+{
+    struct worker *w = v->w;
+    if (w->reply_depth >= REPLY_DEPTH_MAX) {
+        v->deferred_res = *r;
+        v->next_deferred = NULL;
+        if (w->deferred_tail)
+            w->deferred_tail->next_deferred = v;
+        else
+            w->deferred_head = v;
+        w->deferred_tail = v;
+        return;
+    }
+    w->reply_depth++;
+    vu_on_reply_now(v, r);
+    w->reply_depth--;
+}
+
+/* Runs the replies queued by vu_on_reply (those queued meanwhile wait a turn). */
+static void run_deferred(struct worker *w)
+{
+    struct vu *list = w->deferred_head;
+    w->deferred_head = w->deferred_tail = NULL;
+    while (list) {
+        struct vu *n = list->next_deferred;
+        struct xfer_result r = list->deferred_res;
+        vu_on_reply(list, &r);
+        list = n;
+    }
+}
+
+static void vu_on_reply_now(struct vu *v, struct xfer_result *r)
 {
     struct worker *w = v->w;
     struct engine *e = w->e;
@@ -482,7 +526,8 @@ static void *worker_main(void *arg)
         atomic_store_explicit(&w->heartbeat_ns, now, memory_order_release);
         if (!w->stopping && (atomic_load(&e->stop) || now >= e->end_ns))
             begin_stopping(w);
-        if (w->stopping && atomic_load_explicit(&w->in_flight, memory_order_relaxed) == 0)
+        if (w->stopping && !w->deferred_head &&
+            atomic_load_explicit(&w->in_flight, memory_order_relaxed) == 0)
             break;
         if (atomic_load(&e->abort_now)) {
             http_abort_all(w);
@@ -492,7 +537,7 @@ static void *worker_main(void *arg)
         }
         schedule(w, now);
 
-        uint64_t wake = next_wake(w, now);
+        uint64_t wake = w->deferred_head ? now : next_wake(w, now);
         uint64_t wait_ns = wake > now ? wake - now : 0;
         struct timespec ts = {(time_t)(wait_ns / NS_PER_S), (long)(wait_ns % NS_PER_S)};
         int n = epoll_pwait2(w->epfd, evs, 256, &ts, NULL);
@@ -512,6 +557,7 @@ static void *worker_main(void *arg)
             else if (tag == EV_H1)
                 h1_on_event(w, (uint32_t)val, evs[i].events);
         }
+        run_deferred(w);
         now = eng_now(e);
         if (w->multi && now >= w->curl_deadline_ns)
             http_on_timeout(w);

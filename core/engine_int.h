@@ -79,6 +79,8 @@ struct vu {
     int64_t rpc_id;
     uint64_t deadline_ns;     /* stdio request timeout */
     struct xfer_result init_res; /* the initialize exchange, reported with the handshake */
+    struct xfer_result deferred_res; /* a reply waiting for the next loop turn (see vu_on_reply) */
+    struct vu *next_deferred;
 
     char *req;                /* request body buffer, sized once */
     size_t req_cap, req_len;
@@ -144,6 +146,9 @@ struct worker {
     uint32_t events_by_class[LS_EC__COUNT];
     bool stopping;              /* no new requests */
     uint64_t last_timeout_scan_ns;
+    uint32_t reply_depth;       /* vu_on_reply calls on the stack right now */
+    struct vu *deferred_head;   /* replies handed over too deep in the stack: FIFO */
+    struct vu *deferred_tail;
     struct aws_worker *aws;     /* AWS steps: backoff timers, counters; NULL without */
     struct h1_worker *h1;       /* native HTTP/1.1 client; NULL with libcurl */
 };
