@@ -239,8 +239,11 @@ try:
     check(any(l.strip() == "LSEXIT=0" for l in lines), "q: loadscope exited 0 after a completed run")
     check(any("summary: dashboard test" in l for l in lines), "q: the summary is printed after the dashboard")
     typeline("stty -g > stty.after; cmp -s stty.before stty.after && echo STTY_SAME || echo STTY_DIFF")
-    lines = wait_for(lambda l: has("STTY_SAME")(l) or has("STTY_DIFF")(l), "stty comparison")
+    lines = wait_for(lambda l: any(x.strip() in ("STTY_SAME", "STTY_DIFF") for x in l), "stty comparison")
     check(any(l.strip() == "STTY_SAME" for l in lines), "q: terminal modes restored (stty -g unchanged)")
+    if not any(l.strip() == "STTY_SAME" for l in lines):
+        print("\n".join(lines))
+        print(open(os.path.join(tmp.path, "stty.before")).read(), open(os.path.join(tmp.path, "stty.after")).read())
     conn = db(dbpath)
     sm = conn.execute("SELECT * FROM summaries WHERE session_id=? AND step=-1", (sid,)).fetchone()
     table = percentile_table(done_lines)
@@ -320,8 +323,11 @@ try:
     lines = wait_for(exited, "the shell after replay", timeout=15)
     check(any(l.strip() == "LSEXIT=0" for l in lines), "replay: q exits 0")
     typeline("stty -g > stty.after2; cmp -s stty.before stty.after2 && echo STTY2_SAME || echo STTY2_DIFF")
-    lines = wait_for(lambda l: has("STTY2_SAME")(l) or has("STTY2_DIFF")(l), "stty after replay")
+    lines = wait_for(lambda l: any(x.strip() in ("STTY2_SAME", "STTY2_DIFF") for x in l), "stty after replay")
     check(any(l.strip() == "STTY2_SAME" for l in lines), "replay: terminal modes restored")
+    if not any(l.strip() == "STTY2_SAME" for l in lines):
+        print("\n".join(lines))
+        print(open(os.path.join(tmp.path, "stty.before")).read(), open(os.path.join(tmp.path, "stty.after2")).read())
 
     # --- no terminal: a clear refusal, nothing run
     p = subprocess.run([BIN, "run", scenario, "--db", dbpath], capture_output=True, text=True,
