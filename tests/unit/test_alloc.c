@@ -74,7 +74,8 @@ static void put(uint32_t type, const void *p, size_t n)
 {
     struct lsw_header h = {type, (uint32_t)n};
     memcpy(buf + blen, &h, sizeof(h));
-    memcpy(buf + blen + sizeof(h), p, n);
+    if (n > 0)
+        memcpy(buf + blen + sizeof(h), p, n);
     blen += sizeof(h) + n;
 }
 
