@@ -60,6 +60,23 @@ static bool open_model(const struct engine *e)
     return e->s->model == SCN_OPEN;
 }
 
+/* Writes v in decimal at p (no terminator); returns the length (at most 20). */
+static int fmt_i64(char *p, int64_t v)
+{
+    char tmp[24];
+    int n = 0, len = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        p[len++] = '-';
+    while (n)
+        p[len++] = tmp[--n];
+    return len;
+}
+
 long eng_build_request(struct vu *v, int64_t id, char *buf, size_t cap)
 {
     struct engine *e = v->w->e;
@@ -80,10 +97,20 @@ long eng_build_request(struct vu *v, int64_t id, char *buf, size_t cap)
         const struct scn_step *st = &s->steps[v->step];
         if (!st->params)
             return jsonrpc_format_request(buf, cap, id, st->method_name, NULL, 0);
-        n = snprintf(buf, cap, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"%s\",\"params\":",
-                     (long long)id, st->method_name);
-        if (n < 0 || (size_t)n >= cap)
+        /* The hot path: plain copies instead of snprintf (it showed in profiles). */
+        static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
+        size_t mlen = strlen(st->method_name);
+        if (cap < sizeof(head) + 21 + mlen + 24)
             return -1;
+        memcpy(buf, head, sizeof(head) - 1);
+        n = (int)(sizeof(head) - 1);
+        n += fmt_i64(buf + n, id);
+        memcpy(buf + n, ",\"method\":\"", 11);
+        n += 11;
+        memcpy(buf + n, st->method_name, mlen);
+        n += (int)mlen;
+        memcpy(buf + n, "\",\"params\":", 11);
+        n += 11;
         struct tmpl_vars vars = {
             .seq = (uint64_t)v->seq * e->nworkers + v->w->index,
             .worker = v->id,
