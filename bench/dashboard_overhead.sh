@@ -57,6 +57,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+: >"$TMP/server.out"
 "$ECHO_SERVER" --port 0 --threads 1 >"$TMP/server.out" 2>"$TMP/server.err" &
 SERVER_PID=$!
 URL=
@@ -78,20 +79,36 @@ cat >"$TMP/scenario.json" <<EOF
 EOF
 DB=$TMP/bench.db
 
+sessions() {
+    [[ -f $DB ]] || { echo 0; return; }
+    sqlite3 "$DB" "SELECT count(*) FROM sessions"
+}
+
+# The rate of the session just run; fails if the round stored none.
 last_rate() {
+    local before=$1
+    if [[ $(sessions) -le $before ]]; then
+        echo "dashboard_overhead: the $2 round stored no session; see $TMP (KEEP_TMP=1)" >&2
+        cat "$TMP/$2.err" >&2 || true
+        exit 1
+    fi
     sqlite3 "$DB" "SELECT printf('%.1f', rate) FROM summaries WHERE step = -1 AND session_id = (SELECT max(id) FROM sessions)"
 }
 
 run_headless() {
+    local before
+    before=$(sessions)
     "$LOADSCOPE" run "$TMP/scenario.json" --headless --db "$DB" --workers "$WORKERS" >"$TMP/headless.out" 2>"$TMP/headless.err"
-    last_rate
+    last_rate "$before" headless
 }
 
 run_dashboard() {
+    local before
+    before=$(sessions)
     tmux -L "$SOCK" kill-server 2>/dev/null || true
     rm -f "$TMP/dash.rc"
     tmux -L "$SOCK" new-session -d -s b -x 120 -y 40 \
-        "'$LOADSCOPE' run '$TMP/scenario.json' --db '$DB' --workers $WORKERS >'$TMP/dash.out' 2>'$TMP/dash.err'; echo \$? >'$TMP/dash.rc'"
+        "'$LOADSCOPE' run '$TMP/scenario.json' --db '$DB' --workers $WORKERS 2>'$TMP/dash.err'; echo \$? >'$TMP/dash.rc'"
     # Wait for the run to end on screen, then quit the dashboard with q.
     local limit=$((SECS * 10 + 300))
     for _ in $(seq $limit); do
@@ -104,7 +121,7 @@ run_dashboard() {
         sleep 0.1
     done
     [[ -s $TMP/dash.rc ]] || { echo "dashboard_overhead: the dashboard run did not finish" >&2; exit 1; }
-    last_rate
+    last_rate "$before" dash
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
