@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "aws_retry.h"
 #include "store.h"
@@ -464,11 +467,22 @@ static bool w_ready_locked(const struct store_writer *w)
            (w->q.head != NULL && (w->q.head != w->q.tail || w->q.head->n == WBLOCK_SAMPLES));
 }
 
+/*
+ * Nice value of the writer thread. On a machine the load saturates, the
+ * disk work yields to the load workers and the target (the writer catches up
+ * in idle moments and at the end, its queue holding what waits); it never
+ * drops anything, it only goes second.
+ */
+#define WRITER_NICE 10
+
 static void *w_main(void *arg)
 {
     struct store_writer *w = arg;
     bool failed = false;
     int finish_failures = 0;
+
+    /* Linux applies nice per thread; failure (a locked-down system) is harmless. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE);
 
     for (;;) {
         bool stopping;
