@@ -361,11 +361,6 @@ int cli_run(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc;
-    char why[256];
-    if (!o.headless && !dash_term_usable(why, sizeof(why))) {
-        fprintf(stderr, "loadscope run: %s\n", why);
-        return LS_EXIT_USAGE;
-    }
 
     char err[4096];
     struct scenario *s = NULL;
@@ -384,6 +379,13 @@ int cli_run(int argc, char **argv)
     rc = apply_overrides(s, &o, &workers);
     if (rc) {
         exit_code = rc;
+        goto out;
+    }
+    /* Checked once the scenario and options are known good: their errors come first. */
+    char why[256];
+    if (!o.headless && !dash_term_usable(why, sizeof(why))) {
+        fprintf(stderr, "loadscope run: %s\n", why);
+        exit_code = LS_EXIT_USAGE;
         goto out;
     }
     base_dir = resolve_dir(o.scenario, s->cwd);
