@@ -324,17 +324,27 @@ static bool compute_bias(const char *open_path, uint64_t start, uint64_t off, ui
     size_t phnum;
     if (elf_getphdrnum(elf, &phnum) != 0)
         goto out;
-    for (size_t i = 0; i < phnum; i++) {
+    /*
+     * A mapping of segment S starts at S's offset rounded down to a page. Two
+     * segments can share a page (rustc/lld lay out a read-only segment and
+     * the code segment back to back), so an offset may fall inside the
+     * earlier segment too: the segment whose own rounded offset equals the
+     * mapping's offset is the one mapped here; containment is the fallback.
+     */
+    bool exact = false;
+    for (size_t i = 0; i < phnum && !exact; i++) {
         GElf_Phdr ph;
         if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
             continue;
-        uint64_t align = ph.p_align > 1 ? ph.p_align : 4096;
-        uint64_t seg_off = ph.p_offset & ~(align - 1);
+        uint64_t page = 4096;
+        uint64_t seg_off = ph.p_offset & ~(page - 1);
         if (off < seg_off || off >= ph.p_offset + ph.p_filesz)
+            continue;
+        exact = seg_off == off;
+        if (ok && !exact)
             continue;
         *bias = start - (ph.p_vaddr - ph.p_offset + off);
         ok = true;
-        break;
     }
 out:
     if (elf)
