@@ -608,14 +608,16 @@ void aws_on_done(struct worker *w, CURL *easy, CURLcode result)
         return;
     }
     char detail[200];
+    /* Bounded pieces: the detail is a 200-byte log line, whatever the names. */
     if (tf != AWS_TF_NONE)
-        snprintf(detail, sizeof(detail), "%s %s: %.150s", step->name,
+        snprintf(detail, sizeof(detail), "%.40s %s: %.140s", step->name,
                  tf == AWS_TF_TIMEOUT ? "timed out" : "failed",
                  a->errbuf[0] ? a->errbuf : curl_easy_strerror(result));
     else if (code[0])
-        snprintf(detail, sizeof(detail), "%s: HTTP %ld %s: %.120s", step->name, status, code, msg);
+        snprintf(detail, sizeof(detail), "%.40s: HTTP %ld %.40s: %.90s", step->name, status, code,
+                 msg);
     else
-        snprintf(detail, sizeof(detail), "%s: HTTP %ld", step->name, status);
+        snprintf(detail, sizeof(detail), "%.40s: HTTP %ld", step->name, status);
     complete(v, final_class(k, tf, (unsigned)status), detail);
 }
 

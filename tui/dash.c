@@ -125,7 +125,7 @@ static void header(const struct live_snapshot *sn, const struct dash_hooks *h,
         h->status(h->ctx, status, sizeof(status));
     f->line[0].style = DS_TITLE;
     char right[240];
-    snprintf(right, sizeof(right), "%s%s%s%s%s ", vs->message[0] ? vs->message : "",
+    snprintf(right, sizeof(right), "%.80s%s%.80s%s%s ", vs->message[0] ? vs->message : "",
              vs->message[0] ? "  " : "", status, status[0] ? "  " : "",
              vs->paused ? "PAUSED" : state_text(sn, h->replay));
     int rl = (int)strlen(right);
