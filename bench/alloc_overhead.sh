@@ -1,93 +1,139 @@
 #!/bin/sh
-# alloc_overhead.sh: throughput of an allocation-heavy target untraced, under
-# each mode of loadscope's allocation tracer, and under heaptrack, as ratios
-# of wall time against the untraced run of the same invocation (best of
-# RUNS). The target is a C program (built here with and without frame
-# pointers) whose call chains of depth 6 allocate and free mixed sizes from
-# 8 sites, keeping a window of live blocks; THREADS threads run it at once.
+# alloc_overhead.sh: how much loadscope's allocation tracer slows an
+# allocation-heavy target, in each mode, against the same target untraced
+# and under heaptrack, in one invocation.
 #
-# usage: bench/alloc_overhead.sh [BUILD_DIR]   (default: build)
-#        ITER=2000000 THREADS=1 RUNS=3 bench/alloc_overhead.sh
+# Targets (built here): fixtures/alloc/alloc_heavy.c (8 sites, call chains
+# of depth up to 6, malloc/calloc/realloc of mixed sizes, a window of 256
+# live blocks per thread) and fixtures/alloc/alloc_heavy.rs (std only: Vec
+# growth, format!, HashMap inserts, Box, clone), each with and without frame
+# pointers. Each target times its own work loop (monotonic clock from before
+# its first thread starts to after the last is joined) and writes it to a
+# file, so the ratios compare the work alone: no exec, no dynamic loading,
+# no loadscope start-up or symbolization, no heaptrack post-processing.
+# Wall-time ratios (the whole command) are printed beside them.
+#
+# Every round runs every configuration once, in an order rotated from round
+# to round; a configuration's ratio is the median over rounds of
+# (its work time / the untraced work time of the same target in the same
+# round), so slow drifts of a shared machine fall on both sides.
+#
+# usage: bench/alloc_overhead.sh [BUILD_DIR]       (default: build)
+# environment: ROUNDS (7), THREADS (1), ITER_C (2000000), ITER_RS (1000000),
+#              TARGETS ("c rust"), HEAPTRACK (1: include heaptrack when installed),
+#              KEEP_TMP (1: keep the raw results)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build}
+case $BUILD in /*) ;; *) BUILD=$(pwd)/$BUILD ;; esac
 LS=$BUILD/loadscope
-ITER=${ITER:-2000000}
+ROUNDS=${ROUNDS:-7}
 THREADS=${THREADS:-1}
-RUNS=${RUNS:-3}
+ITER_C=${ITER_C:-2000000}
+ITER_RS=${ITER_RS:-1000000}
+TARGETS=${TARGETS:-c rust}
+HEAPTRACK=${HEAPTRACK:-1}
 [ -x "$LS" ] || { echo "no $LS: build first" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/alloc-bench-XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
-
-cat > "$TMP/heavy.c" <<'C'
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
-#define WINDOW 256
-static long iters;
-static void *volatile sink;
-#define LEVEL(n, next) __attribute__((noinline)) static void *n(size_t s, int k) { void *p = next(s + 1, k); sink = p; return p; }
-__attribute__((noinline)) static void *leaf(size_t s, int k) { return k & 1 ? malloc(s) : calloc(1, s); }
-LEVEL(l5, leaf) LEVEL(l4, l5) LEVEL(l3, l4) LEVEL(l2, l3) LEVEL(l1, l2)
-static void *work(void *arg) {
-    void *win[WINDOW] = {0};
-    unsigned x = (unsigned)(size_t)arg * 2654435761u + 1;
-    for (long i = 0; i < iters; i++) {
-        x = x * 1103515245u + 12345u;
-        int k = (int)(x >> 16) & 7;
-        size_t s = 16u << (k & 5);
-        void *p;
-        switch (k) {
-        case 0: p = l1(s, k); break; case 1: p = l2(s, k); break;
-        case 2: p = l3(s, k); break; case 3: p = l4(s, k); break;
-        case 4: p = l5(s, k); break; case 5: p = leaf(s, k); break;
-        case 6: p = realloc(malloc(s), 2 * s); break;
-        default: p = l1(s * 3, k); break;
-        }
-        int slot = (int)(x >> 8) % WINDOW;
-        free(win[slot]);
-        win[slot] = p;
-    }
-    for (int i = 0; i < WINDOW; i++) free(win[i]);
-    return NULL;
-}
-int main(int argc, char **argv) {
-    iters = atol(argv[1]);
-    int n = atoi(argv[2]);
-    pthread_t t[64];
-    for (int i = 0; i < n && i < 64; i++) pthread_create(&t[i], NULL, work, (void *)(size_t)(i + 1));
-    for (int i = 0; i < n && i < 64; i++) pthread_join(t[i], NULL);
-    return 0;
-}
-C
-gcc -O2 -g -fno-omit-frame-pointer -pthread -o "$TMP/heavy_fp" "$TMP/heavy.c"
-gcc -O2 -g -fomit-frame-pointer -pthread -o "$TMP/heavy_nofp" "$TMP/heavy.c"
-
-now() { date +%s.%N; }
-best() { # best wall time of RUNS runs of "$@"
-    b=
-    i=0
-    while [ $i -lt "$RUNS" ]; do
-        t0=$(now); "$@" >/dev/null 2>&1; t1=$(now)
-        t=$(echo "$t1 - $t0" | bc -l)
-        if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi
-        i=$((i + 1))
-    done
-    echo "$b"
-}
-DB=$TMP/bench.db
-base=$(best "$TMP/heavy_fp" "$ITER" "$THREADS")
-base_nofp=$(best "$TMP/heavy_nofp" "$ITER" "$THREADS")
-row() { printf '%-34s %8.3f s  %6.2fx\n' "$1" "$2" "$(echo "$2 / $3" | bc -l)"; }
-echo "allocation-heavy target: $ITER iterations x $THREADS thread(s), best of $RUNS"
-row "untraced (frame pointers)" "$base" "$base"
-row "untraced (no frame pointers)" "$base_nofp" "$base_nofp"
-row "loadscope count" "$(best "$LS" trace --db "$DB" --mode count -- "$TMP/heavy_fp" "$ITER" "$THREADS")" "$base"
-row "loadscope full, frame pointers" "$(best "$LS" trace --db "$DB" --mode full -- "$TMP/heavy_fp" "$ITER" "$THREADS")" "$base"
-row "loadscope sampled (512 KiB)" "$(best "$LS" trace --db "$DB" --mode sampled -- "$TMP/heavy_fp" "$ITER" "$THREADS")" "$base"
-row "loadscope full, libunwind (no fp)" "$(best "$LS" trace --db "$DB" --mode full -- "$TMP/heavy_nofp" "$ITER" "$THREADS")" "$base_nofp"
-if command -v heaptrack >/dev/null 2>&1; then
-    row "heaptrack" "$(best sh -c "cd '$TMP' && heaptrack -o '$TMP/ht' '$TMP/heavy_fp' $ITER $THREADS")" "$base"
+if [ "${KEEP_TMP:-0}" = 1 ]; then
+    echo "raw results kept in $TMP"
 else
-    echo "heaptrack: not installed (apt-get install heaptrack)"
+    trap 'rm -rf "$TMP"' EXIT
 fi
+
+RUSTC=$(command -v rustc || true)
+[ -n "$RUSTC" ] || { [ -x "$HOME/.cargo/bin/rustc" ] && RUSTC=$HOME/.cargo/bin/rustc; } || true
+gcc -O2 -g -fno-omit-frame-pointer -pthread -o "$TMP/c_fp" "$ROOT/fixtures/alloc/alloc_heavy.c"
+gcc -O2 -g -fomit-frame-pointer -pthread -o "$TMP/c_nofp" "$ROOT/fixtures/alloc/alloc_heavy.c"
+case " $TARGETS " in *" rust "*)
+    if [ -z "$RUSTC" ]; then
+        echo "rustc not found (PATH or ~/.cargo/bin): Rust target skipped" >&2
+        TARGETS=$(echo "$TARGETS" | sed 's/rust//')
+    else
+        "$RUSTC" -O -g -C force-frame-pointers=yes -o "$TMP/rust_fp" "$ROOT/fixtures/alloc/alloc_heavy.rs"
+        "$RUSTC" -O -g -C force-frame-pointers=no -o "$TMP/rust_nofp" "$ROOT/fixtures/alloc/alloc_heavy.rs"
+    fi ;;
+esac
+HT=
+if [ "$HEAPTRACK" = 1 ]; then
+    if command -v heaptrack >/dev/null 2>&1; then HT=1; else
+        echo "heaptrack not installed (apt-get install heaptrack): its rows are skipped" >&2; fi
+fi
+
+# Configurations: "name|binary suffix|how to run". The untraced run of each
+# binary is the baseline of the rows that run the same binary.
+CONFIGS="untraced|fp|plain
+untraced|nofp|plain
+count|fp|count
+full|fp|full
+sampled|fp|sampled
+full|nofp|full
+sampled|nofp|sampled"
+[ -n "$HT" ] && CONFIGS="$CONFIGS
+heaptrack|fp|heaptrack"
+
+now_ns() { date +%s%N; }
+
+# run TARGET SUFFIX HOW: one run; appends "target suffix how work_ns wall_ns" to results.
+run() {
+    bin=$TMP/$1_$2
+    iter=$ITER_C
+    [ "$1" = rust ] && iter=$ITER_RS
+    out=$TMP/work.txt
+    rm -f "$out" "$TMP/t.db" "$TMP"/ht*
+    t0=$(now_ns)
+    case $3 in
+    plain) "$bin" "$iter" "$THREADS" "$out" >/dev/null 2>&1 ;;
+    heaptrack) (cd "$TMP" && heaptrack -o "$TMP/ht" "$bin" "$iter" "$THREADS" "$out") >/dev/null 2>&1 ;;
+    *) "$LS" trace --db "$TMP/t.db" --mode "$3" -- "$bin" "$iter" "$THREADS" "$out" >/dev/null 2>&1 ;;
+    esac
+    t1=$(now_ns)
+    w=$(awk '/^work_ns/ {print $2}' "$out" 2>/dev/null || true)
+    if [ -z "$w" ]; then
+        echo "$1 $2 $3: no work time written (the run failed)" >&2
+        exit 1
+    fi
+    echo "$round $1 $2 $3 $w $((t1 - t0))" >> "$TMP/results"
+}
+
+: > "$TMP/results"
+ncfg=$(echo "$CONFIGS" | wc -l)
+round=1
+while [ $round -le "$ROUNDS" ]; do
+    for tgt in $TARGETS; do
+        # rotate the order by the round number
+        echo "$CONFIGS" | awk -v r="$round" -v n="$ncfg" '{ a[NR] = $0 } END { for (i = 0; i < n; i++) print a[(i + r) % n + 1] }' > "$TMP/order"
+        while IFS='|' read -r name suffix how; do
+            run "$tgt" "$suffix" "$how"
+        done < "$TMP/order"
+    done
+    printf '.' >&2
+    round=$((round + 1))
+done
+echo >&2
+
+echo "allocation-heavy targets, $THREADS thread(s), $ROUNDS rounds; work = the target's own timing of its work loop"
+echo "ratio = median over rounds of (time / untraced time of the same binary in the same round)"
+for tgt in $TARGETS; do
+    iter=$ITER_C
+    [ "$tgt" = rust ] && iter=$ITER_RS
+    echo
+    echo "$tgt target, $iter iterations per thread:"
+    printf '%-30s %10s %8s %10s %8s\n' configuration "work ms" "ratio" "wall ms" "ratio"
+    echo "$CONFIGS" | while IFS='|' read -r name suffix how; do
+        label="$name, $suffix"
+        [ "$name" = untraced ] && label="untraced, $suffix"
+        awk -v t="$tgt" -v s="$suffix" -v h="$how" -v label="$label" '
+            function median(v, n,   i, j, x) {
+                for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+                return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+            }
+            $2 == t && $3 == s && $4 == "plain" { bw[$1] = $5; bl[$1] = $6 }
+            $2 == t && $3 == s && $4 == h { w[$1] = $5; l[$1] = $6 }
+            END {
+                n = 0
+                for (r in w) { n++; ws[n] = w[r]; ls[n] = l[r]; rw[n] = w[r] / bw[r]; rl[n] = l[r] / bl[r] }
+                printf "%-30s %10.1f %7.2fx %10.1f %7.2fx\n", label, median(ws, n) / 1e6, median(rw, n), median(ls, n) / 1e6, median(rl, n)
+            }' "$TMP/results"
+    done
+done
