@@ -8,10 +8,14 @@
 # live blocks per thread) and fixtures/alloc/alloc_heavy.rs (std only: Vec
 # growth, format!, HashMap inserts, Box, clone), each with and without frame
 # pointers. Each target times its own work loop (monotonic clock from before
-# its first thread starts to after the last is joined) and writes it to a
-# file, so the ratios compare the work alone: no exec, no dynamic loading,
-# no loadscope start-up or symbolization, no heaptrack post-processing.
-# Wall-time ratios (the whole command) are printed beside them.
+# its first thread starts to after the last is joined, and the CPU time of
+# its work threads) and writes both to a file, so the ratios compare the work
+# alone: no exec, no dynamic loading, no loadscope start-up or
+# symbolization, no heaptrack post-processing. Columns: work (wall time of
+# the work loop: the headline), cpu (CPU time of the work threads: steadier
+# when other jobs share the machine; the tracer's own flush thread is not in
+# it) and command (wall time of the whole command, start-up and exit
+# included).
 #
 # Every round runs every configuration once, in an order rotated from round
 # to round; a configuration's ratio is the median over rounds of
@@ -74,7 +78,7 @@ heaptrack|fp|heaptrack"
 
 now_ns() { date +%s%N; }
 
-# run TARGET SUFFIX HOW: one run; appends "target suffix how work_ns wall_ns" to results.
+# run TARGET SUFFIX HOW: one run; appends "round target suffix how work_ns cpu_ns wall_ns" to results.
 run() {
     bin=$TMP/$1_$2
     iter=$ITER_C
@@ -88,7 +92,7 @@ run() {
     *) "$LS" trace --db "$TMP/t.db" --mode "$3" -- "$bin" "$iter" "$THREADS" "$out" >/dev/null 2>&1 ;;
     esac
     t1=$(now_ns)
-    w=$(awk '/^work_ns/ {print $2}' "$out" 2>/dev/null || true)
+    w=$(awk '/^work_ns/ {print $2, $4}' "$out" 2>/dev/null || true)
     if [ -z "$w" ]; then
         echo "$1 $2 $3: no work time written (the run failed)" >&2
         exit 1
@@ -119,7 +123,7 @@ for tgt in $TARGETS; do
     [ "$tgt" = rust ] && iter=$ITER_RS
     echo
     echo "$tgt target, $iter iterations per thread:"
-    printf '%-30s %10s %8s %10s %8s\n' configuration "work ms" "ratio" "wall ms" "ratio"
+    printf '%-18s %9s %7s %9s %7s %9s %7s\n' configuration "work ms" "ratio" "cpu ms" "ratio" "command" "ratio"
     echo "$CONFIGS" | while IFS='|' read -r name suffix how; do
         label="$name, $suffix"
         [ "$name" = untraced ] && label="untraced, $suffix"
@@ -128,12 +132,16 @@ for tgt in $TARGETS; do
                 for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
                 return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
             }
-            $2 == t && $3 == s && $4 == "plain" { bw[$1] = $5; bl[$1] = $6 }
-            $2 == t && $3 == s && $4 == h { w[$1] = $5; l[$1] = $6 }
+            $2 == t && $3 == s && $4 == "plain" { bw[$1] = $5; bc[$1] = $6; bl[$1] = $7 }
+            $2 == t && $3 == s && $4 == h { w[$1] = $5; c[$1] = $6; l[$1] = $7 }
             END {
                 n = 0
-                for (r in w) { n++; ws[n] = w[r]; ls[n] = l[r]; rw[n] = w[r] / bw[r]; rl[n] = l[r] / bl[r] }
-                printf "%-30s %10.1f %7.2fx %10.1f %7.2fx\n", label, median(ws, n) / 1e6, median(rw, n), median(ls, n) / 1e6, median(rl, n)
+                for (r in w) {
+                    n++; ws[n] = w[r]; cs[n] = c[r]; ls[n] = l[r]
+                    rw[n] = w[r] / bw[r]; rc[n] = c[r] / bc[r]; rl[n] = l[r] / bl[r]
+                }
+                printf "%-18s %9.1f %6.2fx %9.1f %6.2fx %9.1f %6.2fx\n", label, median(ws, n) / 1e6, median(rw, n),
+                       median(cs, n) / 1e6, median(rc, n), median(ls, n) / 1e6, median(rl, n)
             }' "$TMP/results"
     done
 done
