@@ -41,8 +41,7 @@ struct shim_config shim_cfg;
 _Atomic int shim_active;
 _Atomic int shim_unwind_now;
 
-static __thread struct shim_thread *t_self;
-static __thread int t_guard;
+__thread struct shim_tls shim_tls;
 
 static struct shim_thread *_Atomic thread_list;
 static _Atomic uint32_t thread_slots;
@@ -56,7 +55,7 @@ static _Atomic uint32_t auto_done, auto_shallow;
 
 void shim_guard_set(int v)
 {
-    t_guard = v;
+    shim_tls.guard = v;
 }
 
 void *shim_mmap(size_t bytes)
@@ -174,14 +173,14 @@ uint64_t shim_sample_weight_fix(uint64_t size)
 static void thread_exit(void *arg)
 {
     struct shim_thread *t = arg;
-    if (t_self == t)
-        t_self = NULL;
+    if (shim_tls.self == t)
+        shim_tls.self = NULL;
     atomic_store_explicit(&t->state, SHIM_TS_EXITED, memory_order_release);
 }
 
 static struct shim_thread *thread_get(void)
 {
-    struct shim_thread *t = t_self;
+    struct shim_thread *t = shim_tls.self;
     if (SHIM_LIKELY(t != NULL))
         return t;
     /* Reuse a state the flush thread has folded and freed, else map a new one. */
@@ -211,19 +210,15 @@ static struct shim_thread *thread_get(void)
         t->rng = 1;
     t->sample_left = shim_cfg.mode == LSW_MODE_SAMPLED ? next_sample_gap(t) : 0;
     memset(t->cache, 0, sizeof(t->cache));
-    t_self = t;
+    shim_tls.self = t;
     if (thread_key_ok)
         pthread_setspecific(thread_key, t); /* the key's slot is preallocated: no malloc */
     return t;
 }
 
-static inline void bump(_Atomic uint64_t *c, uint64_t v)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
-                          memory_order_relaxed);
-}
+#define bump shim_bump
 
-static struct shim_stackctr *stack_ctr(struct shim_thread *t, uint32_t id)
+static inline struct shim_stackctr *stack_ctr(struct shim_thread *t, uint32_t id)
 {
     uint32_t c = id / SHIM_CHUNK_STACKS;
     struct shim_stackctr *chunk = atomic_load_explicit(&t->chunks[c], memory_order_relaxed);
@@ -238,11 +233,41 @@ static struct shim_stackctr *stack_ctr(struct shim_thread *t, uint32_t id)
 
 /* --- stacks --- */
 
-static uint32_t walk_fp(struct shim_thread *t, void **out, uint32_t max, uintptr_t frame, void *ret)
+/*
+ * The stack hash: one multiply-xorshift step per frame, then the depth. The
+ * frame-pointer walk computes it as it goes (the steps overlap the walk's
+ * dependent loads); stack_hash() computes the same value over an array.
+ */
+#define HASH_BASIS 0xcbf29ce484222325ull
+
+static inline uint64_t hash_step(uint64_t h, uintptr_t frame)
+{
+    h ^= (uint64_t)frame;
+    h *= 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
+static inline uint64_t hash_finish(uint64_t h, uint32_t n)
+{
+    h ^= (uint64_t)n * 0x9E3779B97F4A7C15ull;
+    return h ? h : 1;
+}
+
+static inline uint64_t stack_hash(void *const *f, uint32_t n)
+{
+    uint64_t h = HASH_BASIS;
+    for (uint32_t i = 0; i < n; i++)
+        h = hash_step(h, (uintptr_t)f[i]);
+    return hash_finish(h, n);
+}
+
+static uint32_t walk_fp(struct shim_thread *t, void **out, uint32_t max, uintptr_t frame, void *ret,
+                        uint64_t *hash)
 {
     uint32_t n = 0;
     uintptr_t lo = (uintptr_t)&n;
-    if (lo < t->stack_lo || lo >= t->stack_hi) {
+    uint64_t h = HASH_BASIS;
+    if (SHIM_UNLIKELY(lo < t->stack_lo || lo >= t->stack_hi)) {
         /* On another stack (signal or coroutine stack): look it up, a few times per thread. */
         if (t->bound_refreshes < 8) {
             t->bound_refreshes++;
@@ -250,12 +275,12 @@ static uint32_t walk_fp(struct shim_thread *t, void **out, uint32_t max, uintptr
         }
     }
     out[n++] = ret;
-    if (lo < t->stack_lo || lo >= t->stack_hi)
-        return n;
+    h = hash_step(h, (uintptr_t)ret);
     uintptr_t hi = t->stack_hi - 2 * sizeof(uintptr_t);
     /* frame is the hook's own frame (the shim keeps frame pointers): [0] = caller's fp, [1] = ret. */
-    if (frame < lo || frame > hi || (frame & (sizeof(uintptr_t) - 1)) != 0)
-        return n;
+    if (lo < t->stack_lo || lo >= t->stack_hi || frame < lo || frame > hi ||
+        (frame & (sizeof(uintptr_t) - 1)) != 0)
+        goto out;
     uintptr_t fp = ((const uintptr_t *)frame)[0];
     uintptr_t prev = frame;
     while (n < max) {
@@ -265,9 +290,12 @@ static uint32_t walk_fp(struct shim_thread *t, void **out, uint32_t max, uintptr
         if (ra < 4096)
             break;
         out[n++] = (void *)ra;
+        h = hash_step(h, ra);
         prev = fp;
         fp = ((const uintptr_t *)fp)[0];
     }
+out:
+    *hash = hash_finish(h, n);
     return n;
 }
 
@@ -292,16 +320,18 @@ static uint32_t walk_unw(void **out, uint32_t max, void *ret)
     return n;
 }
 
-static uint32_t take_stack(struct shim_thread *t, void **out, void *ret, void *frame)
+static uint32_t take_stack(struct shim_thread *t, void **out, void *ret, void *frame, uint64_t *hash)
 {
     uint32_t max = shim_cfg.depth;
     int how = atomic_load_explicit(&shim_unwind_now, memory_order_relaxed);
     if (how == LSW_UNWIND_LIBUNWIND) {
         bump(&t->walks_unw, 1);
-        return walk_unw(out, max, ret);
+        uint32_t un = walk_unw(out, max, ret);
+        *hash = stack_hash(out, un);
+        return un;
     }
     bump(&t->walks_fp, 1);
-    uint32_t n = walk_fp(t, out, max, (uintptr_t)frame, ret);
+    uint32_t n = walk_fp(t, out, max, (uintptr_t)frame, ret, hash);
     if (SHIM_UNLIKELY(how == LSW_UNWIND_AUTO) && (uintptr_t)ret >= exe_lo &&
         (uintptr_t)ret < exe_hi) {
         void *u[LSW_MAX_FRAMES];
@@ -317,25 +347,14 @@ static uint32_t take_stack(struct shim_thread *t, void **out, void *ret, void *f
         if (n + 2 < un) {
             memcpy(out, u, un * sizeof(void *));
             n = un;
+            *hash = stack_hash(out, n);
         }
     }
     return n;
 }
 
-static inline uint64_t stack_hash(void *const *f, uint32_t n)
+static inline uint32_t stack_id(struct shim_thread *t, uint64_t h, void **frames, uint32_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ n;
-    for (uint32_t i = 0; i < n; i++) {
-        h ^= (uint64_t)(uintptr_t)f[i];
-        h *= 0x100000001b3ull;
-        h ^= h >> 29;
-    }
-    return h ? h : 1;
-}
-
-static uint32_t stack_id(struct shim_thread *t, void **frames, uint32_t n)
-{
-    uint64_t h = stack_hash(frames, n);
     uint32_t c = (uint32_t)(h >> 7) & (SHIM_CACHE - 1);
     if (t->cache[c].hash == h)
         return t->cache[c].id;
@@ -351,35 +370,35 @@ static uint32_t stack_id(struct shim_thread *t, void **frames, uint32_t n)
 
 /* --- the records --- */
 
+/* An allocation by a thread with no state yet, or made inside the shim (guard set: not traced). */
 void shim_record_alloc(void *p, size_t size, void *ret, void *frame, bool realloc_of_block)
 {
-    if (SHIM_UNLIKELY(t_guard))
+    if (SHIM_UNLIKELY(shim_tls.guard))
         return;
-    t_guard = 1;
+    shim_tls.guard = 1;
     struct shim_thread *t = thread_get();
+    shim_tls.guard = 0;
     if (SHIM_UNLIKELY(t == NULL))
-        goto out;
-    bump(&t->allocs, 1);
-    bump(&t->bytes_alloc, size);
-    if (realloc_of_block)
-        bump(&t->reallocs, 1);
-    t->seq++;
-    if (shim_cfg.mode == LSW_MODE_COUNT)
-        goto out;
+        return;
+    shim_on_alloc(p, size, ret, frame, realloc_of_block);
+}
 
+/* Takes the stack of an allocation already counted (every one in full mode, a sample in sampled mode). */
+void shim_record_stack(struct shim_thread *t, void *p, size_t size, void *ret, void *frame,
+                       bool realloc_of_block)
+{
+    shim_tls.guard = 1;
     uint64_t w = 1;
     if (shim_cfg.mode == LSW_MODE_SAMPLED) {
-        t->sample_left -= shim_cfg.sample_every > 0 ? 1 : (int64_t)(size ? size : 1);
-        if (SHIM_LIKELY(t->sample_left > 0))
-            goto out;
         do {
             t->sample_left += next_sample_gap(t);
         } while (t->sample_left <= 0);
         w = shim_sample_weight_fix(size);
     }
     void *frames[LSW_MAX_FRAMES];
-    uint32_t n = take_stack(t, frames, ret, frame);
-    uint32_t id = stack_id(t, frames, n);
+    uint64_t h;
+    uint32_t n = take_stack(t, frames, ret, frame, &h);
+    uint32_t id = stack_id(t, h, frames, n);
     struct shim_stackctr *sc = stack_ctr(t, id);
     if (sc == NULL) {
         bump(&t->dropped, 1);
@@ -393,7 +412,7 @@ void shim_record_alloc(void *p, size_t size, void *ret, void *frame, bool reallo
     if (!shim_ptr_insert((uintptr_t)p, &b))
         bump(&t->dropped, 1);
 out:
-    t_guard = 0;
+    shim_tls.guard = 0;
 }
 
 /* Charges a freed block (already out of the table) to its stack. */
@@ -422,40 +441,40 @@ void shim_account_free(const struct shim_block *b, bool known)
 
 void shim_record_free(void *p)
 {
-    if (SHIM_UNLIKELY(t_guard) || p == NULL)
+    if (SHIM_UNLIKELY(shim_tls.guard) || p == NULL)
         return;
-    t_guard = 1;
+    shim_tls.guard = 1;
     struct shim_block b;
     bool known = shim_cfg.mode != LSW_MODE_COUNT && shim_ptr_remove((uintptr_t)p, &b);
     shim_account_free(&b, known);
-    t_guard = 0;
+    shim_tls.guard = 0;
 }
 
 bool shim_take_block(void *p, struct shim_block *out)
 {
-    if (t_guard || p == NULL || shim_cfg.mode == LSW_MODE_COUNT)
+    if (shim_tls.guard || p == NULL || shim_cfg.mode == LSW_MODE_COUNT)
         return false;
-    t_guard = 1;
+    shim_tls.guard = 1;
     bool found = shim_ptr_remove((uintptr_t)p, out);
-    t_guard = 0;
+    shim_tls.guard = 0;
     return found;
 }
 
 void shim_put_back(void *p, const struct shim_block *b)
 {
-    t_guard = 1;
+    shim_tls.guard = 1;
     (void)shim_ptr_insert((uintptr_t)p, b);
-    t_guard = 0;
+    shim_tls.guard = 0;
 }
 
 /* realloc moved or dropped a block: charge the old one as freed. */
 void shim_realloc_freed(const struct shim_block *b, bool known)
 {
-    if (t_guard)
+    if (shim_tls.guard)
         return;
-    t_guard = 1;
+    shim_tls.guard = 1;
     shim_account_free(b, known);
-    t_guard = 0;
+    shim_tls.guard = 0;
 }
 
 /* --- set-up --- */
@@ -563,7 +582,7 @@ static void config_from_env(void)
 /* In a forked child that keeps tracing: start from zero, as a process of its own. */
 void shim_reset_after_fork(void)
 {
-    struct shim_thread *me = t_self;
+    struct shim_thread *me = shim_tls.self;
     for (struct shim_thread *t = atomic_load(&thread_list); t; t = t->next) {
         atomic_store(&t->allocs, 0);
         atomic_store(&t->frees, 0);
@@ -585,7 +604,7 @@ void shim_reset_after_fork(void)
 
 __attribute__((constructor(101))) static void shim_init(void)
 {
-    t_guard = 1;
+    shim_tls.guard = 1;
     config_from_env();
     if (!shim_cfg.keep_preload)
         strip_preload();
@@ -597,5 +616,5 @@ __attribute__((constructor(101))) static void shim_init(void)
     pthread_atfork(shim_fork_prepare, shim_fork_parent, shim_fork_child);
     shim_flush_start();
 out:
-    t_guard = 0;
+    shim_tls.guard = 0;
 }

@@ -32,8 +32,8 @@ SHIM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size);
 #define RECORD(p, n, re)                                                                          \
     do {                                                                                          \
         if ((p) != NULL && ACTIVE())                                                              \
-            shim_record_alloc((p), (n), __builtin_return_address(0), __builtin_frame_address(0), \
-                              (re));                                                              \
+            shim_on_alloc((p), (n), __builtin_return_address(0), __builtin_frame_address(0),     \
+                          (re));                                                                  \
     } while (0)
 
 SHIM_EXPORT void *malloc(size_t size)
@@ -46,7 +46,7 @@ SHIM_EXPORT void *malloc(size_t size)
 SHIM_EXPORT void free(void *p)
 {
     if (p != NULL && ACTIVE())
-        shim_record_free(p);
+        shim_on_free(p);
     __libc_free(p);
 }
 
@@ -64,7 +64,7 @@ static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t si
     if (p == NULL || !ACTIVE()) {
         void *q = __libc_realloc(p, size);
         if (q != NULL && ACTIVE())
-            shim_record_alloc(q, size, ret, frame, false);
+            shim_on_alloc(q, size, ret, frame, false);
         return q;
     }
     struct shim_block b;
@@ -77,7 +77,7 @@ static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t si
     }
     shim_realloc_freed(&b, known);
     if (q != NULL)
-        shim_record_alloc(q, size, ret, frame, true);
+        shim_on_alloc(q, size, ret, frame, true);
     return q;
 }
 
@@ -144,7 +144,7 @@ SHIM_EXPORT void free_sized(void *p, size_t size)
 {
     (void)size;
     if (p != NULL && ACTIVE())
-        shim_record_free(p);
+        shim_on_free(p);
     __libc_free(p);
 }
 
@@ -153,6 +153,6 @@ SHIM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
     (void)align;
     (void)size;
     if (p != NULL && ACTIVE())
-        shim_record_free(p);
+        shim_on_free(p);
     __libc_free(p);
 }

@@ -79,12 +79,43 @@ extern struct shim_config shim_cfg;
 extern _Atomic int shim_active;      /* 1 while tracing this process */
 extern _Atomic int shim_unwind_now;  /* enum lsw_unwind in use */
 
+/*
+ * This thread's state and recursion guard, side by side in one initial-exec
+ * TLS block (the library is built with -ftls-model=initial-exec): the hooks'
+ * fast paths below read both with two %fs-relative loads.
+ */
+struct shim_tls {
+    struct shim_thread *self; /* NULL until the thread's first traced call */
+    int guard;                /* 1: inside the shim; allocations pass through untraced */
+};
+extern __thread struct shim_tls shim_tls;
+
+/* Sampled mode: a small counting filter of the pointer table (see shim_tables.c). */
+#define SHIM_FILTER_SLOTS 8192u
+extern _Atomic uint8_t *shim_pt_filter;
+
+static inline uint64_t shim_ptr_hash(uintptr_t p)
+{
+    uint64_t h = (uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 31);
+}
+
+/* Adds v to a counter only its owner thread writes (no locked instruction). */
+static inline void shim_bump(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
 /* shim_core.c */
 void *shim_mmap(size_t bytes);
 void shim_munmap(void *p, size_t bytes);
 struct shim_thread *shim_thread_list(void);
 uint64_t shim_threads_seen(void);
+/* Slow paths of shim_on_alloc/shim_on_free: first call of a thread, guard set, a stack to take. */
 void shim_record_alloc(void *p, size_t size, void *ret, void *frame, bool realloc_of_block);
+void shim_record_stack(struct shim_thread *t, void *p, size_t size, void *ret, void *frame,
+                       bool realloc_of_block);
 void shim_record_free(void *p);
 /* realloc support: takes p's record out before the block changes hands; puts it back if realloc failed. */
 bool shim_take_block(void *p, struct shim_block *out);
@@ -119,5 +150,59 @@ void shim_fork_parent(void);
 void shim_fork_child(void);
 /* Reads the bounds of the mapping holding addr from /proc/self/maps; false if none. */
 bool shim_maps_find(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
+
+
+/*
+ * The hooks' fast paths, inlined into each hook. Exact counters for every
+ * allocation; in sampled mode a per-thread countdown decides, with no shared
+ * state touched, whether this one takes a stack; in full mode every one does.
+ */
+static inline __attribute__((always_inline)) void shim_on_alloc(void *p, size_t size, void *ret,
+                                                                void *frame, bool realloc_of_block)
+{
+    struct shim_thread *t = shim_tls.self;
+    if (SHIM_UNLIKELY(t == NULL || shim_tls.guard)) {
+        shim_record_alloc(p, size, ret, frame, realloc_of_block);
+        return;
+    }
+    shim_bump(&t->allocs, 1);
+    shim_bump(&t->bytes_alloc, size);
+    if (realloc_of_block)
+        shim_bump(&t->reallocs, 1);
+    t->seq++;
+    if (shim_cfg.mode == LSW_MODE_COUNT)
+        return;
+    if (shim_cfg.mode == LSW_MODE_SAMPLED) {
+        t->sample_left -= shim_cfg.sample_every > 0 ? 1 : (int64_t)(size ? size : 1);
+        if (SHIM_LIKELY(t->sample_left > 0))
+            return;
+    }
+    shim_record_stack(t, p, size, ret, frame, realloc_of_block);
+}
+
+/*
+ * A free: counted on the spot in count mode, and in sampled mode when the
+ * filter says the block was certainly never sampled (most frees), without a
+ * lock or a shared cache line written; otherwise looked up in the table.
+ */
+static inline __attribute__((always_inline)) void shim_on_free(void *p)
+{
+    struct shim_thread *t = shim_tls.self;
+    if (SHIM_LIKELY(t != NULL && !shim_tls.guard)) {
+        if (shim_cfg.mode == LSW_MODE_COUNT) {
+            shim_bump(&t->frees, 1);
+            return;
+        }
+        if (shim_cfg.mode == LSW_MODE_SAMPLED &&
+            atomic_load_explicit(&shim_pt_filter[shim_ptr_hash((uintptr_t)p) &
+                                                 (SHIM_FILTER_SLOTS - 1)],
+                                 memory_order_relaxed) == 0) {
+            shim_bump(&t->frees, 1);
+            shim_bump(&t->untracked_frees, 1);
+            return;
+        }
+    }
+    shim_record_free(p);
+}
 
 #endif

@@ -16,7 +16,12 @@
  * grows by doubling (new memory from mmap). In sampled mode most frees are of
  * blocks that were never sampled: a counting filter (one byte per bucket,
  * updated with atomics) answers "certainly not tracked" for them without
- * touching any lock.
+ * touching any lock; the hooks read it inline (shim_on_free). It is small
+ * (SHIM_FILTER_SLOTS bytes, 128 cache lines) because the sampled live set is
+ * small (live bytes / the mean interval): it stays in the L1/L2 cache, where
+ * the 1 MiB filter it replaces cost a cache miss on most frees. With k
+ * sampled blocks live, a free needlessly takes the table path with chance
+ * about k / SHIM_FILTER_SLOTS.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -48,7 +53,7 @@ static _Atomic uint64_t st_dropped;
 
 #define PT_SHARDS 256u
 #define PT_INITIAL 512u
-#define PT_FILTER (1u << 20)
+#define PT_FILTER SHIM_FILTER_SLOTS
 
 struct pt_slot {
     uintptr_t key;          /* 0: empty */
@@ -63,7 +68,8 @@ struct pt_shard {
 };
 
 static struct pt_shard *pt_shards;
-static _Atomic uint8_t *pt_filter;   /* sampled mode only */
+_Atomic uint8_t *shim_pt_filter;     /* sampled mode only */
+#define pt_filter shim_pt_filter
 static void *pt_filter_mem;         /* the same bytes, for memset */
 
 bool shim_tables_init(void)
@@ -143,11 +149,7 @@ uint64_t shim_stack_dropped(void)
     return atomic_load(&st_dropped);
 }
 
-static inline uint64_t ptr_hash(uintptr_t p)
-{
-    uint64_t h = (uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ull;
-    return h ^ (h >> 31);
-}
+#define ptr_hash shim_ptr_hash
 
 static inline void spin_lock(_Atomic int *l)
 {
