@@ -8,15 +8,23 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc)
 bash "$root/scripts/install-deps.sh"
 
+results=$(mktemp /tmp/loadscope-ctest-XXXXXX)
+trap 'rm -f "$results"' EXIT
+
+# Runs ctest, keeping its "N% tests passed, F tests failed out of T" line for the total.
+run_ctest() {
+  ctest "$@" | tee -a "$results"
+}
+
 run_suite() {
   local dir=$1; shift
   echo "== build $dir ($*)"
   cmake -S "$root" -B "$root/$dir" -DLOADSCOPE_WERROR=ON "$@" >/dev/null
   cmake --build "$root/$dir" -j"$jobs"
   echo "== unit tests ($dir)"
-  ctest --test-dir "$root/$dir" -L unit -j"$jobs" --output-on-failure
+  run_ctest --test-dir "$root/$dir" -L unit -j"$jobs" --output-on-failure
   echo "== integration tests ($dir)"
-  ctest --test-dir "$root/$dir" -L integration --output-on-failure
+  run_ctest --test-dir "$root/$dir" -L integration --output-on-failure
 }
 
 run_suite build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -27,4 +35,7 @@ if [ -x "$root/tests/fuzz/run.sh" ]; then
   echo "== fuzz targets"
   bash "$root/tests/fuzz/run.sh" "${LOADSCOPE_FUZZ_SECONDS:-15}"
 fi
-echo "== all suites passed"
+fuzzed=$(ls "$root"/tests/fuzz/fuzz_*.c | wc -l)
+# One closing line for the whole run: every ctest test of both builds, plus the fuzz targets.
+awk -v fz="$fuzzed" '/tests failed out of/ { total += $NF; failed += $(NF-5) }
+  END { printf "%d passed, %d failed\n", total - failed + fz, failed }' "$results"
