@@ -68,14 +68,14 @@ static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t si
         return q;
     }
     struct shim_block b;
-    bool known = shim_take_block(p, &b);
+    bool known = shim_on_realloc_take(p, &b);
     void *q = __libc_realloc(p, size);
     if (q == NULL && size != 0) {
         if (known)
             shim_put_back(p, &b); /* failed: p is still the caller's */
         return NULL;
     }
-    shim_realloc_freed(&b, known);
+    shim_on_realloc_freed(&b, known);
     if (q != NULL)
         shim_on_alloc(q, size, ret, frame, true);
     return q;

@@ -90,14 +90,21 @@ struct shim_tls {
 };
 extern __thread struct shim_tls shim_tls;
 
-/* Sampled mode: a small counting filter of the pointer table (see shim_tables.c). */
-#define SHIM_FILTER_SLOTS 8192u
-extern _Atomic uint8_t *shim_pt_filter;
+/* Sampled mode: a bitmap filter of the pointer table (see shim_tables.c). */
+#define SHIM_FILTER_BITS 4096u
+extern _Atomic uint64_t shim_filter_bits[SHIM_FILTER_BITS / 64];
 
 static inline uint64_t shim_ptr_hash(uintptr_t p)
 {
     uint64_t h = (uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ull;
     return h ^ (h >> 31);
+}
+
+/* Sampled mode: false when p is certainly not in the pointer table (it was never sampled). */
+static inline bool shim_maybe_tracked(uintptr_t p)
+{
+    uint32_t b = (uint32_t)shim_ptr_hash(p) & (SHIM_FILTER_BITS - 1);
+    return (atomic_load_explicit(&shim_filter_bits[b / 64], memory_order_acquire) >> (b & 63)) & 1;
 }
 
 /* Adds v to a counter only its owner thread writes (no locked instruction). */
@@ -193,16 +200,36 @@ static inline __attribute__((always_inline)) void shim_on_free(void *p)
             shim_bump(&t->frees, 1);
             return;
         }
-        if (shim_cfg.mode == LSW_MODE_SAMPLED &&
-            atomic_load_explicit(&shim_pt_filter[shim_ptr_hash((uintptr_t)p) &
-                                                 (SHIM_FILTER_SLOTS - 1)],
-                                 memory_order_relaxed) == 0) {
+        if (shim_cfg.mode == LSW_MODE_SAMPLED && !shim_maybe_tracked((uintptr_t)p)) {
             shim_bump(&t->frees, 1);
             shim_bump(&t->untracked_frees, 1);
             return;
         }
     }
     shim_record_free(p);
+}
+
+/* realloc: takes p's record out of the table, skipping the call when it certainly has none. */
+static inline __attribute__((always_inline)) bool shim_on_realloc_take(void *p, struct shim_block *out)
+{
+    if (shim_cfg.mode == LSW_MODE_COUNT ||
+        (shim_cfg.mode == LSW_MODE_SAMPLED && !shim_maybe_tracked((uintptr_t)p)))
+        return false;
+    return shim_take_block(p, out);
+}
+
+/* realloc moved or resized a block: its old self counts as freed. */
+static inline __attribute__((always_inline)) void shim_on_realloc_freed(const struct shim_block *b,
+                                                                        bool known)
+{
+    struct shim_thread *t = shim_tls.self;
+    if (SHIM_LIKELY(!known && t != NULL && !shim_tls.guard)) {
+        shim_bump(&t->frees, 1);
+        if (shim_cfg.mode != LSW_MODE_COUNT)
+            shim_bump(&t->untracked_frees, 1);
+        return;
+    }
+    shim_realloc_freed(b, known);
 }
 
 #endif

@@ -16,12 +16,15 @@
  * grows by doubling (new memory from mmap). In sampled mode most frees are of
  * blocks that were never sampled: a counting filter (one byte per bucket,
  * updated with atomics) answers "certainly not tracked" for them without
- * touching any lock; the hooks read it inline (shim_on_free). It is small
- * (SHIM_FILTER_SLOTS bytes, 128 cache lines) because the sampled live set is
- * small (live bytes / the mean interval): it stays in the L1/L2 cache, where
- * the 1 MiB filter it replaces cost a cache miss on most frees. With k
- * sampled blocks live, a free needlessly takes the table path with chance
- * about k / SHIM_FILTER_SLOTS.
+ * touching any lock; the hooks read it inline (shim_maybe_tracked). It is a
+ * bitmap of SHIM_FILTER_BITS bits (512 bytes, 8 cache lines, in .bss: no
+ * pointer to load first) because the sampled live set is small (live bytes
+ * over the mean interval), so it stays in the L1 cache, where the 1 MiB byte
+ * filter it replaces cost a cache miss on most frees. A bit is set while its
+ * bucket's count of tracked blocks (filt_count, touched only when a sampled
+ * block comes or goes, under filt_lock, which is only ever taken inside a
+ * shard lock) is above zero. With k sampled blocks live, a free needlessly
+ * takes the table path with chance about k / SHIM_FILTER_BITS.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -53,7 +56,6 @@ static _Atomic uint64_t st_dropped;
 
 #define PT_SHARDS 256u
 #define PT_INITIAL 512u
-#define PT_FILTER SHIM_FILTER_SLOTS
 
 struct pt_slot {
     uintptr_t key;          /* 0: empty */
@@ -68,9 +70,10 @@ struct pt_shard {
 };
 
 static struct pt_shard *pt_shards;
-_Atomic uint8_t *shim_pt_filter;     /* sampled mode only */
-#define pt_filter shim_pt_filter
-static void *pt_filter_mem;         /* the same bytes, for memset */
+_Atomic uint64_t shim_filter_bits[SHIM_FILTER_BITS / 64];
+static uint32_t filt_count[SHIM_FILTER_BITS];
+static _Atomic int filt_lock;
+static bool filt_on;                 /* sampled mode only */
 
 bool shim_tables_init(void)
 {
@@ -78,12 +81,8 @@ bool shim_tables_init(void)
     st_meta = shim_mmap(SHIM_MAX_STACKS * sizeof(*st_meta));
     st_arena = shim_mmap(ST_ARENA_FRAMES * sizeof(uint64_t));
     pt_shards = shim_mmap(PT_SHARDS * sizeof(*pt_shards));
-    if (shim_cfg.mode == LSW_MODE_SAMPLED) {
-        pt_filter_mem = shim_mmap(PT_FILTER);
-        pt_filter = pt_filter_mem;
-    }
-    return st_slots && st_meta && st_arena && pt_shards &&
-           (shim_cfg.mode != LSW_MODE_SAMPLED || pt_filter);
+    filt_on = shim_cfg.mode == LSW_MODE_SAMPLED;
+    return st_slots && st_meta && st_arena && pt_shards;
 }
 
 uint32_t shim_stack_intern(uint64_t hash, void *const *frames, uint32_t n)
@@ -167,6 +166,19 @@ static inline void spin_unlock(_Atomic int *l)
     atomic_store_explicit(l, 0, memory_order_release);
 }
 
+/* A tracked block came (+1) or went (-1) in the bucket of hash h (a shard lock is held). */
+static void filt_adjust(uint64_t h, int d)
+{
+    uint32_t b = (uint32_t)h & (SHIM_FILTER_BITS - 1);
+    uint64_t bit = 1ull << (b & 63);
+    spin_lock(&filt_lock);
+    if (d > 0 && filt_count[b]++ == 0)
+        atomic_fetch_or_explicit(&shim_filter_bits[b / 64], bit, memory_order_release);
+    else if (d < 0 && filt_count[b] > 0 && --filt_count[b] == 0)
+        atomic_fetch_and_explicit(&shim_filter_bits[b / 64], ~bit, memory_order_relaxed);
+    spin_unlock(&filt_lock);
+}
+
 /* Doubles a shard (lock held). False when mmap failed. */
 static bool pt_grow(struct pt_shard *s)
 {
@@ -207,12 +219,8 @@ bool shim_ptr_insert(uintptr_t p, const struct shim_block *b)
         s->used++;
     s->slots[j].key = p;
     s->slots[j].b = *b;
-    if (pt_filter) {
-        _Atomic uint8_t *c = &pt_filter[h & (PT_FILTER - 1)];
-        uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
-        if (v != 255) /* saturated buckets stay "maybe" for good */
-            atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-    }
+    if (filt_on)
+        filt_adjust(h, +1);
 out:
     spin_unlock(&s->lock);
     return ok;
@@ -224,7 +232,7 @@ bool shim_ptr_remove(uintptr_t p, struct shim_block *out)
     struct pt_shard *s = &pt_shards[h >> 56];
     bool found = false;
 
-    if (pt_filter && atomic_load_explicit(&pt_filter[h & (PT_FILTER - 1)], memory_order_relaxed) == 0)
+    if (filt_on && !shim_maybe_tracked(p))
         return false;
     spin_lock(&s->lock);
     if (s->cap == 0)
@@ -247,12 +255,8 @@ bool shim_ptr_remove(uintptr_t p, struct shim_block *out)
     }
     s->slots[hole].key = 0;
     s->used--;
-    if (pt_filter) {
-        _Atomic uint8_t *c = &pt_filter[h & (PT_FILTER - 1)];
-        uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
-        if (v != 255 && v != 0)
-            atomic_fetch_sub_explicit(c, 1, memory_order_relaxed);
-    }
+    if (filt_on)
+        filt_adjust(h, -1);
 out:
     spin_unlock(&s->lock);
     return found;
@@ -279,6 +283,7 @@ void shim_ptr_clear(void)
             memset(s->slots, 0, (size_t)s->cap * sizeof(*s->slots));
         s->used = 0;
     }
-    if (pt_filter)
-        memset(pt_filter_mem, 0, PT_FILTER);
+    memset(filt_count, 0, sizeof(filt_count));
+    for (uint32_t i = 0; i < SHIM_FILTER_BITS / 64; i++)
+        atomic_store(&shim_filter_bits[i], 0);
 }
