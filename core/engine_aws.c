@@ -307,20 +307,7 @@ ls_err aws_worker_init(struct worker *w)
         a->easy = curl_easy_init();
         if (!a->body || !a->easy)
             return LS_ERR_NOMEM;
-        CURL *c = a->easy;
-        curl_easy_setopt(c, CURLOPT_PRIVATE, v);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, v);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, a->errbuf);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(s->timeout_ns / 1000000ull));
-        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-        curl_easy_setopt(c, CURLOPT_USERAGENT, "loadscope/" LOADSCOPE_VERSION);
-        if (!s->keepalive) {
-            curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-            curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
-        }
+        http_easy_setup(a->easy, v, on_body, a->errbuf);
     }
     return LS_OK;
 }

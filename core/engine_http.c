@@ -217,6 +217,24 @@ nomem:
     return LS_ERR_NOMEM;
 }
 
+void http_easy_setup(CURL *c, struct vu *v, curl_write_callback body_fn, char *errbuf)
+{
+    const struct scenario *s = v->w->e->s;
+    curl_easy_setopt(c, CURLOPT_PRIVATE, v);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_fn);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, v);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(s->timeout_ns / 1000000ull));
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "loadscope/" LOADSCOPE_VERSION);
+    if (!s->keepalive) {
+        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+    }
+}
+
 ls_err http_vu_init(struct vu *v)
 {
     const struct scenario *s = v->w->e->s;
@@ -227,22 +245,10 @@ ls_err http_vu_init(struct vu *v)
     if (!v->easy)
         return LS_ERR_CURL;
     CURL *c = v->easy;
+    http_easy_setup(c, v, on_body, v->errbuf);
     curl_easy_setopt(c, CURLOPT_URL, s->url);
-    curl_easy_setopt(c, CURLOPT_PRIVATE, v);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, v);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, v);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, v->errbuf);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(s->timeout_ns / 1000000ull));
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "loadscope/" LOADSCOPE_VERSION);
-    if (!s->keepalive) {
-        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
-    }
     return build_headers(v);
 }
 
