@@ -234,11 +234,15 @@ static inline struct shim_stackctr *stack_ctr(struct shim_thread *t, uint32_t id
 /* --- stacks --- */
 
 /*
- * The stack hash: one multiply-xorshift step per frame, then the depth. The
- * frame-pointer walk computes it as it goes (the steps overlap the walk's
- * dependent loads); stack_hash() computes the same value over an array.
+ * The stack hash: one multiply-xorshift step per frame in two lanes (even
+ * frames in one, odd in the other, so the two dependency chains of about six
+ * cycles a step run side by side), then the lanes and the depth folded
+ * together. The frame-pointer walk computes it as it goes (the steps overlap
+ * the walk's dependent loads); stack_hash() computes the same value over an
+ * array. Stacks are told apart by this 64-bit value alone.
  */
 #define HASH_BASIS 0xcbf29ce484222325ull
+#define HASH_BASIS2 0x84222325cbf29ce4ull
 
 static inline uint64_t hash_step(uint64_t h, uintptr_t frame)
 {
@@ -247,18 +251,19 @@ static inline uint64_t hash_step(uint64_t h, uintptr_t frame)
     return h ^ (h >> 29);
 }
 
-static inline uint64_t hash_finish(uint64_t h, uint32_t n)
+static inline uint64_t hash_finish(uint64_t even, uint64_t odd, uint32_t n)
 {
+    uint64_t h = hash_step(even, (uintptr_t)odd);
     h ^= (uint64_t)n * 0x9E3779B97F4A7C15ull;
     return h ? h : 1;
 }
 
 static inline uint64_t stack_hash(void *const *f, uint32_t n)
 {
-    uint64_t h = HASH_BASIS;
+    uint64_t h[2] = {HASH_BASIS, HASH_BASIS2};
     for (uint32_t i = 0; i < n; i++)
-        h = hash_step(h, (uintptr_t)f[i]);
-    return hash_finish(h, n);
+        h[i & 1] = hash_step(h[i & 1], (uintptr_t)f[i]);
+    return hash_finish(h[0], h[1], n);
 }
 
 static uint32_t walk_fp(struct shim_thread *t, void **out, uint32_t max, uintptr_t frame, void *ret,
@@ -266,7 +271,7 @@ static uint32_t walk_fp(struct shim_thread *t, void **out, uint32_t max, uintptr
 {
     uint32_t n = 0;
     uintptr_t lo = (uintptr_t)&n;
-    uint64_t h = HASH_BASIS;
+    uint64_t h = HASH_BASIS, h2 = HASH_BASIS2; /* lanes: even frames, odd frames */
     if (SHIM_UNLIKELY(lo < t->stack_lo || lo >= t->stack_hi)) {
         /* On another stack (signal or coroutine stack): look it up, a few times per thread. */
         if (t->bound_refreshes < 8) {
@@ -289,13 +294,16 @@ static uint32_t walk_fp(struct shim_thread *t, void **out, uint32_t max, uintptr
         uintptr_t ra = ((const uintptr_t *)fp)[1];
         if (ra < 4096)
             break;
-        out[n++] = (void *)ra;
-        h = hash_step(h, ra);
+        out[n++] = (void *)ra; /* n is now even when ra sat at an odd index */
+        if (n & 1)
+            h = hash_step(h, ra);
+        else
+            h2 = hash_step(h2, ra);
         prev = fp;
         fp = ((const uintptr_t *)fp)[0];
     }
 out:
-    *hash = hash_finish(h, n);
+    *hash = hash_finish(h, h2, n);
     return n;
 }
 
@@ -368,6 +376,73 @@ static inline uint32_t stack_id(struct shim_thread *t, uint64_t h, void **frames
     return id;
 }
 
+/*
+ * libunwind mode, the common case made cheap. Given the same return address
+ * and the same stack pointer, a function at the same instruction has the same
+ * frame layout, so its caller's return address sits in the same slot; if that
+ * slot holds the same caller as last time, the same holds one level up, and
+ * so on: checking every cached slot proves the stack is the cached one,
+ * without unwinding. The slots are learnt on a miss by finding each return
+ * address unw_backtrace gave, in order, in the stack above the hook's frame.
+ * The proof needs fixed frame layouts: a function in the chain whose frame
+ * size varies at run time (alloca, a variable-length array) could let stale
+ * return addresses left in the stack by an earlier, identical-looking call
+ * pass the check, and that allocation would be charged to the earlier stack.
+ */
+static struct shim_unw_entry *unw_cache_slot(struct shim_thread *t, uintptr_t ret, uintptr_t frame)
+{
+    if (SHIM_UNLIKELY(t->unw_cache == NULL)) {
+        t->unw_cache = shim_mmap(SHIM_UNW_ENTRIES * sizeof(struct shim_unw_entry));
+        if (t->unw_cache == NULL)
+            return NULL;
+    }
+    uint64_t h = (uint64_t)(ret ^ (frame << 13)) * 0x9E3779B97F4A7C15ull;
+    return &t->unw_cache[h >> 56]; /* 256 entries */
+}
+
+static bool unw_cache_hit(struct shim_thread *t, uintptr_t ret, uintptr_t frame, uint32_t *id)
+{
+    struct shim_unw_entry *e = unw_cache_slot(t, ret, frame);
+    if (e == NULL || e->frame != frame || e->ret != ret || e->n == 0 ||
+        frame < t->stack_lo || frame + e->off[e->n - 1] + sizeof(uintptr_t) > t->stack_hi)
+        return false;
+    for (uint32_t i = 1; i < e->n; i++)
+        if (*(const uintptr_t *)(frame + e->off[i]) != e->frames[i])
+            return false;
+    *id = e->id;
+    return true;
+}
+
+static void unw_cache_store(struct shim_thread *t, uintptr_t ret, uintptr_t frame,
+                            void *const *frames, uint32_t n, uint32_t id)
+{
+    struct shim_unw_entry *e = unw_cache_slot(t, ret, frame);
+    if (e == NULL || n == 0 || n > SHIM_UNW_FRAMES || id == 0 || (uintptr_t)frames[0] != ret ||
+        frame < t->stack_lo || frame + 2 * sizeof(uintptr_t) > t->stack_hi)
+        return;
+    e->n = 0; /* invalid while it is rewritten */
+    e->off[0] = sizeof(uintptr_t);
+    e->frames[0] = ret;
+    uintptr_t at = frame + 2 * sizeof(uintptr_t);
+    uintptr_t limit = t->stack_hi - sizeof(uintptr_t);
+    if (limit - at > (256u << 10))
+        limit = at + (256u << 10); /* bound the search on a miss */
+    for (uint32_t i = 1; i < n; i++) {
+        uintptr_t want = (uintptr_t)frames[i];
+        while (at <= limit && *(const uintptr_t *)at != want)
+            at += sizeof(uintptr_t);
+        if (at > limit)
+            return; /* not found (a signal frame, a switched stack): not cached */
+        e->off[i] = (uint32_t)(at - frame);
+        e->frames[i] = want;
+        at += sizeof(uintptr_t);
+    }
+    e->ret = ret;
+    e->frame = frame;
+    e->id = id;
+    e->n = n;
+}
+
 /* --- the records --- */
 
 /* An allocation by a thread with no state yet, or made inside the shim (guard set: not traced). */
@@ -395,10 +470,18 @@ void shim_record_stack(struct shim_thread *t, void *p, size_t size, void *ret, v
         } while (t->sample_left <= 0);
         w = shim_sample_weight_fix(size);
     }
-    void *frames[LSW_MAX_FRAMES];
-    uint64_t h;
-    uint32_t n = take_stack(t, frames, ret, frame, &h);
-    uint32_t id = stack_id(t, h, frames, n);
+    uint32_t id;
+    bool unw = atomic_load_explicit(&shim_unwind_now, memory_order_relaxed) == LSW_UNWIND_LIBUNWIND;
+    if (unw && unw_cache_hit(t, (uintptr_t)ret, (uintptr_t)frame, &id)) {
+        bump(&t->walks_unw, 1);
+    } else {
+        void *frames[LSW_MAX_FRAMES];
+        uint64_t h;
+        uint32_t n = take_stack(t, frames, ret, frame, &h);
+        id = stack_id(t, h, frames, n);
+        if (unw)
+            unw_cache_store(t, (uintptr_t)ret, (uintptr_t)frame, frames, n, id);
+    }
     struct shim_stackctr *sc = stack_ctr(t, id);
     if (sc == NULL) {
         bump(&t->dropped, 1);
@@ -610,6 +693,9 @@ __attribute__((constructor(101))) static void shim_init(void)
         strip_preload();
     find_exe_text();
     atomic_store(&shim_unwind_now, shim_cfg.unwind);
+    /* libunwind's step cache per thread: the global one takes a lock on every miss. */
+    if (shim_cfg.unwind != LSW_UNWIND_NONE && shim_cfg.unwind != LSW_UNWIND_FP)
+        (void)unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     if (shim_cfg.socket_path[0] == '\0' || !shim_tables_init())
         goto out;
     thread_key_ok = pthread_key_create(&thread_key, thread_exit) == 0;

@@ -65,6 +65,24 @@ struct shim_thread {
         uint64_t hash;
         uint32_t id;
     } cache[SHIM_CACHE];
+    struct shim_unw_entry *unw_cache;   /* libunwind mode: SHIM_UNW_ENTRIES, mmap'd on first use */
+};
+
+/*
+ * libunwind mode's per-thread stack cache: a stack found by unw_backtrace,
+ * keyed by the hook's return address and frame address, with where each of
+ * its return addresses sits on the stack, so the next allocation from the same
+ * place at the same depth is checked with one load per frame instead of
+ * unwound (see unw_cache_hit in shim_core.c).
+ */
+#define SHIM_UNW_ENTRIES 256u
+#define SHIM_UNW_FRAMES 64u
+struct shim_unw_entry {
+    uintptr_t ret, frame;               /* key; frame 0 means empty */
+    uint32_t n;                         /* frames */
+    uint32_t id;                        /* stack id */
+    uint32_t off[SHIM_UNW_FRAMES];      /* byte offset from frame of return address i's slot */
+    uintptr_t frames[SHIM_UNW_FRAMES];
 };
 
 /* What the pointer table keeps per tracked block. */
