@@ -693,9 +693,6 @@ __attribute__((constructor(101))) static void shim_init(void)
         strip_preload();
     find_exe_text();
     atomic_store(&shim_unwind_now, shim_cfg.unwind);
-    /* libunwind's step cache per thread: the global one takes a lock on every miss. */
-    if (shim_cfg.unwind != LSW_UNWIND_NONE && shim_cfg.unwind != LSW_UNWIND_FP)
-        (void)unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     if (shim_cfg.socket_path[0] == '\0' || !shim_tables_init())
         goto out;
     thread_key_ok = pthread_key_create(&thread_key, thread_exit) == 0;
