@@ -1,7 +1,9 @@
 /*
- * cmd_export: `loadscope export SESSION --what samples|intervals|summary`
+ * cmd_export: `loadscope export SESSION --what samples|intervals|summary|hotpaths|folded`
  * writes a stored session as CSV (core/csv: RFC 4180, '.' decimals in any
- * locale, formula-looking text neutralized).
+ * locale, formula-looking text neutralized). hotpaths is one row per traced
+ * allocation stack; folded is not CSV but flame-graph input, one
+ * "root;...;leaf count" line per stack.
  *
  * Rows stream from the database straight into the CSV writer: the only
  * memory held is the steps' names (a scenario's worth), so an export of
@@ -24,13 +26,16 @@
 #include "cli.h"
 #include "csv.h"
 #include "store.h"
+#include "store_alloc.h"
+#include "store_alloc_read.h"
 #include "store_read.h"
 
 #define EXPORT_USAGE                                                                               \
-    "usage: loadscope export SESSION|latest --what samples|intervals|summary [-o FILE] "           \
+    "usage: loadscope export SESSION|latest --what samples|intervals|summary|hotpaths|folded "   \
+    "[-o FILE] "           \
     "[--db FILE]"
 
-enum what { W_SAMPLES, W_INTERVALS, W_SUMMARY };
+enum what { W_SAMPLES, W_INTERVALS, W_SUMMARY, W_HOTPATHS, W_FOLDED };
 
 /* Set by SIGINT/SIGTERM: the row callbacks stop, the temporary file is removed. */
 static volatile sig_atomic_t stop_requested;
@@ -53,6 +58,11 @@ struct exp {
     ls_err werr; /* first CSV write error */
     bool interrupted;
     bool oom; /* a step name could not be copied */
+    /* hotpaths and folded */
+    struct store_alloc_info ai;
+    uint64_t rank;
+    FILE *out;          /* folded writes lines itself */
+    uint64_t lines;     /* folded lines written */
 };
 
 static int add_step(void *ctx, const struct store_step *s)
@@ -242,6 +252,90 @@ static int summary_row(void *ctx, const struct store_summary *sm)
     return end_row(x);
 }
 
+static const char *const hot_cols[] = {
+    "rank",          "pid",          "stack_key",      "blame_function", "blame_file",
+    "blame_line",    "blame",        "label",          "allocs",         "bytes",
+    "reallocs",      "frees",        "freed_bytes",    "short_lived",    "short_lived_share",
+    "live_bytes",    "allocs_per_s", "bytes_per_s",    "allocs_per_req", "bytes_per_req",
+    "seconds",       "traced_seconds", "requests",     "stack",
+};
+
+/* A share or a rate; an empty cell when the denominator is zero. */
+static void ratio_cell(struct csv *c, uint64_t num, uint64_t den)
+{
+    if (den == 0)
+        csv_empty(c);
+    else
+        csv_f64(c, (double)num / (double)den);
+}
+
+/* One traced stack with its totals over the session and its rates. */
+static int hot_row(void *ctx, const struct store_hotpath *h)
+{
+    struct exp *x = ctx;
+    struct csv *c = x->csv;
+    const char *base = strrchr(h->blame_file, '/');
+    char *blame = NULL;
+    size_t cap = strlen(h->blame_function) + strlen(h->blame_file) + 32;
+
+    base = base != NULL ? base + 1 : h->blame_file;
+    blame = malloc(cap);
+    if (blame == NULL) {
+        x->oom = true;
+        return 1;
+    }
+    /* as the dashboard and `trace` show it: function (file:line) */
+    if (base[0] != '\0')
+        snprintf(blame, cap, "%s (%s:%lld)", h->blame_function, base, (long long)h->blame_line);
+    else
+        snprintf(blame, cap, "%s", h->blame_function);
+    csv_u64(c, ++x->rank);
+    csv_i64(c, h->pid);
+    csv_i64(c, h->stack_key);
+    csv_text(c, h->blame_function);
+    csv_text(c, h->blame_file);
+    csv_i64(c, h->blame_line);
+    csv_text(c, blame);
+    csv_text(c, h->label);
+    csv_u64(c, h->allocs);
+    csv_u64(c, h->bytes);
+    csv_u64(c, h->reallocs);
+    csv_u64(c, h->frees);
+    csv_u64(c, h->freed_bytes);
+    csv_u64(c, h->short_lived);
+    ratio_cell(c, h->short_lived, h->allocs);
+    csv_i64(c, h->live_bytes);
+    ratio_cell(c, h->allocs, x->ai.seconds);
+    ratio_cell(c, h->bytes, x->ai.seconds);
+    ratio_cell(c, h->allocs, x->ai.requests);
+    ratio_cell(c, h->bytes, x->ai.requests);
+    csv_u64(c, h->seconds);
+    csv_u64(c, x->ai.seconds);
+    csv_u64(c, x->ai.requests);
+    csv_text(c, h->frames); /* one frame per line, innermost first: RFC 4180 quotes it */
+    free(blame);
+    return end_row(x);
+}
+
+/* One flame-graph line: root;...;leaf allocations. */
+static int folded_row(void *ctx, const struct store_hotpath *h)
+{
+    struct exp *x = ctx;
+
+    if (h->allocs == 0 || h->folded[0] == '\0')
+        return 0;
+    if (fprintf(x->out, "%s %llu\n", h->folded, (unsigned long long)h->allocs) < 0) {
+        x->werr = LS_ERR_IO;
+        return 1;
+    }
+    x->lines++;
+    if (stop_requested) {
+        x->interrupted = true;
+        return 1;
+    }
+    return 0;
+}
+
 /* Parses "latest" or a positive decimal id; 0 when it is neither. */
 static int parse_session(const char *s, bool *latest, int64_t *id)
 {
@@ -282,6 +376,21 @@ static int export_to(struct store *st, int64_t id, enum what what, FILE *f, cons
         if (e == LS_OK)
             e = store_intervals_each(st, id, INT32_MIN, interval_row, x);
         break;
+    case W_HOTPATHS:
+        e = csv_header(x->csv, hot_cols, sizeof(hot_cols) / sizeof(hot_cols[0]));
+        if (e == LS_OK)
+            e = store_alloc_hotpaths(st, id, 0, 0, hot_row, x);
+        if (e == LS_OK && x->oom) {
+            fprintf(stderr, "loadscope export: out of memory\n");
+            return LS_EXIT_RUNTIME;
+        }
+        break;
+    case W_FOLDED:
+        x->out = f;
+        e = store_alloc_hotpaths(st, id, 0, 0, folded_row, x);
+        if (x->werr == LS_OK && ferror(f))
+            x->werr = LS_ERR_IO;
+        break;
     case W_SUMMARY:
     default:
         e = summary_header(x->csv);
@@ -301,11 +410,13 @@ static int export_to(struct store *st, int64_t id, enum what what, FILE *f, cons
         fprintf(stderr, "loadscope export: %s\n", store_errmsg(st));
         return LS_EXIT_RUNTIME;
     }
-    if (x->werr == LS_OK)
+    if (x->werr == LS_OK && what != W_FOLDED)
         x->werr = csv_finish(x->csv);
+    if (x->werr == LS_OK && what == W_FOLDED && fflush(f) != 0)
+        x->werr = LS_ERR_IO;
     if (x->werr != LS_OK) {
-        fprintf(stderr, "loadscope export: writing %s: %s\n", out_name,
-                strerror(csv_errno(x->csv) != 0 ? csv_errno(x->csv) : EIO));
+        int en = what == W_FOLDED ? errno : csv_errno(x->csv);
+        fprintf(stderr, "loadscope export: writing %s: %s\n", out_name, strerror(en != 0 ? en : EIO));
         return LS_EXIT_RUNTIME;
     }
     return LS_EXIT_OK;
@@ -349,6 +460,9 @@ static int export_file(struct store *st, int64_t id, enum what what, const char 
     }
     if (rc != LS_EXIT_OK)
         unlink(tmp);
+    else if (what == W_FOLDED)
+        fprintf(stderr, "loadscope export: %llu folded stacks written to %s\n",
+                (unsigned long long)x->lines, path);
     else
         fprintf(stderr, "loadscope export: %llu rows (and a header) written to %s\n",
                 (unsigned long long)(csv_rows(x->csv) - 1), path);
@@ -402,8 +516,14 @@ int cli_export(int argc, char **argv)
         what = W_INTERVALS;
     } else if (strcmp(what_s, "summary") == 0) {
         what = W_SUMMARY;
+    } else if (strcmp(what_s, "hotpaths") == 0) {
+        what = W_HOTPATHS;
+    } else if (strcmp(what_s, "folded") == 0) {
+        what = W_FOLDED;
     } else {
-        fprintf(stderr, "loadscope export: --what %s: expected samples, intervals or summary\n",
+        fprintf(stderr,
+                "loadscope export: --what %s: expected samples, intervals, summary, hotpaths or "
+                "folded\n",
                 what_s);
         return LS_EXIT_USAGE;
     }
@@ -446,6 +566,24 @@ int cli_export(int argc, char **argv)
                 e != LS_OK ? store_errmsg(st) : "out of memory");
         rc = LS_EXIT_RUNTIME;
         goto out;
+    }
+    if (what == W_HOTPATHS || what == W_FOLDED) {
+        if (store_alloc_info(st, id, &x.ai) != LS_OK) {
+            fprintf(stderr, "loadscope export: %s\n", store_errmsg(st));
+            rc = LS_EXIT_RUNTIME;
+            goto out;
+        }
+        if (x.ai.stacks == 0) {
+            fprintf(stderr,
+                    "loadscope export: session %lld has no allocation stacks to export (%s); "
+                    "trace one with `loadscope run --trace-allocations` or `loadscope trace`\n",
+                    (long long)id,
+                    x.ai.processes == 0 ? "it was not traced"
+                    : strcmp(x.ai.mode, "count") == 0 ? "it was traced in count mode, which keeps no stacks"
+                                                      : "the tracer recorded none");
+            rc = LS_EXIT_USAGE;
+            goto out;
+        }
     }
 
     memset(&sa, 0, sizeof(sa));
