@@ -65,9 +65,12 @@ if [ "$HEAPTRACK" = 1 ]; then
 fi
 
 # Configurations: "name|binary suffix|how to run". The untraced run of each
-# binary is the baseline of the rows that run the same binary.
+# binary is the baseline of the rows that run the same binary. "preload only"
+# loads the shim with no loadscope to talk to, so it stays inactive: the
+# hooks only forward to glibc, which is the floor every mode starts from.
 CONFIGS="untraced|fp|plain
 untraced|nofp|plain
+preload only|fp|preload
 count|fp|count
 full|fp|full
 sampled|fp|sampled
@@ -88,6 +91,7 @@ run() {
     t0=$(now_ns)
     case $3 in
     plain) "$bin" "$iter" "$THREADS" "$out" >/dev/null 2>&1 ;;
+    preload) LD_PRELOAD=$BUILD/libloadscope-shim.so "$bin" "$iter" "$THREADS" "$out" >/dev/null 2>&1 ;;
     heaptrack) (cd "$TMP" && heaptrack -o "$TMP/ht" "$bin" "$iter" "$THREADS" "$out") >/dev/null 2>&1 ;;
     *) "$LS" trace --db "$TMP/t.db" --mode "$3" -- "$bin" "$iter" "$THREADS" "$out" >/dev/null 2>&1 ;;
     esac
