@@ -150,6 +150,18 @@ uint64_t shim_stack_dropped(void)
 
 #define ptr_hash shim_ptr_hash
 
+/*
+ * A block's shard. glibc gives each thread's arena heaps of their own,
+ * aligned on 64 MiB: shards are grouped by that heap (32 groups of 8), so
+ * threads on different arenas take different locks and write different shard
+ * lines, instead of every lock word bouncing between cores on every call.
+ */
+static inline struct pt_shard *pt_shard_of(uintptr_t p, uint64_t h)
+{
+    uint64_t g = (uint64_t)(p >> 26) * 0x9E3779B97F4A7C15ull;
+    return &pt_shards[((g >> 59) << 3) | (h >> 61)];
+}
+
 static inline void spin_lock(_Atomic int *l)
 {
     while (atomic_exchange_explicit(l, 1, memory_order_acquire)) {
@@ -204,7 +216,7 @@ static bool pt_grow(struct pt_shard *s)
 bool shim_ptr_insert(uintptr_t p, const struct shim_block *b)
 {
     uint64_t h = ptr_hash(p);
-    struct pt_shard *s = &pt_shards[h >> 56];
+    struct pt_shard *s = pt_shard_of(p, h);
     bool ok = true;
 
     spin_lock(&s->lock);
@@ -229,7 +241,7 @@ out:
 bool shim_ptr_remove(uintptr_t p, struct shim_block *out)
 {
     uint64_t h = ptr_hash(p);
-    struct pt_shard *s = &pt_shards[h >> 56];
+    struct pt_shard *s = pt_shard_of(p, h);
     bool found = false;
 
     if (filt_on && !shim_maybe_tracked(p))
