@@ -18,7 +18,14 @@
  * pointer ends the walk instead of faulting. With unwind=auto the first walks
  * whose caller is in the main executable are compared with libunwind's
  * unw_backtrace; if the frame-pointer walks come out clearly shallower, the
- * target has no frame pointers and libunwind is used from then on.
+ * target has no frame pointers and libunwind is used from then on. In that
+ * mode each thread caches the stacks it unwound, keyed by the hook's return
+ * and frame addresses, and proves a hit by re-reading each return address's
+ * stack slot (see unw_cache_hit): most allocations cost a few loads instead
+ * of an unwind.
+ *
+ * The hooks' common case (counting; sampled mode's countdown and filter) is
+ * inline in shim_int.h; this file has the slow paths.
  */
 #include <errno.h>
 #include <pthread.h>
