@@ -31,6 +31,8 @@
 #include "lserr.h"
 #include "sample.h"
 
+struct alloc;
+
 #define LIVE_HISTORY_S 3600 /* seconds of time series kept (a ring: memory is bounded) */
 #define LIVE_EVENTS 64      /* last run events kept */
 #define LIVE_EVENT_LEN 256  /* bytes kept of each event message (with the NUL) */
@@ -51,6 +53,7 @@ struct live_info {
     uint32_t nsteps;
     uint64_t warmup_ns, duration_ns;
     int64_t session;               /* its id in the database (0: none) */
+    struct alloc *alloc;           /* the run's allocation tracer (borrowed), NULL when not tracing */
 };
 
 /* Sums of the request phases over some requests (microseconds). */

@@ -48,8 +48,9 @@ ls_err store_alloc_info(struct store *st, int64_t session_id, struct store_alloc
     static const char sql[] =
         "SELECT (SELECT count(*) FROM sessions WHERE id = ?1),"
         " (SELECT count(*) FROM alloc_stacks WHERE session_id = ?1),"
-        " max(coalesce((SELECT max(second) + 1 FROM alloc_intervals WHERE session_id = ?1), 0),"
-        "     coalesce((SELECT max(second) + 1 FROM alloc_process WHERE session_id = ?1), 0)),"
+        " coalesce((SELECT max(second) + 1 FROM intervals WHERE session_id = ?1 AND step = -1),"
+        "  max(coalesce((SELECT max(second) + 1 FROM alloc_intervals WHERE session_id = ?1), 0),"
+        "      coalesce((SELECT max(second) + 1 FROM alloc_process WHERE session_id = ?1), 0))),"
         " (SELECT coalesce(sum(count), 0) FROM intervals WHERE session_id = ?1 AND step = -1),"
         " (SELECT count(*) FROM alloc_summary WHERE session_id = ?1),"
         " (SELECT mode FROM alloc_summary WHERE session_id = ?1 ORDER BY pid LIMIT 1)";

@@ -18,7 +18,9 @@
 /* What a session's allocation tables hold, in a few numbers. */
 struct store_alloc_info {
     uint64_t stacks;           /* rows of alloc_stacks */
-    uint64_t seconds;          /* traced seconds: the last second with a row, plus one (0: none) */
+    uint64_t seconds;          /* what rates are over: the load run's seconds (its last stored
+                                  interval + 1); for a `trace` session (no intervals) the traced
+                                  seconds (the last allocation or /proc row + 1); 0: none */
     uint64_t requests;         /* requests completed in the session (all-steps intervals) */
     uint64_t processes;        /* traced processes summarized (alloc_summary rows) */
     char mode[16];             /* "full", "sampled", "count" ("" when no process summarized) */

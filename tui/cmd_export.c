@@ -522,8 +522,8 @@ int cli_export(int argc, char **argv)
         what = W_FOLDED;
     } else {
         fprintf(stderr,
-                "loadscope export: --what %s: expected samples, intervals, summary, hotpaths or "
-                "folded\n",
+                "loadscope export: --what %s: expected samples, intervals or summary (a traced "
+                "session also has hotpaths and folded)\n",
                 what_s);
         return LS_EXIT_USAGE;
     }

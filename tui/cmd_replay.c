@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "dash.h"
+#include "dash_hot.h"
 #include "live.h"
 #include "report.h"
 #include "store.h"
@@ -402,6 +403,7 @@ int cli_replay(int argc, char **argv)
         size_t n, cap;
     } pk = {0};
     bool term = false;
+    struct dash_hot *hot = NULL;
     rc = LS_EXIT_RUNTIME;
     if (store_open(path, &st, err, sizeof(err)) != LS_OK) {
         fprintf(stderr, "loadscope replay: cannot open %s: %s\n", path, err);
@@ -456,6 +458,14 @@ int cli_replay(int argc, char **argv)
                 r.oom ? "out of memory" : store_errmsg(st));
         goto out;
     }
+    /* A traced session replays its Hot paths screen from the stored per-second rows. */
+    if (dash_hot_open_replay(st, id, &hot, err, sizeof(err)) != LS_OK) {
+        if (term)
+            dash_term_close();
+        term = false;
+        fprintf(stderr, "loadscope replay: session %lld: %s\n", (long long)id, err);
+        goto out;
+    }
     if (r.niv == 0) {
         if (term)
             dash_term_close();
@@ -487,7 +497,7 @@ int cli_replay(int argc, char **argv)
     r.last_tick_ns = ls_now_ns();
     feed_to(&r);
     struct dash_hooks h = {.ctx = &r, .replay = true, .tick = rp_tick, .key = rp_key,
-                           .keys_help = rp_keys_help, .status = rp_status};
+                           .keys_help = rp_keys_help, .status = rp_status, .hot = hot};
     dash_hooks_add_export(&h, path, id);
     enum dash_quit q = dash_loop(r.lv, &h);
     rc = q == DASH_QUIT_SIGNAL ? LS_EXIT_INTERRUPTED : q == DASH_QUIT_KEY ? LS_EXIT_OK : LS_EXIT_RUNTIME;
@@ -497,6 +507,7 @@ out:
     if (r.decode_errors)
         fprintf(stderr, "loadscope replay: %llu stored histogram(s) did not decode and were left out\n",
                 (unsigned long long)r.decode_errors);
+    dash_hot_close(hot);
     live_close(r.lv);
     for (size_t i = 0; i < r.niv; i++)
         free(r.iv[i].blob);

@@ -17,16 +17,41 @@
 #include <string.h>
 
 #include "clock.h"
+#include "dash_hot.h"
 #include "report.h"
 
 #define SNAP_EVERY_NS 200000000ull /* five refreshes a second */
 #define KEY_WAIT_MS 50
 
-static const char *const screen_names[DASH__SCREENS] = {"Overview", "Steps", "Errors", "Target"};
+static const char *const screen_names[DASH__SCREENS] = {"Overview", "Steps", "Errors", "Target",
+                                                         "Hot paths"};
+
+/* The screens shown, in order: Target in live runs only, Hot paths when allocations are traced. */
+static int screen_list(const struct dash_hooks *h, enum dash_screen out[DASH__SCREENS])
+{
+    int n = 0;
+    for (int s = 0; s < DASH__SCREENS; s++) {
+        if ((s == DASH_TARGET && h->replay) || (s == DASH_HOT && !h->hot))
+            continue;
+        out[n++] = (enum dash_screen)s;
+    }
+    return n;
+}
 
 static int screen_count(const struct dash_hooks *h)
 {
-    return h->replay ? DASH__SCREENS - 1 : DASH__SCREENS;
+    enum dash_screen l[DASH__SCREENS];
+    return screen_list(h, l);
+}
+
+/* The screen n places after (or before) the current one in the shown order. */
+static enum dash_screen screen_step(const struct dash_hooks *h, enum dash_screen cur, int n)
+{
+    enum dash_screen l[DASH__SCREENS];
+    int cnt = screen_list(h, l), pos = 0;
+    while (pos < cnt && l[pos] != cur)
+        pos++;
+    return l[((pos + n) % cnt + cnt) % cnt];
 }
 
 static const char *state_text(const struct live_snapshot *sn, bool replay)
@@ -72,6 +97,13 @@ static void keys_line(const struct dash_hooks *h, const struct dash_view_state *
     case DASH_TARGET:
         if (vs->npids > 1)
             ADD("  Up/Down process");
+        break;
+    case DASH_HOT:
+        if (h->hot) {
+            char hk[120];
+            dash_hot_keys_help(h->hot, hk, sizeof(hk));
+            ADD("  %s", hk);
+        }
         break;
     default:
         break;
@@ -165,10 +197,12 @@ static void header(const struct live_snapshot *sn, const struct dash_hooks *h,
         dash_frame_style(f, 3, 39, 25, DS_BAD);
 
     int col = 1;
-    for (int s = 0; s < screen_count(h); s++) {
-        bool cur = (int)vs->screen == s;
+    enum dash_screen shown[DASH__SCREENS];
+    int nshown = screen_list(h, shown);
+    for (int i = 0; i < nshown; i++) {
+        bool cur = vs->screen == shown[i];
         int n = dash_frame_put(f, 4, col, cur ? DS_SELECT : DS_HEAD, "%s%d %s%s", cur ? "[" : " ",
-                               s + 1, screen_names[s], cur ? "]" : " ");
+                               i + 1, screen_names[shown[i]], cur ? "]" : " ");
         col += n + 1;
     }
 }
@@ -180,6 +214,8 @@ static void help_view(const struct dash_hooks *h, struct dash_frame *f, int top,
         "1 2 3 4          Overview, Steps, Errors, Target (replay: 1-3)",
         "Up, Down         select a step (Overview, Steps), scroll (Errors), process (Target)",
         "Enter            Overview: open the selected step's detail",
+        "                 (traced runs: Hot paths is the last screen; Up/Down path, Enter its",
+        "                 full stack, s ranks by bytes/s or allocations/s)",
         "?                this help; q quits (a live run is stopped, the session is kept)",
     };
     int r = top;
@@ -208,7 +244,7 @@ static void compose(const struct live_snapshot *sn, const struct dash_hooks *h,
                     struct dash_view_state *vs, struct dash_frame *f, int rows, int cols)
 {
     dash_frame_reset(f, rows, cols);
-    if (vs->screen == DASH_TARGET && h->pids) {
+    if ((vs->screen == DASH_TARGET || vs->screen == DASH_HOT) && h->pids) {
         size_t cap = sizeof(vs->pids) / sizeof(vs->pids[0]);
         vs->npids = h->pids(h->ctx, vs->pids, cap);
         if (vs->npids > cap)
@@ -235,6 +271,11 @@ static void compose(const struct live_snapshot *sn, const struct dash_hooks *h,
     }
     switch (vs->screen) {
     case DASH_OVERVIEW:
+        if (h->hot && dash_hot_panel_rows(bottom - top) > 0) {
+            int pr = dash_hot_panel_rows(bottom - top);
+            dash_hot_panel(h->hot, sn, f, bottom - pr, bottom);
+            bottom -= pr;
+        }
         dash_view_overview(sn, vs, f, top, bottom);
         break;
     case DASH_STEPS:
@@ -245,6 +286,10 @@ static void compose(const struct live_snapshot *sn, const struct dash_hooks *h,
         break;
     case DASH_TARGET:
         dash_view_target(sn, vs, f, top, bottom);
+        break;
+    case DASH_HOT:
+        if (h->hot)
+            dash_view_hot(h->hot, sn, h->pids ? vs->pids : NULL, vs->npids, f, top, bottom);
         break;
     default:
         break;
@@ -260,6 +305,11 @@ static int on_key(int ch, const struct dash_hooks *h, struct dash_view_state *vs
         vs->help = false;
         return DASH_KEY_HANDLED | DASH_KEY_REDRAW;
     }
+    if (vs->screen == DASH_HOT && h->hot) {
+        int fl = dash_hot_key(h->hot, ch);
+        if (fl)
+            return fl;
+    }
     switch (ch) {
     case 'q':
     case 'Q':
@@ -268,18 +318,19 @@ static int on_key(int ch, const struct dash_hooks *h, struct dash_view_state *vs
         vs->help = true;
         return DASH_KEY_HANDLED | DASH_KEY_REDRAW;
     case '\t':
-        vs->screen = (enum dash_screen)(((int)vs->screen + 1) % nscreens);
+        vs->screen = screen_step(h, vs->screen, 1);
         return DASH_KEY_HANDLED | DASH_KEY_REDRAW;
     case KEY_BTAB:
-        vs->screen = (enum dash_screen)(((int)vs->screen + nscreens - 1) % nscreens);
+        vs->screen = screen_step(h, vs->screen, -1);
         return DASH_KEY_HANDLED | DASH_KEY_REDRAW;
     case '1':
     case '2':
     case '3':
     case '4':
+    case '5':
         if (ch - '1' >= nscreens)
             return 0;
-        vs->screen = (enum dash_screen)(ch - '1');
+        vs->screen = screen_step(h, DASH_OVERVIEW, ch - '1');
         return DASH_KEY_HANDLED | DASH_KEY_REDRAW;
     case KEY_UP:
     case KEY_DOWN: {
@@ -326,11 +377,17 @@ static int on_key(int ch, const struct dash_hooks *h, struct dash_view_state *vs
 enum dash_quit dash_loop(struct live *lv, const struct dash_hooks *h)
 {
     enum dash_quit why = DASH_QUIT_ERROR;
+    struct dash_hot *own_hot = NULL;
     struct live_snapshot *sn = NULL;
     struct dash_frame *f = calloc(1, sizeof(*f));
     struct dash_view_state *vs = calloc(1, sizeof(*vs));
     if (!f || !vs || live_snapshot_new(lv, &sn) != LS_OK)
         goto out;
+    /* A traced live run gets its Hot paths screen from the model's tracer. */
+    struct dash_hooks with_hot = *h;
+    if (!h->hot && sn->info->alloc && dash_hot_open_live(sn->info->alloc, &own_hot) == LS_OK)
+        with_hot.hot = own_hot;
+    h = &with_hot;
     vs->replay = h->replay;
     vs->step_sel = sn->nsteps_total - 1; /* ALL STEPS */
     uint64_t last_snap = 0, msg_until = 0;
@@ -384,6 +441,7 @@ enum dash_quit dash_loop(struct live *lv, const struct dash_hooks *h)
             dirty = true;
     }
 out:
+    dash_hot_close(own_hot);
     live_snapshot_free(sn);
     free(f);
     free(vs);

@@ -27,8 +27,13 @@ enum dash_key_flags {
     DASH_KEY_RESNAP = 8,   /* the model changed under the display: take a snapshot now */
 };
 
-/* The screens; replay has no Target screen (the process is not stored). */
-enum dash_screen { DASH_OVERVIEW = 0, DASH_STEPS, DASH_ERRORS, DASH_TARGET, DASH__SCREENS };
+/*
+ * The screens; replay has no Target screen (the process is not stored), and
+ * Hot paths is shown only when allocations are traced (hooks->hot).
+ */
+enum dash_screen { DASH_OVERVIEW = 0, DASH_STEPS, DASH_ERRORS, DASH_TARGET, DASH_HOT, DASH__SCREENS };
+
+struct dash_hot;
 
 /*
  * What drives the dashboard besides the live model: a live run or a replay.
@@ -50,6 +55,9 @@ struct dash_hooks {
     void (*export_session)(const char *dbpath, int64_t session, char *msg, size_t cap);
     const char *dbpath;
     int64_t session;
+    /* Allocation hot paths (dash_hot.h), borrowed; NULL: no Hot paths screen. A live run's
+       is made by dash_loop from the live model's info->alloc. */
+    struct dash_hot *hot;
 };
 
 /* Sets h's export hook when this build has the CSV export (dash_export.c). */
