@@ -171,6 +171,19 @@ struct cu_index {
     size_t n, cap;
 };
 
+/* An ELF symbol's range, for modules without DWARF (node, stripped libraries). */
+struct elf_sym {
+    Dwarf_Addr lo, hi; /* dwfl addresses; hi == lo for a symbol of unknown size */
+    const char *name;  /* into libdw's copy of the ELF: valid until the next report */
+};
+
+/* One module's function symbols sorted by address: a binary search per lookup. */
+struct sym_index {
+    Dwfl_Module *mod;
+    struct elf_sym *syms;
+    size_t n;
+};
+
 struct sym_table {
     pid_t pid; /* 0 for an offline table */
     Dwfl *dwfl;
@@ -201,7 +214,17 @@ struct sym_table {
 
     struct sym_stats stats;
     uint64_t last_read_ns; /* CLOCK_MONOTONIC of the last maps read on a miss */
+
+    struct sym_index *symidx; /* per module, built on its first ELF-symbol lookup */
+    size_t nsymidx, capsymidx;
 };
+
+static void symidx_clear(struct sym_table *t)
+{
+    for (size_t i = 0; i < t->nsymidx; i++)
+        free(t->symidx[i].syms);
+    t->nsymidx = 0;
+}
 
 static const char *intern_n(struct sym_table *t, const char *s, size_t len)
 {
@@ -554,6 +577,8 @@ static void report_modules(struct sym_table *t)
 {
     if (!t->dirty)
         return;
+    /* Reporting may free modules: the symbol indexes point into them. */
+    symidx_clear(t);
     dwfl_report_begin(t->dwfl);
     for (size_t i = 0; i < t->nmodules; i++) {
         struct sym_module *m = &t->modules[i];
@@ -664,6 +689,8 @@ void sym_close(struct sym_table *t)
     for (size_t i = 0; i < t->cus_cap; i++)
         free(t->cus[i].fns);
     free(t->cus);
+    symidx_clear(t);
+    free(t->symidx);
     free(t);
 }
 
@@ -696,12 +723,82 @@ static const char *die_function_name(struct sym_table *t, Dwarf_Die *die)
     return n ? demangle_cached(t, n) : "";
 }
 
+static int elf_sym_cmp(const void *a, const void *b)
+{
+    const struct elf_sym *x = a, *y = b;
+    if (x->lo != y->lo)
+        return x->lo < y->lo ? -1 : 1;
+    /* At one address, the sized symbol after the unsized: the search takes the last. */
+    return (x->hi > y->hi) - (x->hi < y->hi);
+}
+
+/*
+ * The module's function symbols, sorted, built once: dwfl_module_addrinfo
+ * scans the whole symbol table on every call, which for a binary like node
+ * (about 100k symbols) made symbolization, and through back-pressure the
+ * traced target itself, dozens of times slower.
+ */
+static const struct sym_index *symidx_for(struct sym_table *t, Dwfl_Module *mod)
+{
+    for (size_t i = 0; i < t->nsymidx; i++) {
+        if (t->symidx[i].mod == mod)
+            return &t->symidx[i];
+    }
+    if (t->nsymidx == t->capsymidx) {
+        size_t nc = t->capsymidx ? t->capsymidx * 2 : 16;
+        struct sym_index *n = realloc(t->symidx, nc * sizeof *n);
+        if (!n)
+            return NULL;
+        t->symidx = n;
+        t->capsymidx = nc;
+    }
+    struct sym_index *x = &t->symidx[t->nsymidx];
+    x->mod = mod;
+    x->syms = NULL;
+    x->n = 0;
+    int count = dwfl_module_getsymtab(mod);
+    if (count > 0) {
+        x->syms = malloc((size_t)count * sizeof *x->syms);
+        if (!x->syms)
+            return NULL;
+        for (int i = 1; i < count; i++) {
+            GElf_Sym sym;
+            GElf_Addr addr;
+            GElf_Word shndx;
+            const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, NULL, NULL);
+            int type = GELF_ST_TYPE(sym.st_info);
+            if (!name || !*name || (type != STT_FUNC && type != STT_GNU_IFUNC) ||
+                sym.st_shndx == SHN_UNDEF)
+                continue;
+            x->syms[x->n++] = (struct elf_sym){addr, addr + sym.st_size, name};
+        }
+        qsort(x->syms, x->n, sizeof *x->syms, elf_sym_cmp);
+    }
+    t->nsymidx++;
+    return x;
+}
+
 static const char *elf_symbol_name(struct sym_table *t, Dwfl_Module *mod, Dwarf_Addr addr)
 {
-    GElf_Off off;
-    GElf_Sym sym;
-    const char *n = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
-    return n ? demangle_cached(t, n) : "";
+    const struct sym_index *x = symidx_for(t, mod);
+    if (!x || x->n == 0)
+        return "";
+    /* The last symbol starting at or before addr... */
+    size_t lo = 0, hi = x->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->syms[mid].lo <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* ...or, when its size says addr lies beyond it, one a little before it that holds addr. */
+    for (size_t k = lo, tries = 0; k > 0 && tries < 8; k--, tries++) {
+        const struct elf_sym *e = &x->syms[k - 1];
+        if (addr < e->hi || (e->hi == e->lo && tries == 0))
+            return demangle_cached(t, e->name);
+    }
+    return "";
 }
 
 static bool push_die(struct sym_table *t, const Dwarf_Die *die)
