@@ -24,6 +24,10 @@ static volatile sig_atomic_t signals_seen;
 static volatile sig_atomic_t last_signal;
 static struct sigaction old_int, old_term, old_hup;
 static attr_t style_attr[DS__COUNT];
+/* The frame last painted, so unchanged lines are not handed to curses again. */
+static struct dash_frame *painted;
+static bool painted_valid;
+static int painted_rows, painted_cols; /* the screen's size when it was painted */
 
 static void on_signal(int sig)
 {
@@ -170,6 +174,7 @@ bool dash_term_open(char *why, size_t cap)
     }
     set_term(screen);
     active = true;
+    painted_valid = false;
     cbreak();
     noecho();
     nonl();
@@ -194,6 +199,9 @@ void dash_term_close(void)
     endwin();
     delscreen(screen);
     screen = NULL;
+    free(painted);
+    painted = NULL;
+    painted_valid = false;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);
@@ -209,16 +217,45 @@ int dash_term_key(int timeout_ms)
 {
     timeout(timeout_ms);
     int ch = getch();
+    /* Curses has resized its screen, perhaps twice before we paint again: paint it whole. */
+    if (ch == KEY_RESIZE)
+        painted_valid = false;
     return ch == ERR ? -1 : ch;
 }
 
+static bool same_line(const struct dash_line *a, const struct dash_line *b, int cols)
+{
+    if (a->style != b->style || a->nspans != b->nspans || memcmp(a->text, b->text, (size_t)cols) != 0)
+        return false;
+    for (int s = 0; s < a->nspans; s++) {
+        const struct dash_span *x = &a->spans[s], *y = &b->spans[s];
+        if (x->col != y->col || x->len != y->len || x->style != y->style)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Paints f. A line equal to the one painted last time is skipped: curses
+ * would find no change in it either, but only after re-adding every cell
+ * (a wide-character check each), which was most of the UI thread's time.
+ * A changed line is rewritten whole (its text fills the frame's width), so
+ * nothing of the old one stays; a new screen size repaints everything.
+ */
 void dash_term_paint(const struct dash_frame *f)
 {
     int rows, cols;
     getmaxyx(stdscr, rows, cols);
-    erase();
+    if (!painted)
+        painted = malloc(sizeof(*painted));
+    bool diff = painted && painted_valid && painted_rows == rows && painted_cols == cols &&
+                painted->rows == f->rows && painted->cols == f->cols;
+    if (!diff)
+        erase();
     for (int r = 0; r < f->rows && r < rows; r++) {
         const struct dash_line *l = &f->line[r];
+        if (diff && same_line(l, &painted->line[r], f->cols))
+            continue;
         int w = f->cols < cols ? f->cols : cols;
         /* The bottom-right cell would scroll some terminals: leave it. */
         if (r == rows - 1 && w == cols)
@@ -236,6 +273,14 @@ void dash_term_paint(const struct dash_frame *f)
     }
     attrset(A_NORMAL);
     refresh();
+    if (painted) {
+        painted->rows = f->rows;
+        painted->cols = f->cols;
+        memcpy(painted->line, f->line, (size_t)f->rows * sizeof(f->line[0]));
+        painted_rows = rows;
+        painted_cols = cols;
+        painted_valid = true;
+    }
 }
 
 int dash_term_signals(void)
