@@ -262,7 +262,7 @@ static void proc_thread_names(int pid, char *out, size_t cap)
         while (k < nn && strcmp(nc[k].name, comm) != 0)
             k++;
         if (k == nn && nn < sizeof(nc) / sizeof(nc[0])) {
-            snprintf(nc[nn].name, sizeof(nc[nn].name), "%s", comm);
+            snprintf(nc[nn].name, sizeof(nc[nn].name), "%.19s", comm);
             nc[nn++].n = 0;
         }
         if (k < nn)
