@@ -22,7 +22,9 @@
 # of them (other jobs: a noisy round shows there). At the
 # end: the medians, the median of the per-round ratios dashboard/headless
 # (each round runs both modes back to back, so slow drifts cancel), the cost
-# (1 - that ratio), the CPU-per-request ratio, and the ratio over the quiet
+# (1 - that ratio), the CPU-per-request ratios (loadscope alone, and with the
+# echo server and tmux: on a machine with nothing else running, where the
+# two CPUs are all theirs, throughput goes as its inverse), and the ratio over the quiet
 # rounds only (other% at most QUIET_PCT, default 5, in both modes of the
 # round). The goal is a cost under 3 %.
 #
@@ -201,10 +203,13 @@ H=$(awk '$2 == "headless" {print $3}' "$TMP/rows" | median)
 D=$(awk '$2 == "dashboard" {print $3}' "$TMP/rows" | median)
 HC=$(awk '$2 == "headless" {print 1e6 * $4 / $5}' "$TMP/rows" | median)
 DC=$(awk '$2 == "dashboard" {print 1e6 * $4 / $5}' "$TMP/rows" | median)
+AH=$(awk -v hz="$HZ" '$2 == "headless" {print 1e6 * ($4 + ($6 + $8) / hz) / $5}' "$TMP/rows" | median)
+AD=$(awk -v hz="$HZ" '$2 == "dashboard" {print 1e6 * ($4 + ($6 + $8) / hz) / $5}' "$TMP/rows" | median)
 R=$(awk '{ if ($2 == "headless") h[$1] = $3; else d[$1] = $3 } END { for (r in h) if (r in d) print d[r] / h[r] }' "$TMP/rows" | median)
-awk -v h="$H" -v d="$D" -v r="$R" -v hc="$HC" -v dc="$DC" 'BEGIN {
+awk -v h="$H" -v d="$D" -v r="$R" -v hc="$HC" -v dc="$DC" -v ah="$AH" -v ad="$AD" 'BEGIN {
     printf "median     headless %.1f req/s, dashboard %.1f req/s (ratio of medians %.4f)\n", h, d, d / h
-    printf "cpu        headless %.2f us/req, dashboard %.2f us/req (ratio %.4f)\n", hc, dc, dc / hc
+    printf "cpu        loadscope: headless %.2f us/req, dashboard %.2f us/req (ratio %.4f)\n", hc, dc, dc / hc
+    printf "           with the server and tmux: headless %.2f us/req, dashboard %.2f us/req (ratio %.4f)\n", ah, ad, ad / ah
     printf "ratio      dashboard/headless, median of the rounds %.4f  (cost %.2f %%; goal under 3 %%)\n", r, 100 * (1 - r)
 }'
 # The same, over the rounds where other jobs took at most QUIET_PCT % of the machine in both modes.
