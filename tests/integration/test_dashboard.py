@@ -14,53 +14,11 @@ import socket
 import subprocess
 import time
 
+from lstmux import PROMPT, exited, has, keys, screen, tmux, typeline, wait_for
 from lsutil import BIN, HTTP_SERVER, TempDir, check, db, finish, write_scenario
 
-SOCK = "lstest-%d" % os.getpid()
-PROMPT = "lsprompt$"
 tmp = TempDir()
 dbpath = tmp.file("dash.db")
-
-
-def tmux(*args, check_rc=True):
-    p = subprocess.run(["tmux", "-L", SOCK] + list(args), capture_output=True, text=True)
-    if check_rc and p.returncode != 0:
-        raise RuntimeError("tmux %s: %s" % (" ".join(args), p.stderr))
-    return p.stdout
-
-
-def screen():
-    return tmux("capture-pane", "-p", "-t", "t").split("\n")[:-1]
-
-
-def wait_for(pred, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    lines = screen()
-    while time.monotonic() < deadline:
-        lines = screen()
-        if pred(lines):
-            return lines
-        time.sleep(0.1)
-    print("\n".join(lines))
-    raise RuntimeError("timed out waiting for " + what)
-
-
-def has(text):
-    return lambda lines: any(text in l for l in lines)
-
-
-def exited(lines):
-    """The shell printed loadscope's exit status (not the echo in the typed command)."""
-    return any(re.match(r"^LSEXIT=\d+$", l.strip()) for l in lines)
-
-
-def keys(*k):
-    tmux("send-keys", "-t", "t", *k)
-
-
-def typeline(text):
-    tmux("send-keys", "-t", "t", "-l", text)
-    tmux("send-keys", "-t", "t", "Enter")
 
 
 def fmt_us(us):

@@ -21,52 +21,17 @@ import shlex
 import subprocess
 import time
 
+import lstmux
+from lstmux import PROMPT, exited, has, keys, screen, tmux, typeline
 from lsutil import BIN, EVERYTHING, TempDir, check, db, finish, write_scenario
 
-SOCK = "lshot-%d" % os.getpid()
-PROMPT = "lsprompt$"
 tmp = TempDir()
 dbpath = tmp.file("hot.db")
 
 
-def tmux(*args, check_rc=True):
-    p = subprocess.run(["tmux", "-L", SOCK] + list(args), capture_output=True, text=True)
-    if check_rc and p.returncode != 0:
-        raise RuntimeError("tmux %s: %s" % (" ".join(args), p.stderr))
-    return p.stdout
-
-
-def screen():
-    return tmux("capture-pane", "-p", "-t", "t").split("\n")[:-1]
-
-
 def wait_for(pred, what, timeout=40):
-    deadline = time.monotonic() + timeout
-    lines = screen()
-    while time.monotonic() < deadline:
-        lines = screen()
-        if pred(lines):
-            return lines
-        time.sleep(0.1)
-    print("\n".join(lines))
-    raise RuntimeError("timed out waiting for " + what)
-
-
-def has(text):
-    return lambda lines: any(text in l for l in lines)
-
-
-def keys(*k):
-    tmux("send-keys", "-t", "t", *k)
-
-
-def typeline(text):
-    tmux("send-keys", "-t", "t", "-l", text)
-    tmux("send-keys", "-t", "t", "Enter")
-
-
-def exited(lines):
-    return any(re.match(r"^LSEXIT=\d+$", l.strip()) for l in lines)
+    """As lstmux.wait_for, with a longer default: node under the tracer starts slowly."""
+    return lstmux.wait_for(pred, what, timeout)
 
 
 def key_line(lines):
