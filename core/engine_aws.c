@@ -206,18 +206,12 @@ static void parse_error(enum aws_service svc, const char *body, size_t len, char
 
 static enum aws_transport_fault fault_of(CURLcode result)
 {
-    switch (result) {
-    case CURLE_OK:
+    switch (http_curl_class(result)) {
+    case LS_EC_OK:
         return AWS_TF_NONE;
-    case CURLE_OPERATION_TIMEDOUT:
+    case LS_EC_TIMEOUT:
         return AWS_TF_TIMEOUT;
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR:
+    case LS_EC_CONNECT:
         return AWS_TF_CONNECTION;
     default:
         return AWS_TF_OTHER;

@@ -217,6 +217,26 @@ nomem:
     return LS_ERR_NOMEM;
 }
 
+enum ls_errclass http_curl_class(CURLcode result)
+{
+    switch (result) {
+    case CURLE_OK:
+        return LS_EC_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return LS_EC_TIMEOUT;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+        return LS_EC_CONNECT;
+    default:
+        return LS_EC_OTHER;
+    }
+}
+
 void http_easy_setup(CURL *c, struct vu *v, curl_write_callback body_fn, char *errbuf)
 {
     const struct scenario *s = v->w->e->s;
@@ -407,23 +427,7 @@ static void finish(struct worker *w, CURL *c, CURLcode result)
     r.bytes_in = (uint32_t)down;
 
     if (result != CURLE_OK) {
-        switch (result) {
-        case CURLE_OPERATION_TIMEDOUT:
-            r.err = LS_EC_TIMEOUT;
-            break;
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_RECV_ERROR:
-        case CURLE_SEND_ERROR:
-        case CURLE_GOT_NOTHING:
-        case CURLE_PARTIAL_FILE:
-        case CURLE_SSL_CONNECT_ERROR:
-            r.err = LS_EC_CONNECT;
-            break;
-        default:
-            r.err = LS_EC_OTHER;
-            break;
-        }
+        r.err = http_curl_class(result);
         snprintf(r.detail, sizeof(r.detail), "%.190s",
                  v->errbuf[0] ? v->errbuf : curl_easy_strerror(result));
     } else {

@@ -190,6 +190,8 @@ long eng_build_request(struct vu *v, int64_t id, char *buf, size_t cap);
 enum ls_errclass eng_classify(struct vu *v, const struct jsonrpc_msg *m, struct xfer_result *r);
 
 /* engine_http.c */
+/* The error class of a failed libcurl transfer (MCP and AWS alike). */
+enum ls_errclass http_curl_class(CURLcode result);
 /* The options every libcurl handle of a VU gets (MCP and AWS alike). */
 void http_easy_setup(CURL *c, struct vu *v, curl_write_callback body_fn, char *errbuf);
 LS_MUST_CHECK ls_err http_worker_init(struct worker *w);
