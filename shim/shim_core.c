@@ -45,6 +45,8 @@
 #include "shim_int.h"
 
 struct shim_config shim_cfg;
+_Atomic int shim_hdr_state;
+uint32_t shim_fork_gen;
 _Atomic int shim_active;
 _Atomic int shim_unwind_now;
 
@@ -54,11 +56,6 @@ static struct shim_thread *_Atomic thread_list;
 static _Atomic uint32_t thread_slots;
 static pthread_key_t thread_key;
 static bool thread_key_ok;
-
-/* Main executable's text, to judge frame pointers on walks that start there. */
-static uintptr_t exe_lo, exe_hi;
-#define AUTO_WALKS 16
-static _Atomic uint32_t auto_done, auto_shallow;
 
 void shim_guard_set(int v)
 {
@@ -217,6 +214,7 @@ static struct shim_thread *thread_get(void)
         t->rng = 1;
     t->sample_left = shim_cfg.mode == LSW_MODE_SAMPLED ? next_sample_gap(t) : 0;
     memset(t->cache, 0, sizeof(t->cache));
+    t->cache_gen++; /* a recycled state's cached walks were of another thread's stack */
     shim_tls.self = t;
     if (thread_key_ok)
         pthread_setspecific(thread_key, t); /* the key's slot is preallocated: no malloc */
@@ -225,7 +223,7 @@ static struct shim_thread *thread_get(void)
 
 #define bump shim_bump
 
-static inline struct shim_stackctr *stack_ctr(struct shim_thread *t, uint32_t id)
+struct shim_stackctr *shim_stack_ctr_map(struct shim_thread *t, uint32_t id)
 {
     uint32_t c = id / SHIM_CHUNK_STACKS;
     struct shim_stackctr *chunk = atomic_load_explicit(&t->chunks[c], memory_order_relaxed);
@@ -236,218 +234,6 @@ static inline struct shim_stackctr *stack_ctr(struct shim_thread *t, uint32_t id
         atomic_store_explicit(&t->chunks[c], chunk, memory_order_release);
     }
     return &chunk[id % SHIM_CHUNK_STACKS];
-}
-
-/* --- stacks --- */
-
-/*
- * The stack hash: one multiply-xorshift step per frame in two lanes (even
- * frames in one, odd in the other, so the two dependency chains of about six
- * cycles a step run side by side), then the lanes and the depth folded
- * together. The frame-pointer walk computes it as it goes (the steps overlap
- * the walk's dependent loads); stack_hash() computes the same value over an
- * array. Stacks are told apart by this 64-bit value alone.
- */
-#define HASH_BASIS 0xcbf29ce484222325ull
-#define HASH_BASIS2 0x84222325cbf29ce4ull
-
-static inline uint64_t hash_step(uint64_t h, uintptr_t frame)
-{
-    h ^= (uint64_t)frame;
-    h *= 0x100000001b3ull;
-    return h ^ (h >> 29);
-}
-
-static inline uint64_t hash_finish(uint64_t even, uint64_t odd, uint32_t n)
-{
-    uint64_t h = hash_step(even, (uintptr_t)odd);
-    h ^= (uint64_t)n * 0x9E3779B97F4A7C15ull;
-    return h ? h : 1;
-}
-
-static inline uint64_t stack_hash(void *const *f, uint32_t n)
-{
-    uint64_t h[2] = {HASH_BASIS, HASH_BASIS2};
-    for (uint32_t i = 0; i < n; i++)
-        h[i & 1] = hash_step(h[i & 1], (uintptr_t)f[i]);
-    return hash_finish(h[0], h[1], n);
-}
-
-static uint32_t walk_fp(struct shim_thread *t, void **out, uint32_t max, uintptr_t frame, void *ret,
-                        uint64_t *hash)
-{
-    uint32_t n = 0;
-    uintptr_t lo = (uintptr_t)&n;
-    uint64_t h = HASH_BASIS, h2 = HASH_BASIS2; /* lanes: even frames, odd frames */
-    if (SHIM_UNLIKELY(lo < t->stack_lo || lo >= t->stack_hi)) {
-        /* On another stack (signal or coroutine stack): look it up, a few times per thread. */
-        if (t->bound_refreshes < 8) {
-            t->bound_refreshes++;
-            (void)shim_maps_find(lo, &t->stack_lo, &t->stack_hi);
-        }
-    }
-    out[n++] = ret;
-    h = hash_step(h, (uintptr_t)ret);
-    uintptr_t hi = t->stack_hi - 2 * sizeof(uintptr_t);
-    /* frame is the hook's own frame (the shim keeps frame pointers): [0] = caller's fp, [1] = ret. */
-    if (lo < t->stack_lo || lo >= t->stack_hi || frame < lo || frame > hi ||
-        (frame & (sizeof(uintptr_t) - 1)) != 0)
-        goto out;
-    uintptr_t fp = ((const uintptr_t *)frame)[0];
-    uintptr_t prev = frame;
-    while (n < max) {
-        if (fp <= prev || fp > hi || (fp & (sizeof(uintptr_t) - 1)) != 0)
-            break;
-        uintptr_t ra = ((const uintptr_t *)fp)[1];
-        if (ra < 4096)
-            break;
-        out[n++] = (void *)ra; /* n is now even when ra sat at an odd index */
-        if (n & 1)
-            h = hash_step(h, ra);
-        else
-            h2 = hash_step(h2, ra);
-        prev = fp;
-        fp = ((const uintptr_t *)fp)[0];
-    }
-out:
-    *hash = hash_finish(h, h2, n);
-    return n;
-}
-
-static uint32_t walk_unw(void **out, uint32_t max, void *ret)
-{
-    void *buf[LSW_MAX_FRAMES + 8];
-    int got = unw_backtrace(buf, (int)(max + 8 < LSW_MAX_FRAMES + 8 ? max + 8 : LSW_MAX_FRAMES + 8));
-    int start = -1;
-    for (int i = 0; i < got && i < 8; i++) {
-        if (buf[i] == ret) {
-            start = i;
-            break;
-        }
-    }
-    uint32_t n = 0;
-    if (start < 0) {
-        out[n++] = ret;
-        return n;
-    }
-    for (int i = start; i < got && n < max; i++)
-        out[n++] = buf[i];
-    return n;
-}
-
-static uint32_t take_stack(struct shim_thread *t, void **out, void *ret, void *frame, uint64_t *hash)
-{
-    uint32_t max = shim_cfg.depth;
-    int how = atomic_load_explicit(&shim_unwind_now, memory_order_relaxed);
-    if (how == LSW_UNWIND_LIBUNWIND) {
-        bump(&t->walks_unw, 1);
-        uint32_t un = walk_unw(out, max, ret);
-        *hash = stack_hash(out, un);
-        return un;
-    }
-    bump(&t->walks_fp, 1);
-    uint32_t n = walk_fp(t, out, max, (uintptr_t)frame, ret, hash);
-    if (SHIM_UNLIKELY(how == LSW_UNWIND_AUTO) && (uintptr_t)ret >= exe_lo &&
-        (uintptr_t)ret < exe_hi) {
-        void *u[LSW_MAX_FRAMES];
-        uint32_t un = walk_unw(u, max, ret);
-        if (n + 2 < un)
-            atomic_fetch_add(&auto_shallow, 1);
-        uint32_t done = atomic_fetch_add(&auto_done, 1) + 1;
-        if (done == AUTO_WALKS) {
-            int pick = atomic_load(&auto_shallow) * 4 >= AUTO_WALKS ? LSW_UNWIND_LIBUNWIND
-                                                                   : LSW_UNWIND_FP;
-            atomic_store(&shim_unwind_now, pick);
-        }
-        if (n + 2 < un) {
-            memcpy(out, u, un * sizeof(void *));
-            n = un;
-            *hash = stack_hash(out, n);
-        }
-    }
-    return n;
-}
-
-static inline uint32_t stack_id(struct shim_thread *t, uint64_t h, void **frames, uint32_t n)
-{
-    uint32_t c = (uint32_t)(h >> 7) & (SHIM_CACHE - 1);
-    if (t->cache[c].hash == h)
-        return t->cache[c].id;
-    uint32_t id = shim_stack_intern(h, frames, n);
-    if (id == 0) {
-        bump(&t->dropped, 1);
-        return 0;
-    }
-    t->cache[c].hash = h;
-    t->cache[c].id = id;
-    return id;
-}
-
-/*
- * libunwind mode, the common case made cheap. Given the same return address
- * and the same stack pointer, a function at the same instruction has the same
- * frame layout, so its caller's return address sits in the same slot; if that
- * slot holds the same caller as last time, the same holds one level up, and
- * so on: checking every cached slot proves the stack is the cached one,
- * without unwinding. The slots are learnt on a miss by finding each return
- * address unw_backtrace gave, in order, in the stack above the hook's frame.
- * The proof needs fixed frame layouts: a function in the chain whose frame
- * size varies at run time (alloca, a variable-length array) could let stale
- * return addresses left in the stack by an earlier, identical-looking call
- * pass the check, and that allocation would be charged to the earlier stack.
- */
-static struct shim_unw_entry *unw_cache_slot(struct shim_thread *t, uintptr_t ret, uintptr_t frame)
-{
-    if (SHIM_UNLIKELY(t->unw_cache == NULL)) {
-        t->unw_cache = shim_mmap(SHIM_UNW_ENTRIES * sizeof(struct shim_unw_entry));
-        if (t->unw_cache == NULL)
-            return NULL;
-    }
-    uint64_t h = (uint64_t)(ret ^ (frame << 13)) * 0x9E3779B97F4A7C15ull;
-    return &t->unw_cache[h >> 56]; /* 256 entries */
-}
-
-static bool unw_cache_hit(struct shim_thread *t, uintptr_t ret, uintptr_t frame, uint32_t *id)
-{
-    struct shim_unw_entry *e = unw_cache_slot(t, ret, frame);
-    if (e == NULL || e->frame != frame || e->ret != ret || e->n == 0 ||
-        frame < t->stack_lo || frame + e->off[e->n - 1] + sizeof(uintptr_t) > t->stack_hi)
-        return false;
-    for (uint32_t i = 1; i < e->n; i++)
-        if (*(const uintptr_t *)(frame + e->off[i]) != e->frames[i])
-            return false;
-    *id = e->id;
-    return true;
-}
-
-static void unw_cache_store(struct shim_thread *t, uintptr_t ret, uintptr_t frame,
-                            void *const *frames, uint32_t n, uint32_t id)
-{
-    struct shim_unw_entry *e = unw_cache_slot(t, ret, frame);
-    if (e == NULL || n == 0 || n > SHIM_UNW_FRAMES || id == 0 || (uintptr_t)frames[0] != ret ||
-        frame < t->stack_lo || frame + 2 * sizeof(uintptr_t) > t->stack_hi)
-        return;
-    e->n = 0; /* invalid while it is rewritten */
-    e->off[0] = sizeof(uintptr_t);
-    e->frames[0] = ret;
-    uintptr_t at = frame + 2 * sizeof(uintptr_t);
-    uintptr_t limit = t->stack_hi - sizeof(uintptr_t);
-    if (limit - at > (256u << 10))
-        limit = at + (256u << 10); /* bound the search on a miss */
-    for (uint32_t i = 1; i < n; i++) {
-        uintptr_t want = (uintptr_t)frames[i];
-        while (at <= limit && *(const uintptr_t *)at != want)
-            at += sizeof(uintptr_t);
-        if (at > limit)
-            return; /* not found (a signal frame, a switched stack): not cached */
-        e->off[i] = (uint32_t)(at - frame);
-        e->frames[i] = want;
-        at += sizeof(uintptr_t);
-    }
-    e->ret = ret;
-    e->frame = frame;
-    e->id = id;
-    e->n = n;
 }
 
 /* --- the records --- */
@@ -477,27 +263,25 @@ void shim_record_stack(struct shim_thread *t, void *p, size_t size, void *ret, v
         } while (t->sample_left <= 0);
         w = shim_sample_weight_fix(size);
     }
-    uint32_t id;
-    bool unw = atomic_load_explicit(&shim_unwind_now, memory_order_relaxed) == LSW_UNWIND_LIBUNWIND;
-    if (unw && unw_cache_hit(t, (uintptr_t)ret, (uintptr_t)frame, &id)) {
-        bump(&t->walks_unw, 1);
-    } else {
-        void *frames[LSW_MAX_FRAMES];
-        uint64_t h;
-        uint32_t n = take_stack(t, frames, ret, frame, &h);
-        id = stack_id(t, h, frames, n);
-        if (unw)
-            unw_cache_store(t, (uintptr_t)ret, (uintptr_t)frame, frames, n, id);
-    }
-    struct shim_stackctr *sc = stack_ctr(t, id);
-    if (sc == NULL) {
+    uint32_t id = shim_stack_of(t, ret, frame);
+    struct shim_stackctr *sc = shim_stack_ctr_get(t, id);
+    if (SHIM_UNLIKELY(sc == NULL) && (sc = shim_stack_ctr_map(t, id)) == NULL) {
         bump(&t->dropped, 1);
+        id = 0;
+    } else {
+        bump(&sc->allocs, w);
+        bump(&sc->bytes, w * size);
+        if (realloc_of_block)
+            bump(&sc->reallocs, w);
+    }
+    if (atomic_load_explicit(&shim_hdr_state, memory_order_relaxed) == 2) {
+        /* The hook wrote an uncounted header; this allocation was counted. */
+        struct shim_hdr *h = (struct shim_hdr *)p - 1;
+        uint32_t slot = t->slot < SHIM_HDR_SLOT_NONE ? t->slot : SHIM_HDR_SLOT_NONE;
+        h->size_stack = (size & SHIM_HDR_SIZE_MASK) | (uint64_t)id << 48;
+        h->info = SHIM_HDR_INFO(t->seq, slot, shim_fork_gen, true, SHIM_HDR_LG(h->info));
         goto out;
     }
-    bump(&sc->allocs, w);
-    bump(&sc->bytes, w * size);
-    if (realloc_of_block)
-        bump(&sc->reallocs, w);
     struct shim_block b = {.size = size, .stack = id, .thread = t->slot, .seq = (uint32_t)t->seq};
     if (!shim_ptr_insert((uintptr_t)p, &b))
         bump(&t->dropped, 1);
@@ -520,13 +304,24 @@ void shim_account_free(const struct shim_block *b, bool known)
     if (shim_cfg.mode == LSW_MODE_FULL)
         bump(&t->bytes_freed, b->size);
     uint64_t w = shim_cfg.mode == LSW_MODE_SAMPLED ? shim_sample_weight_fix(b->size) : 1;
-    struct shim_stackctr *sc = stack_ctr(t, b->stack);
+    struct shim_stackctr *sc = shim_stack_ctr_map(t, b->stack);
     if (sc == NULL)
         return;
     bump(&sc->frees, w);
     bump(&sc->freed_bytes, w * b->size);
     if (b->thread == t->slot && (uint32_t)t->seq - b->seq < SHIM_SHORT_LIVED_ALLOCS)
         bump(&sc->short_lived, w);
+}
+
+void shim_hdr_free_slow(uint64_t size_stack, uint64_t info)
+{
+    if (shim_tls.guard)
+        return;
+    shim_tls.guard = 1;
+    struct shim_thread *t = thread_get();
+    shim_tls.guard = 0;
+    if (t != NULL)
+        shim_on_hdr_free(size_stack, info);
 }
 
 void shim_record_free(void *p)
@@ -569,6 +364,38 @@ void shim_realloc_freed(const struct shim_block *b, bool known)
 
 /* --- set-up --- */
 
+/* The value of environment variable name (NULL if unset), read from environ without libc's help. */
+static const char *env_raw(const char *name)
+{
+    extern char **environ;
+    size_t len = strlen(name);
+    if (environ == NULL)
+        return NULL;
+    for (char **e = environ; *e != NULL; e++)
+        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+            return *e + len + 1;
+    return NULL;
+}
+
+/*
+ * Headers go on every block, or on none: the choice is made on the first call
+ * of any hook (the loader and other libraries' constructors allocate before
+ * ours runs) and never changes, so every pointer that reaches free came from a
+ * hook that made the same choice. Full mode with a socket to report to gets
+ * headers. With no environment to read yet, full mode falls back to the
+ * shared pointer table.
+ */
+int shim_hdr_decide(void)
+{
+    const char *sock = env_raw(LSW_ENV_SOCKET);
+    const char *mode = env_raw(LSW_ENV_MODE);
+    int want = sock != NULL && *sock != '\0' && (mode == NULL || strcmp(mode, "full") == 0) ? 2 : 1;
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&shim_hdr_state, &expect, want))
+        return expect;
+    return want;
+}
+
 static uint64_t env_u64(const char *name, uint64_t dflt)
 {
     const char *v = getenv(name);
@@ -591,7 +418,7 @@ static void strip_preload(void)
 {
     Dl_info di;
     char *v = getenv("LD_PRELOAD");
-    if (v == NULL || dladdr(&exe_lo, &di) == 0 || di.dli_fname == NULL)
+    if (v == NULL || dladdr(&shim_cfg, &di) == 0 || di.dli_fname == NULL)
         return;
     const char *base = strrchr(di.dli_fname, '/');
     base = base ? base + 1 : di.dli_fname;
@@ -622,27 +449,6 @@ static void strip_preload(void)
         unsetenv("LD_PRELOAD");
 }
 
-static void find_exe_text(void)
-{
-    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
-    size_t n = getauxval(AT_PHNUM);
-    uintptr_t bias = 0;
-    if (ph == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        if (ph[i].p_type == PT_PHDR)
-            bias = (uintptr_t)ph - ph[i].p_vaddr;
-    for (size_t i = 0; i < n; i++) {
-        if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
-            continue;
-        uintptr_t lo = bias + ph[i].p_vaddr, hi = lo + ph[i].p_memsz;
-        if (exe_hi == 0 || lo < exe_lo)
-            exe_lo = lo;
-        if (hi > exe_hi)
-            exe_hi = hi;
-    }
-}
-
 static void config_from_env(void)
 {
     const char *sock = getenv(LSW_ENV_SOCKET);
@@ -663,6 +469,8 @@ static void config_from_env(void)
         shim_cfg.unwind = LSW_UNWIND_FP;
     else if (env_is(LSW_ENV_UNWIND, "libunwind"))
         shim_cfg.unwind = LSW_UNWIND_LIBUNWIND;
+    if (shim_headers())
+        shim_cfg.mode = LSW_MODE_FULL; /* the choice made on the first allocation stands */
     if (shim_cfg.mode == LSW_MODE_COUNT)
         shim_cfg.unwind = LSW_UNWIND_NONE;
     shim_cfg.follow_fork = env_is(LSW_ENV_FOLLOW_FORK, "1");
@@ -690,6 +498,7 @@ void shim_reset_after_fork(void)
             atomic_store(&t->state, SHIM_TS_FREE); /* its thread does not exist here */
     }
     shim_ptr_clear();
+    shim_fork_gen++; /* the parent's blocks keep their headers but are not charged here */
 }
 
 __attribute__((constructor(101))) static void shim_init(void)
@@ -698,7 +507,7 @@ __attribute__((constructor(101))) static void shim_init(void)
     config_from_env();
     if (!shim_cfg.keep_preload)
         strip_preload();
-    find_exe_text();
+    shim_stack_init();
     atomic_store(&shim_unwind_now, shim_cfg.unwind);
     if (shim_cfg.socket_path[0] == '\0' || !shim_tables_init())
         goto out;

@@ -3,16 +3,27 @@
  *
  * Each calls glibc's own entry point (__libc_malloc & co.), which needs no
  * dlsym bootstrap and so works from the first allocation the loader makes.
- * A free is taken out of the pointer table before the block goes back to
- * glibc (afterwards another thread could already have been given the same
- * address); realloc does the same and puts the record back if it fails.
  * The hooks pass their own frame to the recorder: the stack walk starts at
  * the hook's caller.
+ *
+ * Two ways to find a freed block's record:
+ * - headers (full mode; see shim_hdr_decide): each block is asked of glibc 16
+ *   bytes larger (or, for memalign and its kind, larger by the alignment) and
+ *   its record sits in front of the pointer the caller gets; free reads it
+ *   back and gives glibc the block's real start, realloc keeps it in front,
+ *   malloc_usable_size answers for the caller's part only;
+ * - the pointer table (sampled mode, and full mode when headers could not be
+ *   chosen): a free takes the block out of the table before it goes back to
+ *   glibc (afterwards another thread could already have been given the same
+ *   address); realloc does the same and puts the record back if it fails.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include "shim_int.h"
 
@@ -27,6 +38,7 @@ extern void *__libc_pvalloc(size_t size);
 /* C23's sized frees: glibc 2.36 lacks them, but a program built against a newer libc may call them. */
 SHIM_EXPORT void free_sized(void *p, size_t size);
 SHIM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size);
+SHIM_EXPORT size_t malloc_usable_size(void *p);
 
 #define ACTIVE() SHIM_LIKELY(atomic_load_explicit(&shim_active, memory_order_relaxed))
 #define RECORD(p, n, re)                                                                          \
@@ -36,8 +48,62 @@ SHIM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size);
                           (re));                                                                  \
     } while (0)
 
+#define HDR 16u /* the header's size, and glibc's alignment */
+
+/*
+ * Header mode: glibc gave base (or NULL); the caller's pointer is 2^lg bytes
+ * in. Writes an uncounted header, then counts and charges the block if the
+ * process is being traced (which rewrites the header as counted).
+ */
+static inline __attribute__((always_inline)) void *hdr_give(void *base, size_t size, unsigned lg,
+                                                            void *ret, void *frame, bool re)
+{
+    if (base == NULL)
+        return NULL;
+    char *p = (char *)base + ((size_t)1 << lg);
+    struct shim_hdr *h = (struct shim_hdr *)p - 1;
+    h->size_stack = size & SHIM_HDR_SIZE_MASK;
+    h->info = SHIM_HDR_INFO(0, SHIM_HDR_SLOT_NONE, 0, false, lg);
+    if (ACTIVE())
+        shim_on_alloc(p, size, ret, frame, re);
+    return p;
+}
+
+/* Header mode: frees p (not NULL), charging it first. */
+static inline __attribute__((always_inline)) void hdr_free(void *p)
+{
+    const struct shim_hdr *h = (const struct shim_hdr *)p - 1;
+    uint64_t size_stack = h->size_stack, info = h->info;
+    if (ACTIVE())
+        shim_on_hdr_free(size_stack, info);
+    __libc_free((char *)p - ((size_t)1 << SHIM_HDR_LG(info)));
+}
+
+/* Header mode: a block aligned on align (a power of two, or rounded up to one as glibc does). */
+static inline __attribute__((always_inline)) void *hdr_aligned(size_t align, size_t size, void *ret,
+                                                               void *frame)
+{
+    size_t a = HDR;
+    while (a < align && a < ((size_t)1 << 31))
+        a <<= 1;
+    if (a < align || size > SIZE_MAX - a) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hdr_give(__libc_memalign(a, size + a), size, (unsigned)__builtin_ctzl(a), ret, frame,
+                    false);
+}
+
 SHIM_EXPORT void *malloc(size_t size)
 {
+    if (shim_headers()) {
+        if (SHIM_UNLIKELY(size > SIZE_MAX - HDR)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return hdr_give(__libc_malloc(size + HDR), size, 4, __builtin_return_address(0),
+                        __builtin_frame_address(0), false);
+    }
     void *p = __libc_malloc(size);
     RECORD(p, size, false);
     return p;
@@ -45,6 +111,10 @@ SHIM_EXPORT void *malloc(size_t size)
 
 SHIM_EXPORT void free(void *p)
 {
+    if (p != NULL && shim_headers()) {
+        hdr_free(p);
+        return;
+    }
     if (p != NULL && ACTIVE())
         shim_on_free(p);
     __libc_free(p);
@@ -52,15 +122,69 @@ SHIM_EXPORT void free(void *p)
 
 SHIM_EXPORT void *calloc(size_t n, size_t size)
 {
+    if (shim_headers()) {
+        size_t total;
+        if (__builtin_mul_overflow(n, size, &total) || total > SIZE_MAX - HDR) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return hdr_give(__libc_calloc(1, total + HDR), total, 4, __builtin_return_address(0),
+                        __builtin_frame_address(0), false);
+    }
     void *p = __libc_calloc(n, size);
     RECORD(p, n * size, false);
     return p;
+}
+
+/*
+ * Header mode's realloc. glibc's realloc moves the header with the block; a
+ * block from memalign (header further in) is copied into a new plain block,
+ * which realloc allows (it never promised more than malloc's alignment).
+ * realloc(p, 0) frees p and returns NULL, as glibc's does.
+ */
+static inline __attribute__((always_inline)) void *hdr_realloc(void *p, size_t size, void *ret,
+                                                               void *frame)
+{
+    if (p == NULL) {
+        if (size > SIZE_MAX - HDR) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return hdr_give(__libc_malloc(size + HDR), size, 4, ret, frame, false);
+    }
+    if (size == 0) {
+        hdr_free(p);
+        return NULL;
+    }
+    if (size > SIZE_MAX - HDR) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    const struct shim_hdr *h = (const struct shim_hdr *)p - 1;
+    uint64_t size_stack = h->size_stack, info = h->info;
+    if (SHIM_HDR_LG(info) != 4) {
+        void *q = hdr_give(__libc_malloc(size + HDR), size, 4, ret, frame, true);
+        if (q == NULL)
+            return NULL;
+        uint64_t old = size_stack & SHIM_HDR_SIZE_MASK;
+        memcpy(q, p, old < size ? old : size);
+        hdr_free(p);
+        return q;
+    }
+    void *base = __libc_realloc((char *)p - HDR, size + HDR);
+    if (base == NULL)
+        return NULL; /* p is still the caller's, header and all */
+    if (ACTIVE())
+        shim_on_hdr_free(size_stack, info);
+    return hdr_give(base, size, 4, ret, frame, true);
 }
 
 /* realloc's body, shared with reallocarray so both report the caller's stack. */
 static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t size, void *ret,
                                                               void *frame)
 {
+    if (shim_headers())
+        return hdr_realloc(p, size, ret, frame);
     if (p == NULL || !ACTIVE()) {
         void *q = __libc_realloc(p, size);
         if (q != NULL && ACTIVE())
@@ -100,6 +224,13 @@ SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
     if (align < sizeof(void *) || (align & (align - 1)) != 0)
         return EINVAL;
+    if (shim_headers()) {
+        void *q = hdr_aligned(align, size, __builtin_return_address(0), __builtin_frame_address(0));
+        if (q == NULL)
+            return ENOMEM;
+        *out = q;
+        return 0;
+    }
     void *p = __libc_memalign(align, size);
     if (p == NULL)
         return ENOMEM;
@@ -114,6 +245,8 @@ SHIM_EXPORT void *aligned_alloc(size_t align, size_t size)
         errno = EINVAL;
         return NULL;
     }
+    if (shim_headers())
+        return hdr_aligned(align, size, __builtin_return_address(0), __builtin_frame_address(0));
     void *p = __libc_memalign(align, size);
     RECORD(p, size, false);
     return p;
@@ -121,6 +254,8 @@ SHIM_EXPORT void *aligned_alloc(size_t align, size_t size)
 
 SHIM_EXPORT void *memalign(size_t align, size_t size)
 {
+    if (shim_headers())
+        return hdr_aligned(align, size, __builtin_return_address(0), __builtin_frame_address(0));
     void *p = __libc_memalign(align, size);
     RECORD(p, size, false);
     return p;
@@ -128,6 +263,9 @@ SHIM_EXPORT void *memalign(size_t align, size_t size)
 
 SHIM_EXPORT void *valloc(size_t size)
 {
+    if (shim_headers())
+        return hdr_aligned((size_t)getpagesize(), size, __builtin_return_address(0),
+                           __builtin_frame_address(0));
     void *p = __libc_valloc(size);
     RECORD(p, size, false);
     return p;
@@ -135,6 +273,15 @@ SHIM_EXPORT void *valloc(size_t size)
 
 SHIM_EXPORT void *pvalloc(size_t size)
 {
+    if (shim_headers()) {
+        size_t page = (size_t)getpagesize();
+        if (size > SIZE_MAX - page) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        size_t rounded = size ? (size + page - 1) & ~(page - 1) : page;
+        return hdr_aligned(page, rounded, __builtin_return_address(0), __builtin_frame_address(0));
+    }
     void *p = __libc_pvalloc(size);
     RECORD(p, size, false);
     return p;
@@ -143,16 +290,12 @@ SHIM_EXPORT void *pvalloc(size_t size)
 SHIM_EXPORT void free_sized(void *p, size_t size)
 {
     (void)size;
-    if (p != NULL && ACTIVE())
-        shim_on_free(p);
-    __libc_free(p);
+    free(p);
 }
 
 SHIM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 {
     (void)align;
     (void)size;
-    if (p != NULL && ACTIVE())
-        shim_on_free(p);
-    __libc_free(p);
+    free(p);
 }

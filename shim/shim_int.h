@@ -66,6 +66,9 @@ struct shim_thread {
         uint32_t id;
     } cache[SHIM_CACHE];
     struct shim_unw_entry *unw_cache;   /* libunwind mode: SHIM_UNW_ENTRIES, mmap'd on first use */
+    struct shim_fp_entry *fp_cache;     /* frame-pointer mode: SHIM_FPC_ENTRIES, mmap'd on first use */
+    uint8_t fp_victim[1u << 6];         /* per set of fp_cache: the way to replace next */
+    uint32_t cache_gen;                 /* bumped when the thread or its stack bounds change */
 };
 
 /*
@@ -85,6 +88,49 @@ struct shim_unw_entry {
     uintptr_t frames[SHIM_UNW_FRAMES];
 };
 
+/*
+ * The frame-pointer walk's per-thread cache (see shim_stack.c): where a walk
+ * started and every word it read there, with the stack it gave.
+ */
+#define SHIM_FPC_BITS 6                     /* 64 sets */
+#define SHIM_FPC_WAYS 4                     /* a helper called from several places at one depth */
+#define SHIM_FPC_ENTRIES ((1u << SHIM_FPC_BITS) * SHIM_FPC_WAYS)
+#define SHIM_FPC_LOADS 130u                 /* a 64-frame walk reads 2 words a frame, plus 2 */
+struct shim_fp_load {
+    uintptr_t off;                          /* from the starting frame */
+    uintptr_t val;
+};
+struct shim_fp_entry {
+    uintptr_t ret, frame;                   /* key */
+    uint32_t gen;                           /* the thread's cache_gen when stored; 0: empty */
+    uint32_t max;                           /* the depth limit of the walk */
+    uint32_t nloads, id;
+    struct shim_fp_load ld[SHIM_FPC_LOADS];
+};
+
+/*
+ * Full mode's block header, when the process started in full mode (see
+ * shim_hdr_decide): every block the hooks hand out, traced or not, has these
+ * 16 bytes in front of it, so a free finds the block's stack, size and
+ * allocating thread there instead of in a shared table. The offset from the
+ * start of glibc's block to the caller's pointer is 16, or the alignment
+ * asked for by memalign and its kind.
+ */
+struct shim_hdr {
+    uint64_t size_stack;    /* requested size (low 48 bits) | stack id << 48 (0: none) */
+    uint64_t info;          /* SHIM_HDR_INFO(seq, thread slot, fork generation, counted, log2 offset) */
+};
+#define SHIM_HDR_SIZE_MASK ((1ull << 48) - 1)
+#define SHIM_HDR_SLOT_NONE 0xFFFFFu
+#define SHIM_HDR_INFO(seq, slot, gen, counted, lg)                                                \
+    ((uint64_t)(uint32_t)(seq) | (uint64_t)((slot) & 0xFFFFFu) << 32 |                          \
+     (uint64_t)((gen) & 63u) << 52 | (uint64_t)((counted) ? 1 : 0) << 58 | (uint64_t)(lg) << 59)
+#define SHIM_HDR_SEQ(i) ((uint32_t)(i))
+#define SHIM_HDR_SLOT(i) ((uint32_t)((i) >> 32) & 0xFFFFFu)
+#define SHIM_HDR_GEN(i) ((uint32_t)((i) >> 52) & 63u)
+#define SHIM_HDR_COUNTED(i) (((i) >> 58) & 1u)
+#define SHIM_HDR_LG(i) ((unsigned)((i) >> 59))
+
 /* What the pointer table keeps per tracked block. */
 struct shim_block {
     uint64_t size;
@@ -94,6 +140,8 @@ struct shim_block {
 };
 
 extern struct shim_config shim_cfg;
+extern _Atomic int shim_hdr_state;   /* 0: not decided yet, 1: plain blocks, 2: headers (full mode) */
+extern uint32_t shim_fork_gen;       /* headers of blocks from before a followed fork are not charged */
 extern _Atomic int shim_active;      /* 1 while tracing this process */
 extern _Atomic int shim_unwind_now;  /* enum lsw_unwind in use */
 
@@ -153,6 +201,18 @@ double shim_exp(double x);
 /* Sets this thread's recursion guard (1: its allocations are not traced). */
 void shim_guard_set(int v);
 double shim_ln(double x);
+
+/* Decides, on the first hook call, whether this process's blocks carry headers; returns the state. */
+int shim_hdr_decide(void);
+/* Charges the free of a block with a header (a thread with no state yet, or the guard set). */
+void shim_hdr_free_slow(uint64_t size_stack, uint64_t info);
+/* This thread's counters for stack id, mapping their chunk on first use (NULL: out of memory). */
+struct shim_stackctr *shim_stack_ctr_map(struct shim_thread *t, uint32_t id);
+
+/* shim_stack.c */
+void shim_stack_init(void);
+/* The stack id of an allocation whose hook has frame `frame` and return address `ret` (0: dropped). */
+uint32_t shim_stack_of(struct shim_thread *t, void *ret, void *frame);
 
 /* shim_tables.c */
 bool shim_tables_init(void);
@@ -225,6 +285,52 @@ static inline __attribute__((always_inline)) void shim_on_free(void *p)
         }
     }
     shim_record_free(p);
+}
+
+/* True when every block carries a struct shim_hdr (decided once, before the first block). */
+static inline __attribute__((always_inline)) bool shim_headers(void)
+{
+    int s = atomic_load_explicit(&shim_hdr_state, memory_order_relaxed);
+    if (SHIM_UNLIKELY(s == 0))
+        s = shim_hdr_decide();
+    return s == 2;
+}
+
+static inline struct shim_stackctr *shim_stack_ctr_get(struct shim_thread *t, uint32_t id)
+{
+    struct shim_stackctr *chunk =
+        atomic_load_explicit(&t->chunks[id / SHIM_CHUNK_STACKS], memory_order_relaxed);
+    return SHIM_LIKELY(chunk != NULL) ? &chunk[id % SHIM_CHUNK_STACKS] : NULL;
+}
+
+/*
+ * The free of a block with a header, given the header's two words: charged to
+ * the block's stack in this thread's own counters, no table, no lock. A block
+ * that was never counted (allocated before tracing started, inside the shim,
+ * or before a followed fork) only counts as an untracked free.
+ */
+static inline __attribute__((always_inline)) void shim_on_hdr_free(uint64_t size_stack, uint64_t info)
+{
+    struct shim_thread *t = shim_tls.self;
+    if (SHIM_UNLIKELY(t == NULL || shim_tls.guard)) {
+        shim_hdr_free_slow(size_stack, info);
+        return;
+    }
+    shim_bump(&t->frees, 1);
+    if (SHIM_UNLIKELY(!SHIM_HDR_COUNTED(info) || SHIM_HDR_GEN(info) != (shim_fork_gen & 63u))) {
+        shim_bump(&t->untracked_frees, 1);
+        return;
+    }
+    uint64_t size = size_stack & SHIM_HDR_SIZE_MASK;
+    shim_bump(&t->bytes_freed, size);
+    uint32_t id = (uint32_t)(size_stack >> 48);
+    struct shim_stackctr *sc = shim_stack_ctr_get(t, id);
+    if (SHIM_UNLIKELY(sc == NULL) && (sc = shim_stack_ctr_map(t, id)) == NULL)
+        return;
+    shim_bump(&sc->frees, 1);
+    shim_bump(&sc->freed_bytes, size);
+    if (SHIM_HDR_SLOT(info) == t->slot && (uint32_t)t->seq - SHIM_HDR_SEQ(info) < SHIM_SHORT_LIVED_ALLOCS)
+        shim_bump(&sc->short_lived, 1);
 }
 
 /* realloc: takes p's record out of the table, skipping the call when it certainly has none. */
