@@ -283,7 +283,8 @@ SHIM_EXPORT void *pvalloc(size_t size)
         return hdr_aligned(page, rounded, __builtin_return_address(0), __builtin_frame_address(0));
     }
     void *p = __libc_pvalloc(size);
-    RECORD(p, size, false);
+    size_t page = (size_t)getpagesize();
+    RECORD(p, size ? (size + page - 1) & ~(page - 1) : page, false); /* what the caller got */
     return p;
 }
 
@@ -298,4 +299,25 @@ SHIM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
     (void)align;
     (void)size;
     free(p);
+}
+
+/* With headers, the caller's part of the block only; glibc's own answer otherwise. */
+SHIM_EXPORT size_t malloc_usable_size(void *p)
+{
+    static size_t (*_Atomic real)(void *);
+    size_t (*fn)(void *) = atomic_load_explicit(&real, memory_order_acquire);
+    if (fn == NULL) {
+        int guard = shim_tls.guard;
+        shim_tls.guard = 1;
+        void *sym = dlsym(RTLD_NEXT, "malloc_usable_size");
+        memcpy(&fn, &sym, sizeof(fn)); /* ISO C has no cast from object to function pointer */
+        shim_tls.guard = guard;
+        atomic_store_explicit(&real, fn, memory_order_release);
+    }
+    if (p == NULL || fn == NULL)
+        return 0;
+    if (!shim_headers())
+        return fn(p);
+    size_t off = (size_t)1 << SHIM_HDR_LG(((const struct shim_hdr *)p - 1)->info);
+    return fn((char *)p - off) - off;
 }

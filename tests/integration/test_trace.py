@@ -11,6 +11,8 @@ and checks, from the CSV output and the session database:
 - sampled mode (Poisson by bytes and 1-in-N by count): each site's estimate
   lies within 6 standard deviations of the truth, the deviation computed from
   the sampling probabilities;
+- every allocation entry point, checked by the program itself under each
+  mode (full mode's block headers are invisible to it), the same counters;
 - a multithreaded Rust run and a forking, threaded C program finish (no
   deadlock) with exact totals, the child traced only with --follow-fork;
 - limits: a static binary is refused before launch; a binary carrying a
@@ -48,6 +50,9 @@ def build():
     out["fork"] = tmp.file("fork")
     subprocess.run(["gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-pthread", "-o", out["fork"],
                     os.path.join(ALLOC, "alloc_fork.c")], check=True)
+    out["api"] = tmp.file("api")
+    subprocess.run(["gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-pthread", "-o", out["api"],
+                    os.path.join(ALLOC, "alloc_api.c")], check=True)
     out["static"] = tmp.file("static")
     subprocess.run(["gcc", "-static", "-O1", "-o", out["static"], src], check=True)
     je = tmp.file("je.c")
@@ -250,6 +255,21 @@ if len(summ) == 2:
           and summ[1]["frees"] >= 200,
           "fork --follow-fork: parent's totals unchanged (%d), child's start from zero (%d)"
           % (summ[0]["allocs"], summ[1]["allocs"]))
+
+# Every entry point, its results checked by the program itself: full mode's
+# block headers must be invisible (alignment, usable size, realloc of aligned
+# blocks, realloc(p, 0), libc's own blocks, frees in a thread and a child).
+api = {}
+for mode in ("full", "count", "sampled"):
+    rc, out, err = run_loadscope(["trace", "--db", dbpath, "--mode", mode, "--", bins["api"]])
+    _, _, summ = last_summary()
+    check(rc == 0 and "allocs 27" in out and "FAILED" not in err,
+          "alloc_api under %s mode: every check held (rc %d, %s)" % (mode, rc,
+                                                                      (err.strip().splitlines() or [""])[0][:160]))
+    api[mode] = (summ[0]["allocs"], summ[0]["frees"], summ[0]["reallocs"],
+                 summ[0]["bytes_allocated"]) if summ else None
+check(api["full"] == api["count"] == api["sampled"] and api["full"][0] >= 27,
+      "alloc_api: the same exact counters in every mode (%s)" % api)
 
 # Limits said honestly.
 rc, out, err = run_loadscope(["trace", "--db", dbpath, "--", bins["static"]])
