@@ -182,6 +182,13 @@ static void thread_exit(void *arg)
     atomic_store_explicit(&t->state, SHIM_TS_EXITED, memory_order_release);
 }
 
+/* What the thread puts in the info of every header it counts (see SHIM_HDR_INFO). */
+static void shim_thread_hdr_bits(struct shim_thread *t)
+{
+    uint32_t slot = t->slot < SHIM_HDR_SLOT_NONE ? t->slot : SHIM_HDR_SLOT_NONE;
+    t->hdr_bits = SHIM_HDR_INFO(0, slot, shim_fork_gen, true, 0);
+}
+
 static struct shim_thread *thread_get(void)
 {
     struct shim_thread *t = shim_tls.self;
@@ -197,6 +204,11 @@ static struct shim_thread *thread_get(void)
         t = shim_mmap(sizeof(*t));
         if (t == NULL)
             return NULL;
+        t->ctr = shim_mmap((size_t)SHIM_MAX_STACKS * sizeof(struct shim_stackctr));
+        if (t->ctr == NULL) {
+            shim_munmap(t, sizeof(*t));
+            return NULL;
+        }
         t->slot = atomic_fetch_add(&thread_slots, 1);
         atomic_store(&t->state, SHIM_TS_LIVE);
         struct shim_thread *head = atomic_load(&thread_list);
@@ -215,6 +227,7 @@ static struct shim_thread *thread_get(void)
     t->sample_left = shim_cfg.mode == LSW_MODE_SAMPLED ? next_sample_gap(t) : 0;
     memset(t->cache, 0, sizeof(t->cache));
     t->cache_gen++; /* a recycled state's cached walks were of another thread's stack */
+    shim_thread_hdr_bits(t);
     shim_tls.self = t;
     if (thread_key_ok)
         pthread_setspecific(thread_key, t); /* the key's slot is preallocated: no malloc */
@@ -222,19 +235,6 @@ static struct shim_thread *thread_get(void)
 }
 
 #define bump shim_bump
-
-struct shim_stackctr *shim_stack_ctr_map(struct shim_thread *t, uint32_t id)
-{
-    uint32_t c = id / SHIM_CHUNK_STACKS;
-    struct shim_stackctr *chunk = atomic_load_explicit(&t->chunks[c], memory_order_relaxed);
-    if (SHIM_UNLIKELY(chunk == NULL)) {
-        chunk = shim_mmap(SHIM_CHUNK_STACKS * sizeof(*chunk));
-        if (chunk == NULL)
-            return NULL;
-        atomic_store_explicit(&t->chunks[c], chunk, memory_order_release);
-    }
-    return &chunk[id % SHIM_CHUNK_STACKS];
-}
 
 /* --- the records --- */
 
@@ -264,28 +264,14 @@ void shim_record_stack(struct shim_thread *t, void *p, size_t size, void *ret, v
         w = shim_sample_weight_fix(size);
     }
     uint32_t id = shim_stack_of(t, ret, frame);
-    struct shim_stackctr *sc = shim_stack_ctr_get(t, id);
-    if (SHIM_UNLIKELY(sc == NULL) && (sc = shim_stack_ctr_map(t, id)) == NULL) {
-        bump(&t->dropped, 1);
-        id = 0;
-    } else {
-        bump(&sc->allocs, w);
-        bump(&sc->bytes, w * size);
-        if (realloc_of_block)
-            bump(&sc->reallocs, w);
-    }
-    if (atomic_load_explicit(&shim_hdr_state, memory_order_relaxed) == 2) {
-        /* The hook wrote an uncounted header; this allocation was counted. */
-        struct shim_hdr *h = (struct shim_hdr *)p - 1;
-        uint32_t slot = t->slot < SHIM_HDR_SLOT_NONE ? t->slot : SHIM_HDR_SLOT_NONE;
-        h->size_stack = (size & SHIM_HDR_SIZE_MASK) | (uint64_t)id << 48;
-        h->info = SHIM_HDR_INFO(t->seq, slot, shim_fork_gen, true, SHIM_HDR_LG(h->info));
-        goto out;
-    }
+    struct shim_stackctr *sc = &t->ctr[id];
+    bump(&sc->allocs, w);
+    bump(&sc->bytes, w * size);
+    if (realloc_of_block)
+        bump(&sc->reallocs, w);
     struct shim_block b = {.size = size, .stack = id, .thread = t->slot, .seq = (uint32_t)t->seq};
     if (!shim_ptr_insert((uintptr_t)p, &b))
         bump(&t->dropped, 1);
-out:
     shim_tls.guard = 0;
 }
 
@@ -304,13 +290,20 @@ void shim_account_free(const struct shim_block *b, bool known)
     if (shim_cfg.mode == LSW_MODE_FULL)
         bump(&t->bytes_freed, b->size);
     uint64_t w = shim_cfg.mode == LSW_MODE_SAMPLED ? shim_sample_weight_fix(b->size) : 1;
-    struct shim_stackctr *sc = shim_stack_ctr_map(t, b->stack);
-    if (sc == NULL)
-        return;
+    struct shim_stackctr *sc = &t->ctr[b->stack];
     bump(&sc->frees, w);
     bump(&sc->freed_bytes, w * b->size);
     if (b->thread == t->slot && (uint32_t)t->seq - b->seq < SHIM_SHORT_LIVED_ALLOCS)
         bump(&sc->short_lived, w);
+}
+
+void shim_hdr_alloc_slow(void *p, size_t size, unsigned lg, void *ret, void *frame, bool re)
+{
+    shim_tls.guard = 1;
+    struct shim_thread *t = thread_get();
+    shim_tls.guard = 0;
+    if (t != NULL)
+        shim_on_hdr_alloc(p, size, lg, ret, frame, re);
 }
 
 void shim_hdr_free_slow(uint64_t size_stack, uint64_t info)
@@ -489,16 +482,14 @@ void shim_reset_after_fork(void)
         atomic_store(&t->bytes_freed, 0);
         atomic_store(&t->untracked_frees, 0);
         atomic_store(&t->dropped, 0);
-        for (uint32_t c = 0; c < SHIM_NCHUNKS; c++) {
-            struct shim_stackctr *ch = atomic_load(&t->chunks[c]);
-            if (ch)
-                memset((void *)ch, 0, SHIM_CHUNK_STACKS * sizeof(*ch));
-        }
+        memset((void *)t->ctr, 0, shim_stacks_count() * sizeof(*t->ctr));
         if (t != me)
             atomic_store(&t->state, SHIM_TS_FREE); /* its thread does not exist here */
     }
     shim_ptr_clear();
     shim_fork_gen++; /* the parent's blocks keep their headers but are not charged here */
+    if (me != NULL)
+        shim_thread_hdr_bits(me);
 }
 
 __attribute__((constructor(101))) static void shim_init(void)

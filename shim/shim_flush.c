@@ -339,15 +339,10 @@ static void fold_exited(void)
         atomic_store(&t->walks_fp, 0);
         atomic_store(&t->walks_unw, 0);
         t->seq = 0;
-        for (uint32_t c = 0; c < SHIM_NCHUNKS; c++) {
-            struct shim_stackctr *ch = atomic_load(&t->chunks[c]);
-            if (ch == NULL)
-                continue;
-            for (uint32_t i = 0; i < SHIM_CHUNK_STACKS; i++) {
-                add_totals(&retired[c * SHIM_CHUNK_STACKS + i], &ch[i]);
-            }
-            memset((void *)ch, 0, SHIM_CHUNK_STACKS * sizeof(*ch));
-        }
+        uint32_t nst = shim_stacks_count();
+        for (uint32_t i = 0; i < nst; i++)
+            add_totals(&retired[i], &t->ctr[i]);
+        memset((void *)t->ctr, 0, nst * sizeof(*t->ctr));
         atomic_store_explicit(&t->state, SHIM_TS_FREE, memory_order_release);
     }
 }
@@ -390,13 +385,8 @@ static void flush_once(bool final)
         if (atomic_load_explicit(&t->state, memory_order_acquire) != SHIM_TS_LIVE)
             continue;
         add_exact(&ex, t);
-        for (uint32_t c = 0; c * SHIM_CHUNK_STACKS < stacks_sent; c++) {
-            struct shim_stackctr *ch = atomic_load_explicit(&t->chunks[c], memory_order_acquire);
-            if (ch == NULL)
-                continue;
-            for (uint32_t i = 0; i < SHIM_CHUNK_STACKS && c * SHIM_CHUNK_STACKS + i < stacks_sent; i++)
-                add_totals(&sum[c * SHIM_CHUNK_STACKS + i], &ch[i]);
-        }
+        for (uint32_t i = 0; i < stacks_sent; i++)
+            add_totals(&sum[i], &t->ctr[i]);
     }
     struct lsw_delta_head head = {.t_unix_ns = now_unix_ns()};
     size_t max_rec = (SEND_CAP / 2 - sizeof(head)) / sizeof(struct lsw_delta);

@@ -61,11 +61,7 @@ static inline __attribute__((always_inline)) void *hdr_give(void *base, size_t s
     if (base == NULL)
         return NULL;
     char *p = (char *)base + ((size_t)1 << lg);
-    struct shim_hdr *h = (struct shim_hdr *)p - 1;
-    h->size_stack = size & SHIM_HDR_SIZE_MASK;
-    h->info = SHIM_HDR_INFO(0, SHIM_HDR_SLOT_NONE, 0, false, lg);
-    if (ACTIVE())
-        shim_on_alloc(p, size, ret, frame, re);
+    shim_on_hdr_alloc(p, size, lg, ret, frame, re);
     return p;
 }
 

@@ -24,8 +24,6 @@
 #define SHIM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 #define SHIM_MAX_STACKS (1u << 16)      /* distinct stacks; beyond: id 0 and counted dropped */
-#define SHIM_CHUNK_STACKS 1024u         /* per-thread counters are mmap'd in chunks */
-#define SHIM_NCHUNKS (SHIM_MAX_STACKS / SHIM_CHUNK_STACKS)
 #define SHIM_CACHE 512u                 /* per-thread direct-mapped stack cache */
 #define SHIM_SHORT_LIVED_ALLOCS 16u     /* "short-lived": freed by its thread within this many allocations */
 #define SHIM_FIX 256u                   /* sampled mode: counters in 1/256 units */
@@ -44,31 +42,38 @@ struct shim_config {
 /* Per-stack counters one thread keeps (single writer: the owner; read by the flush thread). */
 struct shim_stackctr {
     _Atomic uint64_t allocs, bytes, reallocs, frees, freed_bytes, short_lived;
-};
+} __attribute__((aligned(64)));         /* one cache line per stack */
 
 enum { SHIM_TS_FREE = 0, SHIM_TS_LIVE = 1, SHIM_TS_EXITED = 2 };
 
+/*
+ * A thread's state. What every traced call reads or writes comes first, in
+ * the first two cache lines; the rest is touched on slow paths only.
+ */
 struct shim_thread {
-    struct shim_thread *next;           /* global list; states are recycled, never unmapped */
-    _Atomic int state;                  /* SHIM_TS_* */
-    uint32_t slot;                      /* index, for short-lived attribution */
-    uintptr_t stack_lo, stack_hi;       /* the mapping holding this thread's stack */
-    uint32_t bound_refreshes;           /* re-reads of the maps when sp left the bounds */
     /* exact counters (single writer) */
-    _Atomic uint64_t allocs, frees, reallocs, bytes_alloc, bytes_freed, untracked_frees, dropped;
-    _Atomic uint64_t walks_fp, walks_unw;
+    _Atomic uint64_t allocs, frees, reallocs, bytes_alloc, bytes_freed, untracked_frees;
     uint64_t seq;                       /* allocations made by this thread */
     int64_t sample_left;                /* bytes or allocations until the next sample */
+    struct shim_stackctr *ctr;          /* per-stack counters, SHIM_MAX_STACKS of them (mmap'd, lazily touched) */
+    struct shim_fp_entry *fp_cache;     /* frame-pointer mode: SHIM_FPC_ENTRIES, mmap'd on first use */
+    uint64_t hdr_bits;                  /* this thread's part of a header's info: slot, fork generation, counted */
+    uintptr_t stack_lo, stack_hi;       /* the mapping holding this thread's stack */
+    uint32_t slot;                      /* index, for short-lived attribution */
+    uint32_t cache_gen;                 /* bumped when the thread or its stack bounds change */
+    uint8_t fp_mru[1u << 6];            /* per set of fp_cache: the way that answered last */
+    /* cold */
+    struct shim_thread *next;           /* global list; states are recycled, never unmapped */
+    _Atomic int state;                  /* SHIM_TS_* */
+    uint32_t bound_refreshes;           /* re-reads of the maps when sp left the bounds */
+    _Atomic uint64_t dropped, walks_fp, walks_unw;
     uint64_t rng;
-    struct shim_stackctr *_Atomic chunks[SHIM_NCHUNKS];
     struct {
         uint64_t hash;
         uint32_t id;
     } cache[SHIM_CACHE];
     struct shim_unw_entry *unw_cache;   /* libunwind mode: SHIM_UNW_ENTRIES, mmap'd on first use */
-    struct shim_fp_entry *fp_cache;     /* frame-pointer mode: SHIM_FPC_ENTRIES, mmap'd on first use */
     uint8_t fp_victim[1u << 6];         /* per set of fp_cache: the way to replace next */
-    uint32_t cache_gen;                 /* bumped when the thread or its stack bounds change */
 };
 
 /*
@@ -206,11 +211,13 @@ double shim_ln(double x);
 int shim_hdr_decide(void);
 /* Charges the free of a block with a header (a thread with no state yet, or the guard set). */
 void shim_hdr_free_slow(uint64_t size_stack, uint64_t info);
-/* This thread's counters for stack id, mapping their chunk on first use (NULL: out of memory). */
-struct shim_stackctr *shim_stack_ctr_map(struct shim_thread *t, uint32_t id);
+/* shim_on_hdr_alloc for a thread with no state yet: makes it, then counts the block. */
+void shim_hdr_alloc_slow(void *p, size_t size, unsigned lg, void *ret, void *frame, bool re);
 
 /* shim_stack.c */
 void shim_stack_init(void);
+/* shim_stack_of with the guard set (the walk may call into libc or libunwind). */
+uint32_t shim_stack_slow(struct shim_thread *t, void *ret, void *frame);
 /* The stack id of an allocation whose hook has frame `frame` and return address `ret` (0: dropped). */
 uint32_t shim_stack_of(struct shim_thread *t, void *ret, void *frame);
 
@@ -296,12 +303,9 @@ static inline __attribute__((always_inline)) bool shim_headers(void)
     return s == 2;
 }
 
-static inline struct shim_stackctr *shim_stack_ctr_get(struct shim_thread *t, uint32_t id)
-{
-    struct shim_stackctr *chunk =
-        atomic_load_explicit(&t->chunks[id / SHIM_CHUNK_STACKS], memory_order_relaxed);
-    return SHIM_LIKELY(chunk != NULL) ? &chunk[id % SHIM_CHUNK_STACKS] : NULL;
-}
+/* The bits of a header's info that say "counted, in this fork generation": equal to the thread's. */
+#define SHIM_HDR_MINE_MASK ((63ull << 52) | (1ull << 58))
+#define SHIM_HDR_SLOT_MASK (0xFFFFFull << 32)
 
 /*
  * The free of a block with a header, given the header's two words: charged to
@@ -317,20 +321,96 @@ static inline __attribute__((always_inline)) void shim_on_hdr_free(uint64_t size
         return;
     }
     shim_bump(&t->frees, 1);
-    if (SHIM_UNLIKELY(!SHIM_HDR_COUNTED(info) || SHIM_HDR_GEN(info) != (shim_fork_gen & 63u))) {
+    if (SHIM_UNLIKELY((info & SHIM_HDR_MINE_MASK) != (t->hdr_bits & SHIM_HDR_MINE_MASK))) {
         shim_bump(&t->untracked_frees, 1);
         return;
     }
     uint64_t size = size_stack & SHIM_HDR_SIZE_MASK;
     shim_bump(&t->bytes_freed, size);
-    uint32_t id = (uint32_t)(size_stack >> 48);
-    struct shim_stackctr *sc = shim_stack_ctr_get(t, id);
-    if (SHIM_UNLIKELY(sc == NULL) && (sc = shim_stack_ctr_map(t, id)) == NULL)
-        return;
+    struct shim_stackctr *sc = &t->ctr[size_stack >> 48];
     shim_bump(&sc->frees, 1);
     shim_bump(&sc->freed_bytes, size);
-    if (SHIM_HDR_SLOT(info) == t->slot && (uint32_t)t->seq - SHIM_HDR_SEQ(info) < SHIM_SHORT_LIVED_ALLOCS)
+    if (((info ^ t->hdr_bits) & SHIM_HDR_SLOT_MASK) == 0 &&
+        (uint32_t)t->seq - SHIM_HDR_SEQ(info) < SHIM_SHORT_LIVED_ALLOCS)
         shim_bump(&sc->short_lived, 1);
+}
+
+/* The way of fp_cache to try first for (ret, frame), as an index into the array. */
+static inline uint32_t shim_fpc_set(uintptr_t ret, uintptr_t frame)
+{
+    return (uint32_t)(((uint64_t)(ret ^ (frame << 13)) * 0x9E3779B97F4A7C15ull) >> (64 - SHIM_FPC_BITS));
+}
+
+/* True when every word entry e's walk read still holds what it read there. */
+static inline __attribute__((always_inline)) bool shim_fp_holds(const struct shim_fp_entry *e,
+                                                                uintptr_t frame)
+{
+    uint32_t i = 0, n = e->nloads;
+    /* Four at a time: independent loads the processor overlaps, one branch per four. */
+    for (; i + 4 <= n; i += 4) {
+        uint64_t d = (*(const uintptr_t *)(frame + e->ld[i].off) ^ e->ld[i].val) |
+                     (*(const uintptr_t *)(frame + e->ld[i + 1].off) ^ e->ld[i + 1].val) |
+                     (*(const uintptr_t *)(frame + e->ld[i + 2].off) ^ e->ld[i + 2].val) |
+                     (*(const uintptr_t *)(frame + e->ld[i + 3].off) ^ e->ld[i + 3].val);
+        if (d != 0)
+            return false;
+    }
+    for (; i < n; i++)
+        if (*(const uintptr_t *)(frame + e->ld[i].off) != e->ld[i].val)
+            return false;
+    return true;
+}
+
+/*
+ * The stack id of an allocation, the common case inline: frame pointers, and
+ * the walk from this hook frame found in the cache way that answered last.
+ */
+static inline __attribute__((always_inline)) uint32_t shim_stack_fast(struct shim_thread *t, void *ret,
+                                                                      void *frame)
+{
+    if (SHIM_LIKELY(atomic_load_explicit(&shim_unwind_now, memory_order_relaxed) == LSW_UNWIND_FP &&
+                    t->fp_cache != NULL)) {
+        uint32_t set = shim_fpc_set((uintptr_t)ret, (uintptr_t)frame);
+        const struct shim_fp_entry *e = &t->fp_cache[set * SHIM_FPC_WAYS + t->fp_mru[set]];
+        if (e->ret == (uintptr_t)ret && e->frame == (uintptr_t)frame && e->gen == t->cache_gen &&
+            shim_fp_holds(e, (uintptr_t)frame))
+            return e->id;
+    }
+    return shim_stack_slow(t, ret, frame);
+}
+
+/*
+ * Full mode with headers: the block at p (header in front, 2^lg bytes after
+ * glibc's start) counted, its stack charged, its header written. Outside
+ * tracing (a thread with no state yet, the guard set, tracing off) the header
+ * says "not counted".
+ */
+static inline __attribute__((always_inline)) void shim_on_hdr_alloc(void *p, size_t size, unsigned lg,
+                                                                    void *ret, void *frame, bool re)
+{
+    struct shim_hdr *h = (struct shim_hdr *)p - 1;
+    struct shim_thread *t = shim_tls.self;
+    if (SHIM_UNLIKELY(t == NULL || shim_tls.guard ||
+                      !atomic_load_explicit(&shim_active, memory_order_relaxed))) {
+        h->size_stack = size & SHIM_HDR_SIZE_MASK;
+        h->info = (uint64_t)lg << 59;
+        if (t == NULL && !shim_tls.guard && atomic_load_explicit(&shim_active, memory_order_relaxed))
+            shim_hdr_alloc_slow(p, size, lg, ret, frame, re);
+        return;
+    }
+    uint32_t id = shim_stack_fast(t, ret, frame);
+    uint64_t seq = ++t->seq;
+    shim_bump(&t->allocs, 1);
+    shim_bump(&t->bytes_alloc, size);
+    struct shim_stackctr *sc = &t->ctr[id];
+    shim_bump(&sc->allocs, 1);
+    shim_bump(&sc->bytes, size);
+    if (re) {
+        shim_bump(&t->reallocs, 1);
+        shim_bump(&sc->reallocs, 1);
+    }
+    h->size_stack = (size & SHIM_HDR_SIZE_MASK) | (uint64_t)id << 48;
+    h->info = (uint32_t)seq | t->hdr_bits | (uint64_t)lg << 59;
 }
 
 /* realloc: takes p's record out of the table, skipping the call when it certainly has none. */

@@ -24,6 +24,7 @@
  *   layouts, not on a proof).
  */
 #include <string.h>
+#include <stdlib.h>
 #include <sys/auxv.h>
 #include <link.h>
 
@@ -304,15 +305,15 @@ static struct shim_fp_entry *fp_cache_set(struct shim_thread *t, uintptr_t ret, 
         if (t->fp_cache == NULL)
             return NULL;
     }
-    uint64_t h = (uint64_t)(ret ^ (frame << 13)) * 0x9E3779B97F4A7C15ull;
-    *set = (uint32_t)(h >> (64 - SHIM_FPC_BITS));
+    *set = shim_fpc_set(ret, frame);
     return &t->fp_cache[*set * SHIM_FPC_WAYS];
 }
 
 /*
  * True (and *id) when a walk from (ret, frame) would read exactly what a
  * cached walk read. Several ways may share a key: one function called from
- * different places whose frames happen to sit at the same depth.
+ * different places whose frames happen to sit at the same depth. The way
+ * that answered last in the set is tried first.
  */
 static inline bool fp_cache_hit(struct shim_thread *t, uintptr_t ret, uintptr_t frame, uint32_t *id)
 {
@@ -320,14 +321,14 @@ static inline bool fp_cache_hit(struct shim_thread *t, uintptr_t ret, uintptr_t 
     struct shim_fp_entry *w = fp_cache_set(t, ret, frame, &set);
     if (w == NULL)
         return false;
+    uint32_t first = t->fp_mru[set];
     for (uint32_t k = 0; k < SHIM_FPC_WAYS; k++) {
-        struct shim_fp_entry *e = &w[k];
+        uint32_t way = (first + k) % SHIM_FPC_WAYS;
+        const struct shim_fp_entry *e = &w[way];
         if (e->frame != frame || e->ret != ret || e->gen != t->cache_gen || e->max != shim_cfg.depth)
             continue;
-        uint64_t diff = 0;
-        for (uint32_t i = 0; i < e->nloads; i++)
-            diff |= *(const uintptr_t *)(frame + e->ld[i].off) ^ e->ld[i].val;
-        if (diff == 0) {
+        if (shim_fp_holds(e, frame)) {
+            t->fp_mru[set] = (uint8_t)way;
             *id = e->id;
             return true;
         }
@@ -359,32 +360,18 @@ static void fp_cache_store(struct shim_thread *t, uintptr_t ret, uintptr_t frame
     e->id = id;
     e->max = shim_cfg.depth;
     e->gen = t->cache_gen;
+    t->fp_mru[set] = (uint8_t)(e - w);
 }
 
-uint32_t shim_stack_of(struct shim_thread *t, void *ret, void *frame)
+/* The stack of an allocation the caches could not answer: walked, interned, cached. */
+static __attribute__((noinline)) uint32_t stack_walk(struct shim_thread *t, void *ret, void *frame,
+                                                     int how)
 {
-    uintptr_t sp = (uintptr_t)&t;
-    if (SHIM_UNLIKELY(sp < t->stack_lo || sp >= t->stack_hi)) {
-        /* On another stack (signal or coroutine stack): look it up, a few times per thread. */
-        if (t->bound_refreshes < 8) {
-            t->bound_refreshes++;
-            (void)shim_maps_find(sp, &t->stack_lo, &t->stack_hi);
-            t->cache_gen++;
-        }
-        if (sp < t->stack_lo || sp >= t->stack_hi) {
-            /* Still not on a stack we know: the hook's caller alone, never a walk. */
-            void *one[1] = {ret};
-            return stack_id(t, stack_hash(one, 1), one, 1);
-        }
-    }
     void *frames[LSW_MAX_FRAMES];
     uint64_t h;
     uint32_t id, n;
-    int how = atomic_load_explicit(&shim_unwind_now, memory_order_relaxed);
     if (how == LSW_UNWIND_FP) {
         bump(&t->walks_fp, 1);
-        if (fp_cache_hit(t, (uintptr_t)ret, (uintptr_t)frame, &id))
-            return id;
         struct fp_log log;
         log.n = 0;
         log.full = false;
@@ -393,15 +380,53 @@ uint32_t shim_stack_of(struct shim_thread *t, void *ret, void *frame)
         fp_cache_store(t, (uintptr_t)ret, (uintptr_t)frame, &log, id);
         return id;
     }
-    bool unw = how == LSW_UNWIND_LIBUNWIND;
-    if (unw && unw_cache_hit(t, (uintptr_t)ret, (uintptr_t)frame, &id)) {
+    n = take_stack(t, frames, ret, frame, &h);
+    id = stack_id(t, h, frames, n);
+    if (how == LSW_UNWIND_LIBUNWIND)
+        unw_cache_store(t, (uintptr_t)ret, (uintptr_t)frame, frames, n, id);
+    return id;
+}
+
+/* On a stack the thread's bounds do not cover (a signal or coroutine stack). */
+static __attribute__((noinline)) bool stack_rebound(struct shim_thread *t, uintptr_t sp)
+{
+    if (t->bound_refreshes < 8) {
+        t->bound_refreshes++;
+        (void)shim_maps_find(sp, &t->stack_lo, &t->stack_hi);
+        t->cache_gen++;
+    }
+    return sp >= t->stack_lo && sp < t->stack_hi;
+}
+
+uint32_t shim_stack_of(struct shim_thread *t, void *ret, void *frame)
+{
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (SHIM_UNLIKELY(sp < t->stack_lo || sp >= t->stack_hi) && !stack_rebound(t, sp)) {
+        /* Still not on a stack we know: the hook's caller alone, never a walk. */
+        void *one[1] = {ret};
+        return stack_id(t, stack_hash(one, 1), one, 1);
+    }
+    uint32_t id;
+    static int hack = -1;
+    if (hack < 0) hack = getenv("HACK") != NULL;
+    if (hack) return 5;
+    int how = atomic_load_explicit(&shim_unwind_now, memory_order_relaxed);
+    if (SHIM_LIKELY(how == LSW_UNWIND_FP)) {
+        if (fp_cache_hit(t, (uintptr_t)ret, (uintptr_t)frame, &id))
+            return id;
+    } else if (how == LSW_UNWIND_LIBUNWIND &&
+               unw_cache_hit(t, (uintptr_t)ret, (uintptr_t)frame, &id)) {
         bump(&t->walks_unw, 1);
         return id;
     }
-    n = take_stack(t, frames, ret, frame, &h);
-    id = stack_id(t, h, frames, n);
-    if (unw)
-        unw_cache_store(t, (uintptr_t)ret, (uintptr_t)frame, frames, n, id);
+    return stack_walk(t, ret, frame, how);
+}
+
+uint32_t shim_stack_slow(struct shim_thread *t, void *ret, void *frame)
+{
+    shim_tls.guard = 1;
+    uint32_t id = shim_stack_of(t, ret, frame);
+    shim_tls.guard = 0;
     return id;
 }
 
