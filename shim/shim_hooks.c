@@ -66,7 +66,7 @@ static inline __attribute__((always_inline)) void *hdr_give(void *base, size_t s
 }
 
 /* Header mode: frees p (not NULL), charging it first. */
-static inline __attribute__((always_inline)) void hdr_free(void *p)
+static __attribute__((noinline)) void hdr_free(void *p)
 {
     const struct shim_hdr *h = (const struct shim_hdr *)p - 1;
     uint64_t size_stack = h->size_stack, info = h->info;
@@ -76,8 +76,7 @@ static inline __attribute__((always_inline)) void hdr_free(void *p)
 }
 
 /* Header mode: a block aligned on align (a power of two, or rounded up to one as glibc does). */
-static inline __attribute__((always_inline)) void *hdr_aligned(size_t align, size_t size, void *ret,
-                                                               void *frame)
+static __attribute__((noinline)) void *hdr_aligned(size_t align, size_t size, void *ret, void *frame)
 {
     size_t a = HDR;
     while (a < align && a < ((size_t)1 << 31))
@@ -90,15 +89,41 @@ static inline __attribute__((always_inline)) void *hdr_aligned(size_t align, siz
                     false);
 }
 
+static __attribute__((noinline)) void *hdr_malloc(size_t size, void *ret, void *frame)
+{
+    if (SHIM_UNLIKELY(size > SIZE_MAX - HDR)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hdr_give(__libc_malloc(size + HDR), size, 4, ret, frame, false);
+}
+
+static __attribute__((noinline)) void *hdr_calloc(size_t n, size_t size, void *ret, void *frame)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total) || total > SIZE_MAX - HDR) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hdr_give(__libc_calloc(1, total + HDR), total, 4, ret, frame, false);
+}
+
+/*
+ * The header paths live in functions of their own so the hooks' other paths
+ * keep a small frame; they are handed the hook's return address and frame
+ * (where the stack walk starts), so the hook's frame must outlive the call:
+ * KEEP_FRAME stops the compiler turning the call into a jump.
+ */
+#define KEEP_FRAME(x) __asm__ volatile("" : "+r"(x))
+#define RET __builtin_return_address(0)
+#define FRAME __builtin_frame_address(0)
+
 SHIM_EXPORT void *malloc(size_t size)
 {
     if (shim_headers()) {
-        if (SHIM_UNLIKELY(size > SIZE_MAX - HDR)) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        return hdr_give(__libc_malloc(size + HDR), size, 4, __builtin_return_address(0),
-                        __builtin_frame_address(0), false);
+        void *p = hdr_malloc(size, RET, FRAME);
+        KEEP_FRAME(p);
+        return p;
     }
     void *p = __libc_malloc(size);
     RECORD(p, size, false);
@@ -119,13 +144,9 @@ SHIM_EXPORT void free(void *p)
 SHIM_EXPORT void *calloc(size_t n, size_t size)
 {
     if (shim_headers()) {
-        size_t total;
-        if (__builtin_mul_overflow(n, size, &total) || total > SIZE_MAX - HDR) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        return hdr_give(__libc_calloc(1, total + HDR), total, 4, __builtin_return_address(0),
-                        __builtin_frame_address(0), false);
+        void *p = hdr_calloc(n, size, RET, FRAME);
+        KEEP_FRAME(p);
+        return p;
     }
     void *p = __libc_calloc(n, size);
     RECORD(p, n * size, false);
@@ -138,8 +159,7 @@ SHIM_EXPORT void *calloc(size_t n, size_t size)
  * which realloc allows (it never promised more than malloc's alignment).
  * realloc(p, 0) frees p and returns NULL, as glibc's does.
  */
-static inline __attribute__((always_inline)) void *hdr_realloc(void *p, size_t size, void *ret,
-                                                               void *frame)
+static __attribute__((noinline)) void *hdr_realloc(void *p, size_t size, void *ret, void *frame)
 {
     if (p == NULL) {
         if (size > SIZE_MAX - HDR) {
@@ -179,8 +199,11 @@ static inline __attribute__((always_inline)) void *hdr_realloc(void *p, size_t s
 static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t size, void *ret,
                                                               void *frame)
 {
-    if (shim_headers())
-        return hdr_realloc(p, size, ret, frame);
+    if (shim_headers()) {
+        void *q = hdr_realloc(p, size, ret, frame);
+        KEEP_FRAME(q);
+        return q;
+    }
     if (p == NULL || !ACTIVE()) {
         void *q = __libc_realloc(p, size);
         if (q != NULL && ACTIVE())
@@ -221,7 +244,8 @@ SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     if (align < sizeof(void *) || (align & (align - 1)) != 0)
         return EINVAL;
     if (shim_headers()) {
-        void *q = hdr_aligned(align, size, __builtin_return_address(0), __builtin_frame_address(0));
+        void *q = hdr_aligned(align, size, RET, FRAME);
+        KEEP_FRAME(q);
         if (q == NULL)
             return ENOMEM;
         *out = q;
@@ -241,8 +265,11 @@ SHIM_EXPORT void *aligned_alloc(size_t align, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    if (shim_headers())
-        return hdr_aligned(align, size, __builtin_return_address(0), __builtin_frame_address(0));
+    if (shim_headers()) {
+        void *q = hdr_aligned(align, size, RET, FRAME);
+        KEEP_FRAME(q);
+        return q;
+    }
     void *p = __libc_memalign(align, size);
     RECORD(p, size, false);
     return p;
@@ -250,8 +277,11 @@ SHIM_EXPORT void *aligned_alloc(size_t align, size_t size)
 
 SHIM_EXPORT void *memalign(size_t align, size_t size)
 {
-    if (shim_headers())
-        return hdr_aligned(align, size, __builtin_return_address(0), __builtin_frame_address(0));
+    if (shim_headers()) {
+        void *q = hdr_aligned(align, size, RET, FRAME);
+        KEEP_FRAME(q);
+        return q;
+    }
     void *p = __libc_memalign(align, size);
     RECORD(p, size, false);
     return p;
@@ -259,9 +289,11 @@ SHIM_EXPORT void *memalign(size_t align, size_t size)
 
 SHIM_EXPORT void *valloc(size_t size)
 {
-    if (shim_headers())
-        return hdr_aligned((size_t)getpagesize(), size, __builtin_return_address(0),
-                           __builtin_frame_address(0));
+    if (shim_headers()) {
+        void *q = hdr_aligned((size_t)getpagesize(), size, RET, FRAME);
+        KEEP_FRAME(q);
+        return q;
+    }
     void *p = __libc_valloc(size);
     RECORD(p, size, false);
     return p;
@@ -276,7 +308,9 @@ SHIM_EXPORT void *pvalloc(size_t size)
             return NULL;
         }
         size_t rounded = size ? (size + page - 1) & ~(page - 1) : page;
-        return hdr_aligned(page, rounded, __builtin_return_address(0), __builtin_frame_address(0));
+        void *q = hdr_aligned(page, rounded, RET, FRAME);
+        KEEP_FRAME(q);
+        return q;
     }
     void *p = __libc_pvalloc(size);
     size_t page = (size_t)getpagesize();

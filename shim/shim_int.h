@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <emmintrin.h> /* SSE2: in every x86-64 processor */
+
 #include "lsalloc_wire.h"
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
@@ -95,22 +97,23 @@ struct shim_unw_entry {
 
 /*
  * The frame-pointer walk's per-thread cache (see shim_stack.c): where a walk
- * started and every word it read there, with the stack it gave.
+ * started and every pair of words it read, with the stack it gave.
  */
 #define SHIM_FPC_BITS 6                     /* 64 sets */
 #define SHIM_FPC_WAYS 4                     /* a helper called from several places at one depth */
 #define SHIM_FPC_ENTRIES ((1u << SHIM_FPC_BITS) * SHIM_FPC_WAYS)
-#define SHIM_FPC_LOADS 130u                 /* a 64-frame walk reads 2 words a frame, plus 2 */
-struct shim_fp_load {
-    uintptr_t off;                          /* from the starting frame */
-    uintptr_t val;
+#define SHIM_FPC_PAIRS 66u                  /* a 64-frame walk reads the hook's frame and 64 more */
+/* Two adjacent stack words a walk read (a frame's saved frame pointer and return address) and where. */
+struct shim_fp_pair {
+    uintptr_t at;
+    uintptr_t w[2];
 };
 struct shim_fp_entry {
     uintptr_t ret, frame;                   /* key */
     uint32_t gen;                           /* the thread's cache_gen when stored; 0: empty */
-    uint32_t max;                           /* the depth limit of the walk */
-    uint32_t nloads, id;
-    struct shim_fp_load ld[SHIM_FPC_LOADS];
+    uint32_t pad;
+    uint32_t npairs, id;
+    struct shim_fp_pair pair[SHIM_FPC_PAIRS];
 };
 
 /*
@@ -341,24 +344,17 @@ static inline uint32_t shim_fpc_set(uintptr_t ret, uintptr_t frame)
     return (uint32_t)(((uint64_t)(ret ^ (frame << 13)) * 0x9E3779B97F4A7C15ull) >> (64 - SHIM_FPC_BITS));
 }
 
-/* True when every word entry e's walk read still holds what it read there. */
-static inline __attribute__((always_inline)) bool shim_fp_holds(const struct shim_fp_entry *e,
-                                                                uintptr_t frame)
+/* True when every pair of words entry e's walk read still holds what it read. */
+static inline __attribute__((always_inline)) bool shim_fp_holds(const struct shim_fp_entry *e)
 {
-    uint32_t i = 0, n = e->nloads;
-    /* Four at a time: independent loads the processor overlaps, one branch per four. */
-    for (; i + 4 <= n; i += 4) {
-        uint64_t d = (*(const uintptr_t *)(frame + e->ld[i].off) ^ e->ld[i].val) |
-                     (*(const uintptr_t *)(frame + e->ld[i + 1].off) ^ e->ld[i + 1].val) |
-                     (*(const uintptr_t *)(frame + e->ld[i + 2].off) ^ e->ld[i + 2].val) |
-                     (*(const uintptr_t *)(frame + e->ld[i + 3].off) ^ e->ld[i + 3].val);
-        if (d != 0)
-            return false;
+    /* Independent 16-byte loads the processor overlaps, folded with no branch until the end. */
+    __m128i acc = _mm_setzero_si128();
+    for (uint32_t i = 0; i < e->npairs; i++) {
+        __m128i now = _mm_loadu_si128((const __m128i *)e->pair[i].at);
+        __m128i then = _mm_loadu_si128((const __m128i *)e->pair[i].w);
+        acc = _mm_or_si128(acc, _mm_xor_si128(now, then));
     }
-    for (; i < n; i++)
-        if (*(const uintptr_t *)(frame + e->ld[i].off) != e->ld[i].val)
-            return false;
-    return true;
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xFFFF;
 }
 
 /*
@@ -373,7 +369,7 @@ static inline __attribute__((always_inline)) uint32_t shim_stack_fast(struct shi
         uint32_t set = shim_fpc_set((uintptr_t)ret, (uintptr_t)frame);
         const struct shim_fp_entry *e = &t->fp_cache[set * SHIM_FPC_WAYS + t->fp_mru[set]];
         if (e->ret == (uintptr_t)ret && e->frame == (uintptr_t)frame && e->gen == t->cache_gen &&
-            shim_fp_holds(e, (uintptr_t)frame))
+            shim_fp_holds(e))
             return e->id;
     }
     return shim_stack_slow(t, ret, frame);

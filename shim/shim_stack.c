@@ -74,50 +74,55 @@ static inline uint64_t stack_hash(void *const *f, uint32_t n)
 }
 
 
-/* Where a frame-pointer walk reads (offset from its starting frame) and what it found there. */
+/* The pairs of words a frame-pointer walk read, in order. */
 struct fp_log {
     uint32_t n;
-    bool full;                          /* more reads than a cache entry holds */
-    struct shim_fp_load ld[SHIM_FPC_LOADS];
+    bool full;                          /* more pairs than a cache entry holds */
+    struct shim_fp_pair pair[SHIM_FPC_PAIRS];
 };
 
-static inline uintptr_t fp_read(uintptr_t frame, uintptr_t at, struct fp_log *log)
+/* Reads the two words at `at` (a frame: saved frame pointer, return address), noting them in log. */
+static inline void fp_read(uintptr_t at, uintptr_t w[2], struct fp_log *log)
 {
-    uintptr_t v = *(const uintptr_t *)at;
+    w[0] = ((const uintptr_t *)at)[0];
+    w[1] = ((const uintptr_t *)at)[1];
     if (log != NULL) {
-        if (log->n < SHIM_FPC_LOADS) {
-            log->ld[log->n].off = at - frame;
-            log->ld[log->n].val = v;
+        if (log->n < SHIM_FPC_PAIRS) {
+            log->pair[log->n].at = at;
+            log->pair[log->n].w[0] = w[0];
+            log->pair[log->n].w[1] = w[1];
             log->n++;
         } else {
             log->full = true;
         }
     }
-    return v;
 }
 
 /*
  * The frame-pointer walk from the hook's own frame (the shim keeps frame
  * pointers: frame[0] is the caller's fp, frame[1] the return address ret).
  * Its course depends only on frame, ret, the thread's stack bounds, max and
- * the words it reads, which go to log when log is not NULL.
+ * the pairs of words it reads, which go to log when log is not NULL.
  */
 static uint32_t walk_fp(struct shim_thread *t, void **out, uint32_t max, uintptr_t frame, void *ret,
                         uint64_t *hash, struct fp_log *log)
 {
     uint32_t n = 0;
     uint64_t h = HASH_BASIS, h2 = HASH_BASIS2; /* lanes: even frames, odd frames */
+    uintptr_t w[2];
     out[n++] = ret;
     h = hash_step(h, (uintptr_t)ret);
     uintptr_t hi = t->stack_hi - 2 * sizeof(uintptr_t);
     if (frame < t->stack_lo || frame > hi || (frame & (sizeof(uintptr_t) - 1)) != 0)
         goto out;
-    uintptr_t fp = fp_read(frame, frame, log);
+    fp_read(frame, w, log);
+    uintptr_t fp = w[0];
     uintptr_t prev = frame;
     while (n < max) {
         if (fp <= prev || fp > hi || (fp & (sizeof(uintptr_t) - 1)) != 0)
             break;
-        uintptr_t ra = fp_read(frame, fp + sizeof(uintptr_t), log);
+        fp_read(fp, w, log);
+        uintptr_t ra = w[1];
         if (ra < 4096)
             break;
         out[n++] = (void *)ra; /* n is now even when ra sat at an odd index */
@@ -126,7 +131,7 @@ static uint32_t walk_fp(struct shim_thread *t, void **out, uint32_t max, uintptr
         else
             h2 = hash_step(h2, ra);
         prev = fp;
-        fp = fp_read(frame, fp, log);
+        fp = w[0];
     }
 out:
     *hash = hash_finish(h, h2, n);
@@ -325,9 +330,9 @@ static inline bool fp_cache_hit(struct shim_thread *t, uintptr_t ret, uintptr_t 
     for (uint32_t k = 0; k < SHIM_FPC_WAYS; k++) {
         uint32_t way = (first + k) % SHIM_FPC_WAYS;
         const struct shim_fp_entry *e = &w[way];
-        if (e->frame != frame || e->ret != ret || e->gen != t->cache_gen || e->max != shim_cfg.depth)
+        if (e->frame != frame || e->ret != ret || e->gen != t->cache_gen)
             continue;
-        if (shim_fp_holds(e, frame)) {
+        if (shim_fp_holds(e)) {
             t->fp_mru[set] = (uint8_t)way;
             *id = e->id;
             return true;
@@ -353,12 +358,11 @@ static void fp_cache_store(struct shim_thread *t, uintptr_t ret, uintptr_t frame
         t->fp_victim[set]++;
     }
     e->gen = 0; /* invalid while it is rewritten (cache_gen starts at 1) */
-    memcpy(e->ld, log->ld, log->n * sizeof(log->ld[0]));
-    e->nloads = log->n;
+    memcpy(e->pair, log->pair, log->n * sizeof(log->pair[0]));
+    e->npairs = log->n;
     e->ret = ret;
     e->frame = frame;
     e->id = id;
-    e->max = shim_cfg.depth;
     e->gen = t->cache_gen;
     t->fp_mru[set] = (uint8_t)(e - w);
 }
