@@ -32,6 +32,7 @@
 #define LSW_ENV_UNWIND "LOADSCOPE_SHIM_UNWIND"         /* auto | fp | libunwind */
 #define LSW_ENV_FOLLOW_FORK "LOADSCOPE_SHIM_FOLLOW_FORK" /* 1: forked children reconnect */
 #define LSW_ENV_KEEP_PRELOAD "LOADSCOPE_SHIM_KEEP_PRELOAD" /* 1: children exec'd with the shim */
+#define LSW_ENV_HEADERS "LOADSCOPE_SHIM_HEADERS"       /* 0: full mode without block headers */
 
 enum lsw_type {
     LSW_HELLO = 1,

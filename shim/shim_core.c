@@ -224,7 +224,9 @@ static struct shim_thread *thread_get(void)
     t->rng = ((uint64_t)syscall(SYS_gettid) << 32) ^ (uint64_t)sp ^ 0x9E3779B97F4A7C15ull;
     if (t->rng == 0)
         t->rng = 1;
-    t->sample_left = shim_cfg.mode == LSW_MODE_SAMPLED ? next_sample_gap(t) : 0;
+    t->sample_left = shim_cfg.mode == LSW_MODE_SAMPLED ? next_sample_gap(t)
+                     : shim_cfg.mode == LSW_MODE_COUNT ? INT64_MAX
+                                                       : 0;
     memset(t->cache, 0, sizeof(t->cache));
     t->cache_gen++; /* a recycled state's cached walks were of another thread's stack */
     shim_thread_hdr_bits(t);
@@ -255,6 +257,10 @@ void shim_record_alloc(void *p, size_t size, void *ret, void *frame, bool reallo
 void shim_record_stack(struct shim_thread *t, void *p, size_t size, void *ret, void *frame,
                        bool realloc_of_block)
 {
+    if (shim_cfg.mode == LSW_MODE_COUNT) {
+        t->sample_left = INT64_MAX; /* 8 EiB counted: start again */
+        return;
+    }
     shim_tls.guard = 1;
     uint64_t w = 1;
     if (shim_cfg.mode == LSW_MODE_SAMPLED) {
@@ -269,7 +275,7 @@ void shim_record_stack(struct shim_thread *t, void *p, size_t size, void *ret, v
     bump(&sc->bytes, w * size);
     if (realloc_of_block)
         bump(&sc->reallocs, w);
-    struct shim_block b = {.size = size, .stack = id, .thread = t->slot, .seq = (uint32_t)t->seq};
+    struct shim_block b = {.size = size, .stack = id, .thread = t->slot, .seq = (uint32_t)t->allocs};
     if (!shim_ptr_insert((uintptr_t)p, &b))
         bump(&t->dropped, 1);
     shim_tls.guard = 0;
@@ -282,18 +288,16 @@ void shim_account_free(const struct shim_block *b, bool known)
     if (t == NULL)
         return;
     bump(&t->frees, 1);
-    if (!known) {
-        if (shim_cfg.mode != LSW_MODE_COUNT)
-            bump(&t->untracked_frees, 1);
+    if (!known)
         return;
-    }
+    bump(&t->known_frees, 1);
     if (shim_cfg.mode == LSW_MODE_FULL)
         bump(&t->bytes_freed, b->size);
     uint64_t w = shim_cfg.mode == LSW_MODE_SAMPLED ? shim_sample_weight_fix(b->size) : 1;
     struct shim_stackctr *sc = &t->ctr[b->stack];
     bump(&sc->frees, w);
     bump(&sc->freed_bytes, w * b->size);
-    if (b->thread == t->slot && (uint32_t)t->seq - b->seq < SHIM_SHORT_LIVED_ALLOCS)
+    if (b->thread == t->slot && (uint32_t)t->allocs - b->seq < SHIM_SHORT_LIVED_ALLOCS)
         bump(&sc->short_lived, w);
 }
 
@@ -375,14 +379,19 @@ static const char *env_raw(const char *name)
  * of any hook (the loader and other libraries' constructors allocate before
  * ours runs) and never changes, so every pointer that reaches free came from a
  * hook that made the same choice. Full mode with a socket to report to gets
- * headers. With no environment to read yet, full mode falls back to the
- * shared pointer table.
+ * headers. With no environment to read yet, or LOADSCOPE_SHIM_HEADERS=0 (for
+ * a program that looks at its blocks' neighbours), full mode uses the shared
+ * pointer table instead.
  */
 int shim_hdr_decide(void)
 {
     const char *sock = env_raw(LSW_ENV_SOCKET);
     const char *mode = env_raw(LSW_ENV_MODE);
-    int want = sock != NULL && *sock != '\0' && (mode == NULL || strcmp(mode, "full") == 0) ? 2 : 1;
+    const char *hdr = env_raw(LSW_ENV_HEADERS);
+    bool off = hdr != NULL && strcmp(hdr, "0") == 0;
+    int want = !off && sock != NULL && *sock != '\0' && (mode == NULL || strcmp(mode, "full") == 0)
+                   ? 2
+                   : 1;
     int expect = 0;
     if (!atomic_compare_exchange_strong(&shim_hdr_state, &expect, want))
         return expect;
@@ -481,6 +490,7 @@ void shim_reset_after_fork(void)
         atomic_store(&t->bytes_alloc, 0);
         atomic_store(&t->bytes_freed, 0);
         atomic_store(&t->untracked_frees, 0);
+        atomic_store(&t->known_frees, 0);
         atomic_store(&t->dropped, 0);
         memset((void *)t->ctr, 0, shim_stacks_count() * sizeof(*t->ctr));
         if (t != me)

@@ -38,7 +38,7 @@ struct totals {
 };
 
 struct exact {
-    uint64_t allocs, frees, reallocs, bytes_alloc, bytes_freed, untracked, dropped, wfp, wunw;
+    uint64_t allocs, frees, reallocs, bytes_alloc, bytes_freed, untracked, known, dropped, wfp, wunw;
 };
 
 static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -317,6 +317,7 @@ static void add_exact(struct exact *e, struct shim_thread *t)
     e->bytes_alloc += atomic_load_explicit(&t->bytes_alloc, memory_order_relaxed);
     e->bytes_freed += atomic_load_explicit(&t->bytes_freed, memory_order_relaxed);
     e->untracked += atomic_load_explicit(&t->untracked_frees, memory_order_relaxed);
+    e->known += atomic_load_explicit(&t->known_frees, memory_order_relaxed);
     e->dropped += atomic_load_explicit(&t->dropped, memory_order_relaxed);
     e->wfp += atomic_load_explicit(&t->walks_fp, memory_order_relaxed);
     e->wunw += atomic_load_explicit(&t->walks_unw, memory_order_relaxed);
@@ -335,6 +336,7 @@ static void fold_exited(void)
         atomic_store(&t->bytes_alloc, 0);
         atomic_store(&t->bytes_freed, 0);
         atomic_store(&t->untracked_frees, 0);
+        atomic_store(&t->known_frees, 0);
         atomic_store(&t->dropped, 0);
         atomic_store(&t->walks_fp, 0);
         atomic_store(&t->walks_unw, 0);
@@ -387,6 +389,18 @@ static void flush_once(bool final)
         add_exact(&ex, t);
         for (uint32_t i = 0; i < stacks_sent; i++)
             add_totals(&sum[i], &t->ctr[i]);
+    }
+    if (atomic_load(&shim_hdr_state) != 2 && shim_cfg.mode != LSW_MODE_COUNT)
+        ex.untracked += ex.frees - ex.known; /* frees the pointer table had no record of */
+    if (atomic_load(&shim_hdr_state) == 2) {
+        /* With headers, counted blocks are in the per-stack counters only (see shim_on_hdr_alloc). */
+        for (uint32_t i = 0; i < stacks_sent; i++) {
+            ex.allocs += sum[i].allocs;
+            ex.bytes_alloc += sum[i].bytes;
+            ex.reallocs += sum[i].reallocs;
+            ex.frees += sum[i].frees;
+            ex.bytes_freed += sum[i].freed_bytes;
+        }
     }
     struct lsw_delta_head head = {.t_unix_ns = now_unix_ns()};
     size_t max_rec = (SEND_CAP / 2 - sizeof(head)) / sizeof(struct lsw_delta);

@@ -54,9 +54,11 @@ enum { SHIM_TS_FREE = 0, SHIM_TS_LIVE = 1, SHIM_TS_EXITED = 2 };
  */
 struct shim_thread {
     /* exact counters (single writer) */
-    _Atomic uint64_t allocs, frees, reallocs, bytes_alloc, bytes_freed, untracked_frees;
-    uint64_t seq;                       /* allocations made by this thread */
-    int64_t sample_left;                /* bytes or allocations until the next sample */
+    _Atomic uint64_t allocs, frees, reallocs, bytes_alloc, bytes_freed;
+    _Atomic uint64_t untracked_frees;   /* with headers: frees of blocks never counted */
+    _Atomic uint64_t known_frees;       /* without headers: frees found in the pointer table */
+    uint64_t seq;                       /* with headers: allocations this thread counted (else: allocs) */
+    int64_t sample_left;                /* bytes or allocations until the next stack is taken */
     struct shim_stackctr *ctr;          /* per-stack counters, SHIM_MAX_STACKS of them (mmap'd, lazily touched) */
     struct shim_fp_entry *fp_cache;     /* frame-pointer mode: SHIM_FPC_ENTRIES, mmap'd on first use */
     uint64_t hdr_bits;                  /* this thread's part of a header's info: slot, fork generation, counted */
@@ -164,7 +166,7 @@ struct shim_tls {
 };
 extern __thread struct shim_tls shim_tls;
 
-/* Sampled mode: a bitmap filter of the pointer table (see shim_tables.c). */
+/* A bitmap filter of the pointer table (see shim_tables.c): empty in count mode, full in full mode. */
 #define SHIM_FILTER_BITS 4096u
 extern _Atomic uint64_t shim_filter_bits[SHIM_FILTER_BITS / 64];
 
@@ -174,7 +176,7 @@ static inline uint64_t shim_ptr_hash(uintptr_t p)
     return h ^ (h >> 31);
 }
 
-/* Sampled mode: false when p is certainly not in the pointer table (it was never sampled). */
+/* False when p is certainly not in the pointer table. */
 static inline bool shim_maybe_tracked(uintptr_t p)
 {
     uint32_t b = (uint32_t)shim_ptr_hash(p) & (SHIM_FILTER_BITS - 1);
@@ -248,9 +250,11 @@ bool shim_maps_find(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 
 
 /*
- * The hooks' fast paths, inlined into each hook. Exact counters for every
- * allocation; in sampled mode a per-thread countdown decides, with no shared
- * state touched, whether this one takes a stack; in full mode every one does.
+ * The hooks' fast paths without headers, inlined into each hook. Exact
+ * counters for every allocation, then one countdown says whether this one
+ * takes a stack: bytes or allocations to the next sample in sampled mode,
+ * never in count mode (it starts at INT64_MAX), every time in full mode
+ * without headers (it stays at 0). No shared state is touched.
  */
 static inline __attribute__((always_inline)) void shim_on_alloc(void *p, size_t size, void *ret,
                                                                 void *frame, bool realloc_of_block)
@@ -264,35 +268,24 @@ static inline __attribute__((always_inline)) void shim_on_alloc(void *p, size_t 
     shim_bump(&t->bytes_alloc, size);
     if (realloc_of_block)
         shim_bump(&t->reallocs, 1);
-    t->seq++;
-    if (shim_cfg.mode == LSW_MODE_COUNT)
+    t->sample_left -= shim_cfg.sample_every > 0 ? 1 : (int64_t)(size | (size == 0));
+    if (SHIM_LIKELY(t->sample_left > 0))
         return;
-    if (shim_cfg.mode == LSW_MODE_SAMPLED) {
-        t->sample_left -= shim_cfg.sample_every > 0 ? 1 : (int64_t)(size ? size : 1);
-        if (SHIM_LIKELY(t->sample_left > 0))
-            return;
-    }
     shim_record_stack(t, p, size, ret, frame, realloc_of_block);
 }
 
 /*
- * A free: counted on the spot in count mode, and in sampled mode when the
- * filter says the block was certainly never sampled (most frees), without a
- * lock or a shared cache line written; otherwise looked up in the table.
+ * A free without headers: counted on the spot when the filter says the block
+ * is certainly not in the pointer table (every free in count mode, where the
+ * filter is empty; most in sampled mode), without a lock or a shared cache
+ * line written; otherwise looked up in the table (full mode's filter is full).
  */
 static inline __attribute__((always_inline)) void shim_on_free(void *p)
 {
     struct shim_thread *t = shim_tls.self;
-    if (SHIM_LIKELY(t != NULL && !shim_tls.guard)) {
-        if (shim_cfg.mode == LSW_MODE_COUNT) {
-            shim_bump(&t->frees, 1);
-            return;
-        }
-        if (shim_cfg.mode == LSW_MODE_SAMPLED && !shim_maybe_tracked((uintptr_t)p)) {
-            shim_bump(&t->frees, 1);
-            shim_bump(&t->untracked_frees, 1);
-            return;
-        }
+    if (SHIM_LIKELY(t != NULL && !shim_tls.guard) && !shim_maybe_tracked((uintptr_t)p)) {
+        shim_bump(&t->frees, 1);
+        return;
     }
     shim_record_free(p);
 }
@@ -323,13 +316,13 @@ static inline __attribute__((always_inline)) void shim_on_hdr_free(uint64_t size
         shim_hdr_free_slow(size_stack, info);
         return;
     }
-    shim_bump(&t->frees, 1);
     if (SHIM_UNLIKELY((info & SHIM_HDR_MINE_MASK) != (t->hdr_bits & SHIM_HDR_MINE_MASK))) {
+        shim_bump(&t->frees, 1);
         shim_bump(&t->untracked_frees, 1);
         return;
     }
+    /* The thread's exact totals of counted blocks are the sums of its per-stack counters (shim_flush.c). */
     uint64_t size = size_stack & SHIM_HDR_SIZE_MASK;
-    shim_bump(&t->bytes_freed, size);
     struct shim_stackctr *sc = &t->ctr[size_stack >> 48];
     shim_bump(&sc->frees, 1);
     shim_bump(&sc->freed_bytes, size);
@@ -396,15 +389,11 @@ static inline __attribute__((always_inline)) void shim_on_hdr_alloc(void *p, siz
     }
     uint32_t id = shim_stack_fast(t, ret, frame);
     uint64_t seq = ++t->seq;
-    shim_bump(&t->allocs, 1);
-    shim_bump(&t->bytes_alloc, size);
     struct shim_stackctr *sc = &t->ctr[id];
     shim_bump(&sc->allocs, 1);
     shim_bump(&sc->bytes, size);
-    if (re) {
-        shim_bump(&t->reallocs, 1);
+    if (re)
         shim_bump(&sc->reallocs, 1);
-    }
     h->size_stack = (size & SHIM_HDR_SIZE_MASK) | (uint64_t)id << 48;
     h->info = (uint32_t)seq | t->hdr_bits | (uint64_t)lg << 59;
 }
@@ -412,8 +401,7 @@ static inline __attribute__((always_inline)) void shim_on_hdr_alloc(void *p, siz
 /* realloc: takes p's record out of the table, skipping the call when it certainly has none. */
 static inline __attribute__((always_inline)) bool shim_on_realloc_take(void *p, struct shim_block *out)
 {
-    if (shim_cfg.mode == LSW_MODE_COUNT ||
-        (shim_cfg.mode == LSW_MODE_SAMPLED && !shim_maybe_tracked((uintptr_t)p)))
+    if (!shim_maybe_tracked((uintptr_t)p))
         return false;
     return shim_take_block(p, out);
 }
@@ -425,8 +413,6 @@ static inline __attribute__((always_inline)) void shim_on_realloc_freed(const st
     struct shim_thread *t = shim_tls.self;
     if (SHIM_LIKELY(!known && t != NULL && !shim_tls.guard)) {
         shim_bump(&t->frees, 1);
-        if (shim_cfg.mode != LSW_MODE_COUNT)
-            shim_bump(&t->untracked_frees, 1);
         return;
     }
     shim_realloc_freed(b, known);

@@ -75,6 +75,14 @@ static uint32_t filt_count[SHIM_FILTER_BITS];
 static _Atomic int filt_lock;
 static bool filt_on;                 /* sampled mode only */
 
+/* Full mode without headers: every block may be in the table, so the filter says "maybe" for all. */
+static void filt_fill(void)
+{
+    uint64_t v = shim_cfg.mode == LSW_MODE_FULL ? ~0ull : 0;
+    for (uint32_t i = 0; i < SHIM_FILTER_BITS / 64; i++)
+        atomic_store(&shim_filter_bits[i], v);
+}
+
 bool shim_tables_init(void)
 {
     st_slots = shim_mmap(ST_SLOTS * sizeof(*st_slots));
@@ -82,6 +90,7 @@ bool shim_tables_init(void)
     st_arena = shim_mmap(ST_ARENA_FRAMES * sizeof(uint64_t));
     pt_shards = shim_mmap(PT_SHARDS * sizeof(*pt_shards));
     filt_on = shim_cfg.mode == LSW_MODE_SAMPLED;
+    filt_fill();
     return st_slots && st_meta && st_arena && pt_shards;
 }
 
@@ -296,6 +305,5 @@ void shim_ptr_clear(void)
         s->used = 0;
     }
     memset(filt_count, 0, sizeof(filt_count));
-    for (uint32_t i = 0; i < SHIM_FILTER_BITS / 64; i++)
-        atomic_store(&shim_filter_bits[i], 0);
+    filt_fill();
 }

@@ -84,15 +84,15 @@ def line_of(path, text):
     return found
 
 
-def trace(args, cmd, expect_rc=0):
-    rc, out, err = run_loadscope(["trace", "--db", dbpath] + args + ["--"] + cmd, timeout=120)
+def trace(args, cmd, expect_rc=0, env=None):
+    rc, out, err = run_loadscope(["trace", "--db", dbpath] + args + ["--"] + cmd, timeout=120, env=env)
     check(rc == expect_rc, "trace %s %s: exit %d (expected %d) %s" % (
         " ".join(args), os.path.basename(cmd[0]), rc, expect_rc, err.strip()[-300:]))
     return out, err
 
 
-def csv_rows(args, cmd):
-    out, _ = trace(args + ["--format", "csv"], cmd)
+def csv_rows(args, cmd, env=None):
+    out, _ = trace(args + ["--format", "csv"], cmd, env=env)
     return list(csv.DictReader(io.StringIO(out)))
 
 
@@ -179,6 +179,17 @@ for name, sites, src in (("c_fp", C_SITES, C_SRC), ("c_nofp", C_SITES, C_SRC),
               "%s: site_grow labelled vector growth (%r)" % (name, labels.get("alloc_sites::site_grow")))
         mangled = [r["blame_function"] for r in rows if r["blame_function"].startswith(("_R", "_ZN"))]
         check(not mangled and "17h" not in "".join(labels), "%s: no mangled names (%s)" % (name, mangled[:2]))
+
+    # Full mode without block headers (the shared pointer table): the same figures.
+    if name in ("c_fp", "rs_fp"):
+        rows = csv_rows(["--mode", "full", "--top", "0"], [bins[name]],
+                        env={"LOADSCOPE_SHIM_HEADERS": "0"})
+        check_exact(name + " full, no headers", rows, sites, src)
+        _, _, summ2 = last_summary()
+        got = (summ2[0]["allocs"], summ2[0]["frees"], summ2[0]["reallocs"],
+               summ2[0]["bytes_allocated"]) if summ2 else None
+        check(got == full[name], "%s full mode without headers: exact counters %s == with headers %s"
+              % (name, got, full[name]))
 
     # Count mode: the same exact counters, no stacks.
     out, _ = trace(["--mode", "count"], [bins[name]])
