@@ -390,9 +390,10 @@ static void flush_once(bool final)
         for (uint32_t i = 0; i < stacks_sent; i++)
             add_totals(&sum[i], &t->ctr[i]);
     }
-    if (atomic_load(&shim_hdr_state) != 2 && shim_cfg.mode != LSW_MODE_COUNT)
+    bool headers = atomic_load(&shim_hdr_state) == 2;
+    if (!headers && shim_cfg.mode != LSW_MODE_COUNT)
         ex.untracked += ex.frees - ex.known; /* frees the pointer table had no record of */
-    if (atomic_load(&shim_hdr_state) == 2) {
+    if (headers) {
         /* With headers, counted blocks are in the per-stack counters only (see shim_on_hdr_alloc). */
         for (uint32_t i = 0; i < stacks_sent; i++) {
             ex.allocs += sum[i].allocs;

@@ -53,15 +53,17 @@ enum { SHIM_TS_FREE = 0, SHIM_TS_LIVE = 1, SHIM_TS_EXITED = 2 };
  * the first two cache lines; the rest is touched on slow paths only.
  */
 struct shim_thread {
-    /* exact counters (single writer) */
-    _Atomic uint64_t allocs, frees, reallocs, bytes_alloc, bytes_freed;
+    /* first cache line: what count and sampled modes touch on every call */
+    _Atomic uint64_t allocs, bytes_alloc, frees, reallocs; /* exact counters (single writer) */
+    int64_t sample_left;                /* bytes or allocations until the next stack is taken */
+    uint64_t seq;                       /* with headers: allocations this thread counted (else: allocs) */
+    struct shim_stackctr *ctr;          /* per-stack counters, SHIM_MAX_STACKS of them (mmap'd, lazily touched) */
+    uint64_t hdr_bits;                  /* this thread's part of a header's info: slot, fork generation, counted */
+    /* second: full mode's */
+    _Atomic uint64_t bytes_freed;
     _Atomic uint64_t untracked_frees;   /* with headers: frees of blocks never counted */
     _Atomic uint64_t known_frees;       /* without headers: frees found in the pointer table */
-    uint64_t seq;                       /* with headers: allocations this thread counted (else: allocs) */
-    int64_t sample_left;                /* bytes or allocations until the next stack is taken */
-    struct shim_stackctr *ctr;          /* per-stack counters, SHIM_MAX_STACKS of them (mmap'd, lazily touched) */
     struct shim_fp_entry *fp_cache;     /* frame-pointer mode: SHIM_FPC_ENTRIES, mmap'd on first use */
-    uint64_t hdr_bits;                  /* this thread's part of a header's info: slot, fork generation, counted */
     uintptr_t stack_lo, stack_hi;       /* the mapping holding this thread's stack */
     uint32_t slot;                      /* index, for short-lived attribution */
     uint32_t cache_gen;                 /* bumped when the thread or its stack bounds change */
@@ -275,15 +277,16 @@ static inline __attribute__((always_inline)) void shim_on_alloc(void *p, size_t 
 }
 
 /*
- * A free without headers: counted on the spot when the filter says the block
- * is certainly not in the pointer table (every free in count mode, where the
- * filter is empty; most in sampled mode), without a lock or a shared cache
- * line written; otherwise looked up in the table (full mode's filter is full).
+ * A free without headers: counted on the spot in count mode, and when the
+ * filter says the block is certainly not in the pointer table (most frees in
+ * sampled mode), without a lock or a shared cache line written; otherwise
+ * looked up in the table (full mode's filter is full).
  */
 static inline __attribute__((always_inline)) void shim_on_free(void *p)
 {
     struct shim_thread *t = shim_tls.self;
-    if (SHIM_LIKELY(t != NULL && !shim_tls.guard) && !shim_maybe_tracked((uintptr_t)p)) {
+    if (SHIM_LIKELY(t != NULL && !shim_tls.guard) &&
+        (shim_cfg.mode == LSW_MODE_COUNT || !shim_maybe_tracked((uintptr_t)p))) {
         shim_bump(&t->frees, 1);
         return;
     }
@@ -352,7 +355,8 @@ static inline __attribute__((always_inline)) bool shim_fp_holds(const struct shi
 
 /*
  * The stack id of an allocation, the common case inline: frame pointers, and
- * the walk from this hook frame found in the cache way that answered last.
+ * the walk from this hook frame found in the cache, starting with the way
+ * that answered last.
  */
 static inline __attribute__((always_inline)) uint32_t shim_stack_fast(struct shim_thread *t, void *ret,
                                                                       void *frame)
@@ -360,10 +364,17 @@ static inline __attribute__((always_inline)) uint32_t shim_stack_fast(struct shi
     if (SHIM_LIKELY(atomic_load_explicit(&shim_unwind_now, memory_order_relaxed) == LSW_UNWIND_FP &&
                     t->fp_cache != NULL)) {
         uint32_t set = shim_fpc_set((uintptr_t)ret, (uintptr_t)frame);
-        const struct shim_fp_entry *e = &t->fp_cache[set * SHIM_FPC_WAYS + t->fp_mru[set]];
-        if (e->ret == (uintptr_t)ret && e->frame == (uintptr_t)frame && e->gen == t->cache_gen &&
-            shim_fp_holds(e))
-            return e->id;
+        const struct shim_fp_entry *w = &t->fp_cache[set * SHIM_FPC_WAYS];
+        uint32_t first = t->fp_mru[set];
+        for (uint32_t k = 0; k < SHIM_FPC_WAYS; k++) {
+            uint32_t way = (first + k) % SHIM_FPC_WAYS;
+            const struct shim_fp_entry *e = &w[way];
+            if (e->ret == (uintptr_t)ret && e->frame == (uintptr_t)frame && e->gen == t->cache_gen &&
+                shim_fp_holds(e)) {
+                t->fp_mru[set] = (uint8_t)way;
+                return e->id;
+            }
+        }
     }
     return shim_stack_slow(t, ret, frame);
 }
