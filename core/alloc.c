@@ -38,6 +38,7 @@ struct conn {
     int fd;
     int pid, ppid;
     bool hello, bye, closed;
+    bool exec_image;            /* the same process, traced before it exec'd this image */
     uint32_t mode, unwind;
     uint8_t *buf;
     size_t len, cap;
@@ -490,8 +491,10 @@ static void on_message(struct alloc *a, struct conn *c, uint32_t type, const uin
         c->ppid = h.ppid;
         c->mode = h.mode;
         c->unwind = h.unwind;
+        c->exec_image = (h.flags & LSW_HELLO_EXEC) != 0;
         alloc_watch_pid(a, h.pid);
-        emit_event(a, "alloc_start", "tracing pid %d (%s), mode %s", h.pid, h.exe,
+        emit_event(a, "alloc_start", "tracing pid %d (%s)%s, mode %s", h.pid, h.exe,
+                   c->exec_image ? " after exec" : "",
                    h.mode == LSW_MODE_COUNT ? "count" : h.mode == LSW_MODE_FULL ? "full" : "sampled");
         break;
     }
@@ -584,11 +587,30 @@ static void conn_close(struct alloc *a, struct conn *c)
     close(c->fd);
     c->fd = -1;
     c->closed = true;
-    if (c->hello && !c->bye)
+}
+
+/*
+ * A connection that closed without its last batch: killed, _exit, or an exec
+ * (the socket closes with the old image; the new one says hello again with
+ * LSW_HELLO_EXEC). Judged when the reader ends, since the new image's hello
+ * may be read before or after the old connection's end.
+ */
+static void warn_unfinished(struct alloc *a)
+{
+    for (size_t i = 0; i < a->nconns; i++) {
+        const struct conn *c = a->conns[i];
+        if (!c->hello || c->bye || !c->closed)
+            continue;
+        bool exec = false;
+        for (size_t j = 0; j < a->nconns; j++)
+            exec |= j != i && a->conns[j]->pid == c->pid && a->conns[j]->exec_image;
+        if (exec)
+            continue; /* its last 200 ms belong to the image it replaced itself with */
         emit_event(a, "alloc_warning",
                    "pid %d ended without its last batch (killed, or exited through _exit): "
                    "up to 200 ms of its allocations are missing",
                    c->pid);
+    }
 }
 
 static void conn_read(struct alloc *a, struct conn *c)
@@ -676,6 +698,7 @@ static void *reader_main(void *arg)
     for (size_t i = 0; i < a->nconns; i++)
         if (!a->conns[i]->closed)
             conn_read(a, a->conns[i]);
+    warn_unfinished(a);
     tick(a, true);
     return NULL;
 }
@@ -914,7 +937,10 @@ void alloc_status(struct alloc *a, struct alloc_status *st)
 {
     memset(st, 0, sizeof(*st));
     pthread_mutex_lock(&a->lock);
-    st->processes = (uint32_t)a->nconns;
+    for (size_t i = 0; i < a->nconns; i++) {
+        st->execs += a->conns[i]->exec_image;
+        st->processes += !a->conns[i]->exec_image;
+    }
     for (size_t i = 0; i < a->nconns; i++) {
         const struct lsw_counters *c = &a->conns[i]->ctr;
         st->allocs += c->allocs;
@@ -938,6 +964,31 @@ void alloc_status(struct alloc *a, struct alloc_status *st)
     pthread_mutex_unlock(&a->lock);
 }
 
+/* The connection before i of the image i replaced by exec, or i itself when it replaced none. */
+static size_t exec_prev(const struct alloc *a, size_t i)
+{
+    if (!a->conns[i]->exec_image)
+        return i;
+    for (size_t k = i; k-- > 0;)
+        if (a->conns[k]->hello && a->conns[k]->pid == a->conns[i]->pid)
+            return k;
+    return i;
+}
+
+static void add_image(struct alloc_proc_summary *s, const struct conn *d)
+{
+    s->allocs += d->ctr.allocs;
+    s->frees += d->ctr.frees;
+    s->reallocs += d->ctr.reallocs;
+    s->bytes_allocated += d->ctr.bytes_allocated;
+    s->bytes_freed += d->ctr.bytes_freed;
+    s->untracked_frees += d->ctr.untracked_frees;
+    s->dropped += d->ctr.dropped;
+    s->stacks += d->ctr.stacks;
+    if (d->ctr.threads > s->threads)
+        s->threads = d->ctr.threads;
+}
+
 void alloc_each_process(struct alloc *a, void (*fn)(void *ctx, const struct alloc_proc_summary *s),
                         void *ctx)
 {
@@ -946,14 +997,23 @@ void alloc_each_process(struct alloc *a, void (*fn)(void *ctx, const struct allo
         const struct conn *c = a->conns[i];
         if (!c->hello)
             continue;
+        /* A process that exec'd is one process: its images' counters add up under its last one. */
+        bool later = false;
+        for (size_t j = i + 1; j < a->nconns; j++)
+            later |= a->conns[j]->hello && a->conns[j]->pid == c->pid && a->conns[j]->exec_image;
+        if (later)
+            continue;
         struct alloc_proc_summary s = {
             .pid = c->pid, .ppid = c->ppid,
             .mode = c->mode == LSW_MODE_COUNT ? "count" : c->mode == LSW_MODE_FULL ? "full" : "sampled",
-            .unwind = unwind_name(c->unwind), .allocs = c->ctr.allocs, .frees = c->ctr.frees,
-            .reallocs = c->ctr.reallocs, .bytes_allocated = c->ctr.bytes_allocated,
-            .bytes_freed = c->ctr.bytes_freed, .untracked_frees = c->ctr.untracked_frees,
-            .dropped = c->ctr.dropped, .stacks = c->ctr.stacks, .threads = c->ctr.threads,
-            .said_bye = c->bye};
+            .unwind = unwind_name(c->unwind), .said_bye = c->bye};
+        for (size_t k = i;;) {
+            add_image(&s, a->conns[k]);
+            size_t prev = exec_prev(a, k);
+            if (prev == k)
+                break;
+            k = prev;
+        }
         fn(ctx, &s);
     }
     pthread_mutex_unlock(&a->lock);

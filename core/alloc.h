@@ -156,7 +156,8 @@ enum alloc_sort { ALLOC_BY_ALLOCS = 0, ALLOC_BY_BYTES, ALLOC_BY_LIVE };
 size_t alloc_snapshot(struct alloc *a, enum alloc_sort by, struct alloc_hot *out, size_t cap);
 
 struct alloc_status {
-    uint32_t processes;         /* connections seen */
+    uint32_t processes;         /* connections seen: processes, and the images they exec'd */
+    uint32_t execs;             /* of those, images that replaced a traced one (exec) */
     uint64_t allocs, frees, reallocs, bytes_allocated, bytes_freed; /* exact, all processes */
     uint64_t dropped, untracked_frees, stacks;
     uint64_t traced_seconds, requests;

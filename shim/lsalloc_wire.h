@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define LSW_VERSION 1
+#define LSW_VERSION 2
 #define LSW_MAX_PAYLOAD (1u << 20)  /* a reader refuses longer messages */
 #define LSW_MAX_FRAMES 256          /* deepest stack the shim sends */
 
@@ -33,6 +33,7 @@
 #define LSW_ENV_FOLLOW_FORK "LOADSCOPE_SHIM_FOLLOW_FORK" /* 1: forked children reconnect */
 #define LSW_ENV_KEEP_PRELOAD "LOADSCOPE_SHIM_KEEP_PRELOAD" /* 1: children exec'd with the shim */
 #define LSW_ENV_HEADERS "LOADSCOPE_SHIM_HEADERS"       /* 0: full mode without block headers */
+#define LSW_ENV_PID "LOADSCOPE_SHIM_PID"               /* set by the shim: the traced process's pid */
 
 enum lsw_type {
     LSW_HELLO = 1,
@@ -66,8 +67,13 @@ struct lsw_hello {
     uint64_t sample_bytes;   /* sampled mode: mean Poisson interval in bytes (0: by count) */
     uint64_t sample_every;   /* sampled mode by count: 1 in N */
     uint64_t start_unix_ns;  /* CLOCK_REALTIME when the shim started */
+    uint32_t flags;          /* LSW_HELLO_* */
+    uint32_t pad;
     char exe[256];           /* /proc/self/exe, NUL-terminated, may be truncated */
 };
+
+/* The process was traced before it exec'd this image (a wrapper script, env, a pyenv shim). */
+#define LSW_HELLO_EXEC 1u
 
 /* MAPS payload: a uint32_t count, then count of these, each followed by path_len bytes. */
 struct lsw_map {

@@ -385,6 +385,31 @@ static const char *env_raw(const char *name)
  * a program that looks at its blocks' neighbours), full mode uses the shared
  * pointer table instead.
  */
+/*
+ * A process that inherited LD_PRELOAD without being asked for: a child
+ * started without a fork handler running (posix_spawn, vfork), when neither
+ * --follow-fork nor KEEP_PRELOAD asked for children. The traced process
+ * writes its pid in LOADSCOPE_SHIM_PID; an image it exec's (a wrapper script
+ * exec'ing the real program) has the same pid and goes on being traced.
+ */
+static long env_pid(void)
+{
+    const char *v = env_raw(LSW_ENV_PID);
+    long pid = 0;
+    for (; v != NULL && *v >= '0' && *v <= '9'; v++)
+        pid = pid * 10 + (*v - '0');
+    return pid;
+}
+
+static bool untraced_descendant(void)
+{
+    long pid = env_pid();
+    if (pid == 0 || pid == (long)getpid())
+        return false;
+    const char *follow = env_raw(LSW_ENV_FOLLOW_FORK), *keep = env_raw(LSW_ENV_KEEP_PRELOAD);
+    return !(follow != NULL && strcmp(follow, "1") == 0) && !(keep != NULL && strcmp(keep, "1") == 0);
+}
+
 int shim_hdr_decide(void)
 {
     const char *sock = env_raw(LSW_ENV_SOCKET);
@@ -392,7 +417,7 @@ int shim_hdr_decide(void)
     const char *hdr = env_raw(LSW_ENV_HEADERS);
     bool off = hdr != NULL && strcmp(hdr, "0") == 0;
     bool full = mode == NULL || strcmp(mode, "full") == 0;
-    int want = !off && sock != NULL && *sock != '\0' && full ? 2 : 1;
+    int want = !off && sock != NULL && *sock != '\0' && full && !untraced_descendant() ? 2 : 1;
     int expect = 0;
     if (!atomic_compare_exchange_strong(&shim_hdr_state, &expect, want))
         return expect;
@@ -416,8 +441,12 @@ static bool env_is(const char *name, const char *val)
     return v != NULL && strcmp(v, val) == 0;
 }
 
-/* Takes our own path out of LD_PRELOAD, in place (no allocation), so children run untraced. */
-static void strip_preload(void)
+/*
+ * Takes our own path out of LD_PRELOAD, in place (no allocation), so children
+ * run untraced. An emptied variable is removed unless in_fork_child (unsetenv
+ * takes the environment lock, which another thread may have held at fork).
+ */
+void shim_strip_preload(bool in_fork_child)
 {
     Dl_info di;
     char *v = getenv("LD_PRELOAD");
@@ -448,8 +477,27 @@ static void strip_preload(void)
         }
     }
     *w = '\0';
-    if (*v == '\0')
+    if (*v == '\0' && !in_fork_child)
         unsetenv("LD_PRELOAD");
+}
+
+bool shim_exec_image;
+
+/* Notes this process's pid for the images it exec's and the children it starts (see untraced_descendant). */
+void shim_note_pid(void)
+{
+    char buf[24];
+    int n = 0;
+    char rev[24];
+    long pid = (long)getpid();
+    do {
+        rev[n++] = (char)('0' + pid % 10);
+        pid /= 10;
+    } while (pid > 0 && n < 23);
+    for (int i = 0; i < n; i++)
+        buf[i] = rev[n - 1 - i];
+    buf[n] = '\0';
+    setenv(LSW_ENV_PID, buf, 1);
 }
 
 static void config_from_env(void)
@@ -507,8 +555,13 @@ __attribute__((constructor(101))) static void shim_init(void)
 {
     shim_tls.guard = 1;
     config_from_env();
-    if (!shim_cfg.keep_preload)
-        strip_preload();
+    if (untraced_descendant()) {
+        /* Inherited, not asked for: stay out of the way, and out of its own children. */
+        shim_strip_preload(false);
+        goto out;
+    }
+    shim_exec_image = env_pid() == (long)getpid();
+    shim_note_pid();
     shim_stack_init();
     atomic_store(&shim_unwind_now, shim_cfg.unwind);
     if (shim_cfg.socket_path[0] == '\0' || !shim_tables_init())

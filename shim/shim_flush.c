@@ -291,6 +291,7 @@ static void send_hello(void)
     h.sample_bytes = shim_cfg.sample_every ? 0 : shim_cfg.sample_bytes;
     h.sample_every = shim_cfg.sample_every;
     h.start_unix_ns = now_unix_ns();
+    h.flags = shim_exec_image ? LSW_HELLO_EXEC : 0;
     ssize_t n = readlink("/proc/self/exe", h.exe, sizeof(h.exe) - 1);
     if (n > 0)
         h.exe[n] = '\0';
@@ -565,9 +566,13 @@ void shim_fork_child(void)
     send_len = 0;
     if (!shim_cfg.follow_fork || !atomic_load(&shim_active)) {
         atomic_store(&shim_active, 0);
+        if (!shim_cfg.keep_preload)
+            shim_strip_preload(true); /* what this child exec's runs untraced */
         shim_guard_set(0);
         return;
     }
+    shim_exec_image = false;
+    shim_note_pid(); /* a traced process of its own: its exec'd images go on as it */
     shim_reset_after_fork();
     memset(retired, 0, SHIM_MAX_STACKS * sizeof(*retired));
     memset(last, 0, SHIM_MAX_STACKS * sizeof(*last));

@@ -208,6 +208,11 @@ void shim_put_back(void *p, const struct shim_block *b);
 void shim_account_free(const struct shim_block *b, bool known);
 void shim_realloc_freed(const struct shim_block *b, bool known);
 void shim_reset_after_fork(void);
+/* Takes the shim out of LD_PRELOAD so the programs this process starts run untraced. */
+void shim_strip_preload(bool in_fork_child);
+/* Writes this process's pid to LOADSCOPE_SHIM_PID (allocates: call with the guard set). */
+void shim_note_pid(void);
+extern bool shim_exec_image;         /* this image replaced a traced one of the same process (exec) */
 uint64_t shim_sample_weight_fix(uint64_t size);
 double shim_exp(double x);
 /* Sets this thread's recursion guard (1: its allocations are not traced). */

@@ -433,10 +433,13 @@ int cli_trace(int argc, char **argv)
         human_bytes((double)as.rss_bytes, rss, sizeof(rss));
         printf("loadscope trace: %s %s after %.2f s; session %lld in %s\n", target, desc, secs,
                (long long)session, dbpath);
-        printf("mode %s, stacks by %s, %u process(es): %" PRIu64 " allocations (%" PRIu64
+        char execs[48] = "";
+        if (as.execs > 0)
+            snprintf(execs, sizeof(execs), " (through %u exec%s)", as.execs, as.execs == 1 ? "" : "s");
+        printf("mode %s, stacks by %s, %u process(es)%s: %" PRIu64 " allocations (%" PRIu64
                " reallocs) of %s, %" PRIu64 " frees; %" PRIu64 " stacks, live %s, last RSS %s\n",
-               alloc_mode_name(o.ao.mode), as.unwind, as.processes, as.allocs, as.reallocs, ab,
-               as.frees, as.stacks, lb, rss);
+               alloc_mode_name(o.ao.mode), as.unwind, as.processes, execs, as.allocs, as.reallocs,
+               ab, as.frees, as.stacks, lb, rss);
         if (as.dropped || as.untracked_frees)
             printf("dropped events: %" PRIu64 "; frees of untracked blocks: %" PRIu64 "\n",
                    as.dropped, as.untracked_frees);

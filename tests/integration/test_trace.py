@@ -13,6 +13,8 @@ and checks, from the CSV output and the session database:
   the sampling probabilities;
 - every allocation entry point, checked by the program itself under each
   mode (full mode's block headers are invisible to it), the same counters;
+- a wrapper exec'ing the program goes on being traced; children started by
+  fork+exec or posix_spawn are not, unless --follow-fork;
 - a multithreaded Rust run and a forking, threaded C program finish (no
   deadlock) with exact totals, the child traced only with --follow-fork;
 - limits: a static binary is refused before launch; a binary carrying a
@@ -53,6 +55,9 @@ def build():
     out["api"] = tmp.file("api")
     subprocess.run(["gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-pthread", "-o", out["api"],
                     os.path.join(ALLOC, "alloc_api.c")], check=True)
+    out["spawn"] = tmp.file("spawn")
+    subprocess.run(["gcc", "-O1", "-g", "-o", out["spawn"], os.path.join(ALLOC, "alloc_spawn.c")],
+                   check=True)
     out["static"] = tmp.file("static")
     subprocess.run(["gcc", "-static", "-O1", "-o", out["static"], src], check=True)
     je = tmp.file("je.c")
@@ -281,6 +286,35 @@ for mode in ("full", "count", "sampled"):
                  summ[0]["bytes_allocated"]) if summ else None
 check(api["full"] == api["count"] == api["sampled"] and api["full"][0] >= 27,
       "alloc_api: the same exact counters in every mode (%s)" % api)
+
+# A wrapper that exec's the program (sh -c 'exec ...', env, a pyenv shim) is
+# the same process: the program's image goes on being traced, and the
+# wrapper's image that ended without a last batch is not reported as killed.
+out, err = trace(["--mode", "full", "--top", "0", "--format", "csv"],
+                 ["sh", "-c", "exec \"$0\"", bins["c_fp"]])
+rows = list(csv.DictReader(io.StringIO(out)))
+check_exact("sh -c 'exec c_fp'", rows, C_SITES, C_SRC)
+_, _, summ = last_summary()
+check(len(summ) == 1 and summ[0]["complete"] == 1 and summ[0]["allocs"] >= full["c_fp"][0]
+      and "ended without" not in err,
+      "exec: one process, both images' counters in its row (%s allocations), no killed warning (%s)"
+      % (summ[0]["allocs"] if summ else None, err.strip()[-120:]))
+# Children are not traced unless asked, whether started by fork and exec
+# (the fork handler takes the tracer out of the child's LD_PRELOAD) or by
+# posix_spawn (no fork handler runs: the tracer in the child sees it was not
+# asked for and stays inactive).
+for label, cmd in (("fork+exec child", ["sh", "-c", "\"$0\"; true", bins["c_fp"]]),
+                   ("posix_spawn child", [bins["spawn"], bins["c_fp"]])):
+    out, err = trace(["--mode", "full", "--top", "0", "--format", "csv"], cmd)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    _, _, summ = last_summary()
+    check(site(rows, "site_small") is None and len(summ) == 1,
+          "%s: not traced (%d processes, site_small %s)" % (label, len(summ),
+                                                           site(rows, "site_small") is not None))
+out, err = trace(["--mode", "full", "--top", "0", "--format", "csv", "--follow-fork"],
+                 [bins["spawn"], bins["c_fp"]])
+rows = list(csv.DictReader(io.StringIO(out)))
+check_exact("posix_spawn child, --follow-fork", rows, C_SITES, C_SRC)
 
 # Limits said honestly.
 rc, out, err = run_loadscope(["trace", "--db", dbpath, "--", bins["static"]])
