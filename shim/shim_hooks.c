@@ -52,8 +52,8 @@ SHIM_EXPORT size_t malloc_usable_size(void *p);
 
 /*
  * Header mode: glibc gave base (or NULL); the caller's pointer is 2^lg bytes
- * in. Writes an uncounted header, then counts and charges the block if the
- * process is being traced (which rewrites the header as counted).
+ * in, with the block's header just before it (counted and charged to its
+ * stack when this thread is being traced, "not counted" otherwise).
  */
 static inline __attribute__((always_inline)) void *hdr_give(void *base, size_t size, unsigned lg,
                                                             void *ret, void *frame, bool re)
