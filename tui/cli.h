@@ -6,6 +6,7 @@
 #ifndef LS_CLI_H
 #define LS_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 enum ls_exit {
@@ -43,7 +44,8 @@ struct scenario;
 struct store;
 struct alloc;
 struct proc_inject;
-int trace_run_open(const struct scenario *s, int mode, const char *cwd, struct trace_run **out);
+int trace_run_open(const struct scenario *s, int mode, bool children, const char *cwd,
+                   struct trace_run **out);
 const struct proc_inject *trace_run_inject(const struct trace_run *tr);
 struct alloc *trace_run_alloc(struct trace_run *tr);
 int trace_run_attach(struct trace_run *tr, struct store *st, long long session);

@@ -32,6 +32,7 @@ struct run_opts {
     const char *duration, *warmup, *rate, *concurrency, *workers;
     int headless, quiet;
     int trace_mode;          /* --trace-allocations[=MODE]: enum alloc_mode, 0 = the scenario's */
+    int trace_children;      /* --trace-children: the target's child processes too */
 };
 
 struct run_ctx {
@@ -77,6 +78,10 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
         }
         if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             o->quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--trace-children") == 0) {
+            o->trace_children = 1;
             continue;
         }
         if (strcmp(a, "--trace-allocations") == 0 || strncmp(a, "--trace-allocations=", 20) == 0) {
@@ -405,7 +410,7 @@ int cli_run(int argc, char **argv)
     ctx.s = s;
     ctx.quiet = o.quiet;
     ctx.headless = o.headless;
-    rc = trace_run_open(s, o.trace_mode, base_dir, &ctx.trace);
+    rc = trace_run_open(s, o.trace_mode, o.trace_children, base_dir, &ctx.trace);
     if (rc) {
         exit_code = rc;
         goto out;

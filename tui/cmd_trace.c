@@ -483,7 +483,8 @@ struct trace_run {
     uint64_t t0_ns;
 };
 
-int trace_run_open(const struct scenario *s, int mode, const char *cwd, struct trace_run **out)
+int trace_run_open(const struct scenario *s, int mode, bool children, const char *cwd,
+                   struct trace_run **out)
 {
     char err[512], warn[512];
     *out = NULL;
@@ -508,7 +509,8 @@ int trace_run_open(const struct scenario *s, int mode, const char *cwd, struct t
         snprintf(tr->tc.warning, sizeof(tr->tc.warning), "%s", warn);
     }
     tr->mode = (enum alloc_mode)mode;
-    struct alloc_opts ao = {.mode = tr->mode};
+    /* Children too when asked: a server started through npx or uvx runs as the launcher's child. */
+    struct alloc_opts ao = {.mode = tr->mode, .follow_fork = children};
     struct alloc_sink sink = {.ctx = &tr->tc, .stack = on_stack, .interval = on_interval,
                               .event = on_event};
     if (alloc_open(&ao, &sink, &tr->a, err, sizeof(err)) != LS_OK) {

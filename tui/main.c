@@ -23,6 +23,7 @@ static void usage(FILE *f)
             "      --db FILE          session database (default $XDG_DATA_HOME/loadscope/sessions.db)\n"
             "      --quiet            no per-second progress lines\n"
             "      --trace-allocations[=count|full|sampled]  profile the launched target's allocations\n"
+            "      --trace-children   ... and those of the processes it starts (npx, uvx, a shell)\n"
             "  loadscope run SCENARIO.json [options]              the same with the live dashboard\n"
             "  loadscope demo [options]                           the bundled demo, with the dashboard\n"
             "  loadscope replay [SESSION] [--db FILE] [--speed X] replay a stored session's screens\n"

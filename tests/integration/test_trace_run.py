@@ -5,7 +5,9 @@ with the tracer in sampled mode for 3 s and checks what was stored: the
 per-second hot-path rows carry the requests completed in that second (equal
 to the all-steps interval's count), per-process /proc rows exist with RSS and
 threads, the summary names the process as complete, and the end summary
-prints the hot-path table per request. Also: the scenario key is validated.
+prints the hot-path table per request. A server started through a shell is
+traced as the shell's child only with --trace-children. Also: the scenario
+key is validated.
 """
 import json
 import os
@@ -43,6 +45,27 @@ check(len(summ) == 1 and summ[0]["mode"] == "sampled" and summ[0]["allocs"] > 0,
       "one traced process summarized")
 nst = conn.execute("SELECT count(*) FROM alloc_stacks WHERE session_id = ?", (sid,)).fetchone()[0]
 check(nst > 0, "stacks stored (%d)" % nst)
+
+# A server launched through a shell (as npx or uvx would): node runs as the
+# shell's child, traced only with --trace-children.
+wrapped = dict(scn, load={"model": "closed", "concurrency": 2, "duration": "2s"})
+wrapped["target"] = {"transport": "stdio",
+                     "command": ["sh", "-c", 'node "$0" stdio; exit $?', EVERYTHING]}
+path = write_scenario(tmp, "wrapped.json", wrapped)
+for children in (False, True):
+    args = ["run", path, "--headless", "--quiet", "--db", dbpath, "--trace-allocations=count"]
+    rc, out, err = run_loadscope(args + (["--trace-children"] if children else []), timeout=120)
+    sid = last_session(conn)["id"]
+    summ = conn.execute("SELECT pid, ppid, allocs FROM alloc_summary WHERE session_id = ? ORDER BY pid",
+                        (sid,)).fetchall()
+    big = [r for r in summ if r["allocs"] > 10000]
+    if children:
+        check(rc == 0 and len(summ) == 2 and len(big) == 1 and big[0]["ppid"] == summ[0]["pid"],
+              "--trace-children: the shell and its node child traced (%s)"
+              % [tuple(r) for r in summ])
+    else:
+        check(rc == 0 and len(summ) == 1 and not big,
+              "without --trace-children only the shell is traced (%s)" % [tuple(r) for r in summ])
 
 bad = dict(scn)
 bad["target"] = dict(scn["target"], trace_allocations="everything")
