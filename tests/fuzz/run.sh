@@ -10,7 +10,7 @@ secs=${1:-15}
 out=$(mktemp -d /tmp/loadscope-fuzz-XXXXXX)
 trap 'rm -rf "$out"' EXIT
 srcs=("$root"/core/lserr.c "$root"/core/hdr.c "$root"/core/sse.c "$root"/core/jsonrpc.c
-      "$root"/core/template.c "$root"/core/scenario.c "$root"/core/h1.c)
+      "$root"/core/template.c "$root"/core/scenario*.c "$root"/core/h1.c)
 status=0
 for target in "$root"/tests/fuzz/fuzz_*.c; do
   name=$(basename "$target" .c)
