@@ -29,7 +29,7 @@
  *   "thresholds": [ "p99 < 50ms", "error_rate < 1%", {"step": "echo", "check": "p50 < 5ms"} ]
  * }
  *
- * Rules the loader enforces (scenario.c has the details):
+ * Rules the loader enforces (scenario*.c have the details; scenario.c says which part is where):
  *   - Unknown and duplicate keys are errors (with a "did you mean" for near
  *     misses); so are keys that belong to the other transport, model or
  *     method ("url" with stdio, "rate" with closed, "uri" with tools/call).
@@ -218,6 +218,7 @@ struct scenario {
     size_t header_count;
     uint64_t ready_timeout_ns;  /* http with command: wait this long for the port */
     uint8_t trace_allocations;  /* launched target: 0 off, 1 count, 2 full, 3 sampled (enum alloc_mode) */
+    bool trace_children;        /* with trace_allocations: the target's children too */
 
     char *protocol_version;     /* requested MCP revision, default "2025-11-25" */
     enum scn_session session;

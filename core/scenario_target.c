@@ -66,7 +66,8 @@ bool scn_parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
 {
     static const char *const keys[] = {"transport",     "command",   "env",
                                        "cwd",           "processes", "url",
-                                       "ready_timeout", "headers",   "trace_allocations"};
+                                       "ready_timeout", "headers",   "trace_allocations",
+                                       "trace_children"};
     static const char *const transports[] = {"stdio", "http", "aws"};
     static const char *const procs[] = {"shared", "per_vu"};
     const struct jpath *pt = &ft->p;
@@ -135,8 +136,8 @@ bool scn_parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
         }
     }
 
-    static const char *const launch_keys[] = {"env", "cwd", "trace_allocations"};
-    for (size_t i = 0; i < 3 && s->command == NULL; i++) {
+    static const char *const launch_keys[] = {"env", "cwd", "trace_allocations", "trace_children"};
+    for (size_t i = 0; i < 4 && s->command == NULL; i++) {
         f = scn_field(t, launch_keys[i], pt);
         if (f.v != NULL) {
             scn_fail_key(c, &f.p, "only allowed together with \"command\"");
@@ -168,6 +169,10 @@ bool scn_parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
             return false;
         }
     }
+    /* ... and of the processes it starts (a server behind npx, uvx or a shell). */
+    f = scn_field(t, "trace_children", pt);
+    if (f.v != NULL && !scn_as_bool(c, &f, &s->trace_children))
+        return false;
     f = scn_field(t, "processes", pt);
     if (f.v != NULL) {
         int pr = AS_ENUM(c, &f, procs);

@@ -510,7 +510,7 @@ int trace_run_open(const struct scenario *s, int mode, bool children, const char
     }
     tr->mode = (enum alloc_mode)mode;
     /* Children too when asked: a server started through npx or uvx runs as the launcher's child. */
-    struct alloc_opts ao = {.mode = tr->mode, .follow_fork = children};
+    struct alloc_opts ao = {.mode = tr->mode, .follow_fork = children || s->trace_children};
     struct alloc_sink sink = {.ctx = &tr->tc, .stack = on_stack, .interval = on_interval,
                               .event = on_event};
     if (alloc_open(&ao, &sink, &tr->a, err, sizeof(err)) != LS_OK) {

@@ -52,17 +52,20 @@ wrapped = dict(scn, load={"model": "closed", "concurrency": 2, "duration": "2s"}
 wrapped["target"] = {"transport": "stdio",
                      "command": ["sh", "-c", 'node "$0" stdio; exit $?', EVERYTHING]}
 path = write_scenario(tmp, "wrapped.json", wrapped)
-for children in (False, True):
-    args = ["run", path, "--headless", "--quiet", "--db", dbpath, "--trace-allocations=count"]
-    rc, out, err = run_loadscope(args + (["--trace-children"] if children else []), timeout=120)
+keyed = dict(wrapped, target=dict(wrapped["target"], trace_children=True))
+keyed_path = write_scenario(tmp, "wrapped-key.json", keyed)
+for children, how, scn_path in ((False, [], path), (True, ["--trace-children"], path),
+                                (True, [], keyed_path)):
+    args = ["run", scn_path, "--headless", "--quiet", "--db", dbpath, "--trace-allocations=count"]
+    rc, out, err = run_loadscope(args + how, timeout=120)
     sid = last_session(conn)["id"]
     summ = conn.execute("SELECT pid, ppid, allocs FROM alloc_summary WHERE session_id = ? ORDER BY pid",
                         (sid,)).fetchall()
     big = [r for r in summ if r["allocs"] > 10000]
     if children:
         check(rc == 0 and len(summ) == 2 and len(big) == 1 and big[0]["ppid"] == summ[0]["pid"],
-              "--trace-children: the shell and its node child traced (%s)"
-              % [tuple(r) for r in summ])
+              "%s: the shell and its node child traced (%s)"
+              % (how[0] if how else "target.trace_children", [tuple(r) for r in summ]))
     else:
         check(rc == 0 and len(summ) == 1 and not big,
               "without --trace-children only the shell is traced (%s)" % [tuple(r) for r in summ])
@@ -72,6 +75,11 @@ bad["target"] = dict(scn["target"], trace_allocations="everything")
 path = write_scenario(tmp, "bad.json", bad)
 rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath])
 check(rc == 2 and "trace_allocations" in err, "bad trace_allocations refused (%d: %s)" % (rc, err.strip()[:160]))
+bad["target"] = dict(scn["target"], trace_children="yes")
+path = write_scenario(tmp, "bad2.json", bad)
+rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath])
+check(rc == 2 and "$.target.trace_children" in err, "bad trace_children refused (%d: %s)"
+      % (rc, err.strip()[:160]))
 rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--trace-allocations=some"])
 check(rc == 2, "bad --trace-allocations mode refused")
 finish()
