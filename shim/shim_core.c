@@ -238,6 +238,16 @@ static struct shim_thread *thread_get(void)
 
 #define bump shim_bump
 
+/* Zeroes the per-stack counters the thread touched and forgets they were (its thread is gone, or forked away). */
+void shim_ctr_clear(struct shim_thread *t)
+{
+    uint64_t used = atomic_load(&t->ctr_used);
+    for (uint32_t k = 0; k < 64; k++)
+        if ((used >> k) & 1)
+            memset((void *)&t->ctr[k * SHIM_CTR_CHUNK], 0, SHIM_CTR_CHUNK * sizeof(*t->ctr));
+    atomic_store(&t->ctr_used, 0);
+}
+
 /* --- the records --- */
 
 /* An allocation by a thread with no state yet, or made inside the shim (guard set: not traced). */
@@ -270,7 +280,7 @@ void shim_record_stack(struct shim_thread *t, void *p, size_t size, void *ret, v
         w = shim_sample_weight_fix(size);
     }
     uint32_t id = shim_stack_of(t, ret, frame);
-    struct shim_stackctr *sc = &t->ctr[id];
+    struct shim_stackctr *sc = shim_ctr(t, id);
     bump(&sc->allocs, w);
     bump(&sc->bytes, w * size);
     if (realloc_of_block)
@@ -294,7 +304,7 @@ void shim_account_free(const struct shim_block *b, bool known)
     if (shim_cfg.mode == LSW_MODE_FULL)
         bump(&t->bytes_freed, b->size);
     uint64_t w = shim_cfg.mode == LSW_MODE_SAMPLED ? shim_sample_weight_fix(b->size) : 1;
-    struct shim_stackctr *sc = &t->ctr[b->stack];
+    struct shim_stackctr *sc = shim_ctr(t, b->stack);
     bump(&sc->frees, w);
     bump(&sc->freed_bytes, w * b->size);
     if (b->thread == t->slot && (uint32_t)t->allocs - b->seq < SHIM_SHORT_LIVED_ALLOCS)
@@ -541,7 +551,7 @@ void shim_reset_after_fork(void)
         atomic_store(&t->untracked_frees, 0);
         atomic_store(&t->known_frees, 0);
         atomic_store(&t->dropped, 0);
-        memset((void *)t->ctr, 0, shim_stacks_count() * sizeof(*t->ctr));
+        shim_ctr_clear(t);
         if (t != me)
             atomic_store(&t->state, SHIM_TS_FREE); /* its thread does not exist here */
     }

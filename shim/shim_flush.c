@@ -343,9 +343,14 @@ static void fold_exited(void)
         atomic_store(&t->walks_unw, 0);
         t->seq = 0;
         uint32_t nst = shim_stacks_count();
-        for (uint32_t i = 0; i < nst; i++)
-            add_totals(&retired[i], &t->ctr[i]);
-        memset((void *)t->ctr, 0, nst * sizeof(*t->ctr));
+        uint64_t used = atomic_load_explicit(&t->ctr_used, memory_order_acquire);
+        for (uint32_t k = 0; k < 64 && k * SHIM_CTR_CHUNK < nst; k++) {
+            if (!((used >> k) & 1))
+                continue;
+            for (uint32_t i = k * SHIM_CTR_CHUNK; i < (k + 1) * SHIM_CTR_CHUNK && i < nst; i++)
+                add_totals(&retired[i], &t->ctr[i]);
+        }
+        shim_ctr_clear(t);
         atomic_store_explicit(&t->state, SHIM_TS_FREE, memory_order_release);
     }
 }
@@ -388,8 +393,14 @@ static void flush_once(bool final)
         if (atomic_load_explicit(&t->state, memory_order_acquire) != SHIM_TS_LIVE)
             continue;
         add_exact(&ex, t);
-        for (uint32_t i = 0; i < stacks_sent; i++)
-            add_totals(&sum[i], &t->ctr[i]);
+        /* Only the ranges of stacks this thread touched: a thread uses few of them. */
+        uint64_t used = atomic_load_explicit(&t->ctr_used, memory_order_acquire);
+        for (uint32_t k = 0; k < 64 && k * SHIM_CTR_CHUNK < stacks_sent; k++) {
+            if (!((used >> k) & 1))
+                continue;
+            for (uint32_t i = k * SHIM_CTR_CHUNK; i < (k + 1) * SHIM_CTR_CHUNK && i < stacks_sent; i++)
+                add_totals(&sum[i], &t->ctr[i]);
+        }
     }
     bool headers = atomic_load(&shim_hdr_state) == 2;
     if (!headers && shim_cfg.mode != LSW_MODE_COUNT)

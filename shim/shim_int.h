@@ -60,6 +60,7 @@ struct shim_thread {
     struct shim_stackctr *ctr;          /* per-stack counters, SHIM_MAX_STACKS of them (mmap'd, lazily touched) */
     uint64_t hdr_bits;                  /* this thread's part of a header's info: slot, fork generation, counted */
     /* second: full mode's */
+    _Atomic uint64_t ctr_used;          /* bit k: counters of stacks [1024k, 1024k + 1024) touched */
     _Atomic uint64_t bytes_freed;
     _Atomic uint64_t untracked_frees;   /* with headers: frees of blocks never counted */
     _Atomic uint64_t known_frees;       /* without headers: frees found in the pointer table */
@@ -185,6 +186,17 @@ static inline bool shim_maybe_tracked(uintptr_t p)
     return (atomic_load_explicit(&shim_filter_bits[b / 64], memory_order_acquire) >> (b & 63)) & 1;
 }
 
+/* This thread's counters of stack id, marked as touched so the flush thread reads only those. */
+#define SHIM_CTR_CHUNK 1024u
+static inline struct shim_stackctr *shim_ctr(struct shim_thread *t, uint32_t id)
+{
+    uint64_t bit = 1ull << (id / SHIM_CTR_CHUNK);
+    uint64_t used = atomic_load_explicit(&t->ctr_used, memory_order_relaxed);
+    if (SHIM_UNLIKELY(!(used & bit)))
+        atomic_store_explicit(&t->ctr_used, used | bit, memory_order_release);
+    return &t->ctr[id];
+}
+
 /* Adds v to a counter only its owner thread writes (no locked instruction). */
 static inline void shim_bump(_Atomic uint64_t *c, uint64_t v)
 {
@@ -210,6 +222,7 @@ void shim_realloc_freed(const struct shim_block *b, bool known);
 void shim_reset_after_fork(void);
 /* Takes the shim out of LD_PRELOAD so the programs this process starts run untraced. */
 void shim_strip_preload(bool in_fork_child);
+void shim_ctr_clear(struct shim_thread *t);
 /* Writes this process's pid to LOADSCOPE_SHIM_PID (allocates: call with the guard set). */
 void shim_note_pid(void);
 extern bool shim_exec_image;         /* this image replaced a traced one of the same process (exec) */
@@ -331,7 +344,7 @@ static inline __attribute__((always_inline)) void shim_on_hdr_free(uint64_t size
     }
     /* The thread's exact totals of counted blocks are the sums of its per-stack counters (shim_flush.c). */
     uint64_t size = size_stack & SHIM_HDR_SIZE_MASK;
-    struct shim_stackctr *sc = &t->ctr[size_stack >> 48];
+    struct shim_stackctr *sc = shim_ctr(t, (uint32_t)(size_stack >> 48));
     shim_bump(&sc->frees, 1);
     shim_bump(&sc->freed_bytes, size);
     if (((info ^ t->hdr_bits) & SHIM_HDR_SLOT_MASK) == 0 &&
@@ -405,7 +418,7 @@ static inline __attribute__((always_inline)) void shim_on_hdr_alloc(void *p, siz
     }
     uint32_t id = shim_stack_fast(t, ret, frame);
     uint64_t seq = ++t->seq;
-    struct shim_stackctr *sc = &t->ctr[id];
+    struct shim_stackctr *sc = shim_ctr(t, id);
     shim_bump(&sc->allocs, 1);
     shim_bump(&sc->bytes, size);
     if (re)
