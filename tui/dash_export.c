@@ -1,8 +1,10 @@
 /*
  * dash_export: the dashboard's e key. Writes the session being viewed as
  * three CSV files in the current directory through `loadscope export`
- * (cmd_export.c), with its messages captured rather than printed over the
- * screen, and reports the outcome in one line.
+ * (cmd_export.c), and for a session whose allocations were traced with
+ * stacks its hot paths too (CSV, and folded stacks for flame-graph tools),
+ * with the messages captured rather than printed over the screen, and
+ * reports the outcome in one line.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,12 +13,16 @@
 #include "cli.h"
 #include "dash.h"
 
-/* Runs one export with standard error sent to a temporary file; the last line goes to msg. */
-static int export_one(const char *dbpath, int64_t session, const char *what, char *msg, size_t cap)
+/*
+ * Runs one export of `what` to loadscope-SESSION-NAME, with standard error
+ * sent to a temporary file; its last line goes to msg.
+ */
+static int export_one(const char *dbpath, int64_t session, const char *what, const char *name,
+                      char *msg, size_t cap)
 {
     char id[32], out[96];
     snprintf(id, sizeof(id), "%lld", (long long)session);
-    snprintf(out, sizeof(out), "loadscope-%lld-%s.csv", (long long)session, what);
+    snprintf(out, sizeof(out), "loadscope-%lld-%s", (long long)session, name);
     char w_export[] = "export", w_what[] = "--what", w_o[] = "-o", w_db[] = "--db";
     char what_buf[16], db_buf[4096];
     snprintf(what_buf, sizeof(what_buf), "%s", what);
@@ -55,10 +61,23 @@ static void export_session(const char *dbpath, int64_t session, char *msg, size_
 {
     static const char *const whats[] = {"summary", "intervals", "samples"};
     for (size_t i = 0; i < sizeof(whats) / sizeof(whats[0]); i++) {
-        if (export_one(dbpath, session, whats[i], msg, cap) != LS_EXIT_OK)
+        char name[32];
+        snprintf(name, sizeof(name), "%s.csv", whats[i]);
+        if (export_one(dbpath, session, whats[i], name, msg, cap) != LS_EXIT_OK)
             return;
     }
-    snprintf(msg, cap, "exported loadscope-%lld-{summary,intervals,samples}.csv", (long long)session);
+    /* Hot paths when there are stacks to export; "none" (exit 2) is not a failure here. */
+    char why[256];
+    int rc = export_one(dbpath, session, "hotpaths", "hotpaths.csv", why, sizeof(why));
+    if (rc == LS_EXIT_OK)
+        rc = export_one(dbpath, session, "folded", "stacks.folded", why, sizeof(why));
+    if (rc == LS_EXIT_OK)
+        snprintf(msg, cap, "exported loadscope-%lld-{summary,intervals,samples,hotpaths}.csv, -stacks.folded",
+                 (long long)session);
+    else if (rc == LS_EXIT_USAGE)
+        snprintf(msg, cap, "exported loadscope-%lld-{summary,intervals,samples}.csv", (long long)session);
+    else
+        snprintf(msg, cap, "%s", why);
 }
 
 void dash_hooks_add_export(struct dash_hooks *h, const char *dbpath, int64_t session)

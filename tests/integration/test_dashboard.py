@@ -179,7 +179,9 @@ try:
     lines = wait_for(has("exported loadscope-"), "e exports", timeout=30)
     sid = int(re.search(r"session (\d+)", "\n".join(lines)).group(1))
     check(all(os.path.exists(os.path.join(tmp.path, "loadscope-%d-%s.csv" % (sid, w)))
-              for w in ("summary", "intervals", "samples")), "e: summary, intervals and samples CSV written")
+              for w in ("summary", "intervals", "samples"))
+          and not os.path.exists(os.path.join(tmp.path, "loadscope-%d-hotpaths.csv" % sid)),
+          "e: summary, intervals and samples CSV written (no hot paths: the session was not traced)")
 
     # --- resize to 80x24 and back
     tmux("resize-window", "-t", "t", "-x", "80", "-y", "24")

@@ -23,7 +23,7 @@ import time
 
 import lstmux
 from lstmux import PROMPT, exited, has, keys, screen, tmux, typeline
-from lsutil import BIN, EVERYTHING, TempDir, check, db, finish, write_scenario
+from lsutil import BIN, EVERYTHING, TempDir, check, db, finish, run_loadscope, write_scenario
 
 tmp = TempDir()
 dbpath = tmp.file("hot.db")
@@ -221,6 +221,16 @@ try:
     check("Tab/1-4 screen" in key_line(lines) and has("4 Hot paths")(lines), "replay: Hot paths is screen 4")
     keys("End")
     wait_for(has("REPLAY END"), "End")
+    # e on a traced session writes its hot paths too, the same bytes `loadscope export` writes.
+    keys("e")
+    lines = wait_for(has("exported loadscope-"), "e exports", timeout=30)
+    got = {}
+    for what, name in (("hotpaths", "hotpaths.csv"), ("folded", "stacks.folded")):
+        path = os.path.join(tmp.path, "loadscope-%d-%s" % (sid, name))
+        rc, ref, _ = run_loadscope(["export", str(sid), "--what", what, "--db", dbpath])
+        got[name] = os.path.exists(path) and rc == 0 and open(path).read() == ref and len(ref) > 0
+    check(all(got.values()), "e in replay of a traced session: hot paths CSV and folded stacks "
+          "written, equal to loadscope export (%s)" % got)
     keys("4")
     lines = wait_for(lambda l: has("[4 Hot paths]")(l) and detail(l)[1] is not None, "replay Hot paths")
     d = detail(lines)
