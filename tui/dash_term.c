@@ -2,7 +2,12 @@
  * dash_term: curses set-up, tear-down, colours and painting (see dash_term.h).
  *
  * The screen is the one piece of global mutable state the UI keeps: curses
- * itself is global. The signal handler only bumps a counter.
+ * itself is global. The signal handler only bumps a counter. A crash
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) is different: curses cannot be
+ * called from it, so the terminal modes saved before curses started and the
+ * terminal's own "leave full-screen mode" strings, prepared at start, are
+ * written back with async-signal-safe calls before the crash goes on (to a
+ * core dump, or to the sanitizers' report).
  */
 #include "dash_term.h"
 
@@ -14,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <term.h>
+#include <termios.h>
 #include <unistd.h>
 
 static SCREEN *screen;
@@ -33,6 +39,65 @@ static void on_signal(int sig)
 {
     signals_seen = signals_seen + 1;
     last_signal = sig;
+}
+
+static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+#define NCRASH (sizeof(crash_sigs) / sizeof(crash_sigs[0]))
+static struct sigaction old_crash[NCRASH];
+static struct termios crash_tio;          /* the terminal's modes before curses */
+static bool crash_tio_ok;
+static char crash_reset[512];             /* rmcup, cnorm, sgr0, rmkx of this terminal */
+static size_t crash_reset_len;
+
+static void on_crash(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    if (crash_reset_len > 0) {
+        ssize_t w = write(STDOUT_FILENO, crash_reset, crash_reset_len);
+        (void)w;
+    }
+    if (crash_tio_ok)
+        tcsetattr(STDIN_FILENO, TCSANOW, &crash_tio);
+    for (size_t i = 0; i < NCRASH; i++)
+        if (crash_sigs[i] == sig)
+            sigaction(sig, &old_crash[i], NULL);
+    /* A fault the processor raised happens again on return, now to the old handler; a sent one is sent again. */
+    if (si == NULL || si->si_code <= 0 || sig == SIGABRT)
+        raise(sig);
+}
+
+/* Appends a terminfo string (absent ones are NULL or (char *)-1) to the crash reset sequence. */
+static void crash_add(const char *cap)
+{
+    if (cap == NULL || cap == (const char *)-1)
+        return;
+    size_t n = strlen(cap);
+    if (crash_reset_len + n < sizeof(crash_reset)) {
+        memcpy(crash_reset + crash_reset_len, cap, n);
+        crash_reset_len += n;
+    }
+}
+
+static void crash_handlers_on(void)
+{
+    crash_reset_len = 0;
+    crash_add(exit_attribute_mode);
+    crash_add(cursor_normal);
+    crash_add(keypad_local);
+    crash_add(exit_ca_mode);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_crash;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < NCRASH; i++)
+        sigaction(crash_sigs[i], &sa, &old_crash[i]);
+}
+
+static void crash_handlers_off(void)
+{
+    for (size_t i = 0; i < NCRASH; i++)
+        sigaction(crash_sigs[i], &old_crash[i], NULL);
 }
 
 static void restore_at_exit(void)
@@ -164,6 +229,7 @@ bool dash_term_open(char *why, size_t cap)
         atexit(restore_at_exit);
         atexit_done = true;
     }
+    crash_tio_ok = tcgetattr(STDIN_FILENO, &crash_tio) == 0;
     screen = newterm(NULL, stdout, stdin);
     if (!screen) {
         snprintf(why, cap, "curses could not open the terminal (TERM=%s)", getenv("TERM"));
@@ -182,6 +248,7 @@ bool dash_term_open(char *why, size_t cap)
     curs_set(0);
     set_escdelay(25);
     setup_styles();
+    crash_handlers_on();
     return true;
 }
 
@@ -190,6 +257,7 @@ void dash_term_close(void)
     if (!active)
         return;
     active = false;
+    crash_handlers_off();
     /* Without an alternate screen (vt100) the last frame would stay under the shell: wipe it. */
     if (!exit_ca_mode || !*exit_ca_mode) {
         erase();

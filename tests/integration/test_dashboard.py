@@ -10,6 +10,7 @@ at the end; the fixture server is launched and stopped by loadscope itself.
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import time
@@ -288,6 +289,22 @@ try:
     if not any(l.strip() == "STTY2_SAME" for l in lines):
         print("\n".join(lines))
         print(open(os.path.join(tmp.path, "stty.before")).read(), open(os.path.join(tmp.path, "stty.after2")).read())
+
+    # --- a crash (SIGSEGV) still gives the terminal back: modes, main screen, cursor
+    typeline("ulimit -c 0; clear; %s replay %d --db %s; echo LSEXIT=$?" % (BIN, sid, dbpath))
+    wait_for(has("REPLAY"), "the replay, to crash it")
+    pids = subprocess.run(["pgrep", "-n", "-f", "%s replay %d" % (BIN, sid)], capture_output=True,
+                          text=True).stdout.split()
+    check(len(pids) == 1, "the replay's pid found (%s)" % pids)
+    if pids:
+        os.kill(int(pids[0]), signal.SIGSEGV)
+    lines = wait_for(exited, "the shell after the crash", timeout=15)
+    check(any(l.strip() == "LSEXIT=139" for l in lines), "SIGSEGV: the process died of it (exit 139)")
+    typeline("stty -g > stty.after3; cmp -s stty.before stty.after3 && echo STTY3_SAME || echo STTY3_DIFF")
+    lines = wait_for(lambda l: any(x.strip() in ("STTY3_SAME", "STTY3_DIFF") for x in l), "stty after the crash")
+    check(any(l.strip() == "STTY3_SAME" for l in lines), "SIGSEGV: terminal modes restored")
+    state = tmux("display-message", "-p", "-t", "t", "#{alternate_on} #{cursor_flag}").strip()
+    check(state == "0 1", "SIGSEGV: back on the main screen with the cursor shown (%r)" % state)
 
     # --- no terminal: a clear refusal, nothing run
     p = subprocess.run([BIN, "run", scenario, "--db", dbpath], capture_output=True, text=True,
