@@ -1,0 +1,251 @@
+/*
+ * store_writer_thread: the writer thread. It waits until a full block of
+ * samples or another row is queued (or WFLUSH_NS passes), takes the whole
+ * queue, and writes it in transactions of at most WTXN_MAX_SAMPLES samples;
+ * a failed transaction keeps its rows and is retried after WRETRY_NS, and
+ * when finishing, WFINISH_ATTEMPTS failures in a row make it give up and say
+ * what was lost. Written blocks go back to the producers' spare list.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "store_int.h"
+#include "store_writer_int.h"
+
+#define WFREE_KEEP 4           /* written blocks kept for reuse */
+#define WTXN_MAX_SAMPLES 65536 /* samples per transaction at most */
+#define WFLUSH_NS 100000000LL  /* commit what is queued at least this often */
+#define WRETRY_NS 250000000LL  /* pause after a failed transaction */
+#define WFINISH_ATTEMPTS 3     /* failed transactions in a row before finish gives up */
+
+static bool wlist_empty(const struct wlist *l)
+{
+    return l->head == NULL && l->ihead == NULL;
+}
+
+/* Appends all of src to dst and empties src. */
+void sw_wlist_move(struct wlist *dst, struct wlist *src)
+{
+    if (src->head != NULL) {
+        if (dst->tail != NULL)
+            dst->tail->next = src->head;
+        else
+            dst->head = src->head;
+        dst->tail = src->tail;
+    }
+    if (src->ihead != NULL) {
+        if (dst->itail != NULL)
+            dst->itail->next = src->ihead;
+        else
+            dst->ihead = src->ihead;
+        dst->itail = src->itail;
+    }
+    memset(src, 0, sizeof(*src));
+}
+
+/* Gives written blocks back to the spare list (a few) or to free(). */
+static void w_release_blocks(struct store_writer *w, struct wblock *b)
+{
+    struct wblock *drop = NULL;
+
+    pthread_mutex_lock(&w->mu);
+    while (b != NULL) {
+        struct wblock *next = b->next;
+
+        if (w->nfree < WFREE_KEEP) {
+            b->next = w->free;
+            w->free = b;
+            w->nfree++;
+        } else {
+            b->next = drop;
+            drop = b;
+        }
+        b = next;
+    }
+    pthread_mutex_unlock(&w->mu);
+    while (drop != NULL) {
+        struct wblock *next = drop->next;
+
+        free(drop);
+        drop = next;
+    }
+}
+
+void sw_free_items(struct witem *it)
+{
+    while (it != NULL) {
+        struct witem *next = it->next;
+
+        free(it);
+        it = next;
+    }
+}
+
+static bool w_sql(struct store_writer *w, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE)
+        return true;
+    sw_error(w, "%s (session %lld): %s", what, (long long)w->session_id, sqlite3_errmsg(w->db));
+    return false;
+}
+
+/*
+ * Writes all pending items and a prefix of the pending blocks (up to
+ * WTXN_MAX_SAMPLES samples) in one transaction. On commit they leave the
+ * pending list; on failure everything stays pending for a retry.
+ */
+static bool w_write_txn(struct store_writer *w)
+{
+    struct wblock *b, *stop_at;
+    uint64_t nsamples = 0; /* taken into this transaction */
+    uint64_t written = 0;  /* of which the database accepted */
+
+    if (!w_sql(w, w->begin, "beginning a transaction"))
+        goto failed;
+    for (const struct witem *it = w->pending.ihead; it != NULL; it = it->next)
+        if (sw_write_item(w, it) == WS_TXN_FAILED)
+            goto failed;
+    for (b = w->pending.head; b != NULL; b = b->next) {
+        if (nsamples > 0 && nsamples + b->n > WTXN_MAX_SAMPLES)
+            break;
+        if (sw_write_samples(w, b->s, b->n, &written) == WS_TXN_FAILED)
+            goto failed;
+        nsamples += b->n;
+    }
+    stop_at = b;
+    if (!w_sql(w, w->commit, "committing"))
+        goto failed;
+
+    atomic_fetch_add(&w->committed, written);
+    sw_free_items(w->pending.ihead);
+    w->pending.ihead = w->pending.itail = NULL;
+    b = w->pending.head;
+    if (stop_at == NULL) {
+        w->pending.head = w->pending.tail = NULL;
+    } else {
+        struct wblock *last = b;
+
+        while (last->next != stop_at)
+            last = last->next;
+        last->next = NULL;
+        w->pending.head = stop_at;
+    }
+    w_release_blocks(w, b);
+    return true;
+
+failed:
+    if (!sqlite3_get_autocommit(w->db))
+        (void)w_sql(w, w->rollback, "rolling back");
+    return false;
+}
+
+/* Finish gave up: count what could not be written, say so and free it. */
+static void w_give_up(struct store_writer *w)
+{
+    uint64_t ns = 0, nitems = 0;
+
+    for (const struct wblock *b = w->pending.head; b != NULL; b = b->next)
+        ns += b->n;
+    for (const struct witem *it = w->pending.ihead; it != NULL; it = it->next)
+        nitems++;
+    sw_error(w,
+            "session %lld: gave up after %d failed transactions in a row: "
+            "%llu samples and %llu interval/summary/event rows were NOT written",
+            (long long)w->session_id, WFINISH_ATTEMPTS, (unsigned long long)ns,
+            (unsigned long long)nitems);
+    sw_free_items(w->pending.ihead);
+    w_release_blocks(w, w->pending.head);
+    memset(&w->pending, 0, sizeof(w->pending));
+}
+
+static struct timespec deadline_after(long long ns)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    ns += t.tv_nsec;
+    t.tv_sec += (time_t)(ns / 1000000000LL);
+    t.tv_nsec = (long)(ns % 1000000000LL);
+    return t;
+}
+
+/* True when a full block or a non-sample row is queued (worth waking for). */
+static bool w_ready_locked(const struct store_writer *w)
+{
+    return w->q.ihead != NULL ||
+           (w->q.head != NULL && (w->q.head != w->q.tail || w->q.head->n == WBLOCK_SAMPLES));
+}
+
+/*
+ * Nice value of the writer thread. On a machine the load saturates, the
+ * disk work yields to the load workers and the target (the writer catches up
+ * in idle moments and at the end, its queue holding what waits); it never
+ * drops anything, it only goes second.
+ */
+#define WRITER_NICE 10
+
+void *sw_main(void *arg)
+{
+    struct store_writer *w = arg;
+    bool failed = false;
+    int finish_failures = 0;
+
+    /* Linux applies nice per thread; failure (a locked-down system) is harmless. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE);
+
+    for (;;) {
+        bool stopping;
+
+        pthread_mutex_lock(&w->mu);
+        if (!w->stop) {
+            struct timespec dl = deadline_after(failed ? WRETRY_NS : WFLUSH_NS);
+
+            /* After a failure, pause the full WRETRY_NS: retrying at once rarely helps. */
+            while (!w->stop && (failed || !w_ready_locked(w)))
+                if (pthread_cond_timedwait(&w->cv, &w->mu, &dl) != 0)
+                    break;
+        }
+        stopping = w->stop;
+        sw_wlist_move(&w->pending, &w->q);
+        pthread_mutex_unlock(&w->mu);
+
+        failed = false;
+        while (!wlist_empty(&w->pending)) {
+            if (!w_write_txn(w)) {
+                failed = true;
+                break;
+            }
+        }
+        if (!stopping)
+            continue;
+        if (!failed) {
+            bool empty;
+
+            pthread_mutex_lock(&w->mu);
+            empty = wlist_empty(&w->q);
+            pthread_mutex_unlock(&w->mu);
+            if (empty)
+                break;
+            continue;
+        }
+        if (++finish_failures >= WFINISH_ATTEMPTS) {
+            w_give_up(w);
+            break;
+        }
+        {
+            struct timespec pause = {0, WRETRY_NS};
+
+            nanosleep(&pause, NULL);
+        }
+    }
+    return NULL;
+}
