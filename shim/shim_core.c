@@ -372,7 +372,7 @@ void shim_realloc_freed(const struct shim_block *b, bool known)
 /* --- set-up --- */
 
 /* The value of environment variable name (NULL if unset), read from environ without libc's help. */
-static const char *env_raw(const char *name)
+static char *env_raw(const char *name)
 {
     extern char **environ;
     size_t len = strlen(name);
@@ -493,21 +493,27 @@ void shim_strip_preload(bool in_fork_child)
 
 bool shim_exec_image;
 
-/* Notes this process's pid for the images it exec's and the children it starts (see untraced_descendant). */
+/*
+ * Notes this process's pid for the images it exec's and the children it
+ * starts (see untraced_descendant). The value has a fixed width, so a forked
+ * child rewrites it in place: setenv there could wait forever on the
+ * environment lock another thread of the parent held at the fork.
+ */
+#define PID_DIGITS 10
 void shim_note_pid(void)
 {
-    char buf[24];
-    int n = 0;
-    char rev[24];
-    long pid = (long)getpid();
-    do {
-        rev[n++] = (char)('0' + pid % 10);
+    char buf[PID_DIGITS + 1];
+    unsigned long pid = (unsigned long)getpid();
+    for (int i = PID_DIGITS - 1; i >= 0; i--) {
+        buf[i] = (char)('0' + pid % 10);
         pid /= 10;
-    } while (pid > 0 && n < 23);
-    for (int i = 0; i < n; i++)
-        buf[i] = rev[n - 1 - i];
-    buf[n] = '\0';
-    setenv(LSW_ENV_PID, buf, 1);
+    }
+    buf[PID_DIGITS] = '\0';
+    char *cur = env_raw(LSW_ENV_PID);
+    if (cur != NULL && strlen(cur) == PID_DIGITS)
+        memcpy(cur, buf, PID_DIGITS);
+    else
+        setenv(LSW_ENV_PID, buf, 1); /* at start-up, before any thread or fork */
 }
 
 static void config_from_env(void)
