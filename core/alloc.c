@@ -601,9 +601,9 @@ static void warn_unfinished(struct alloc *a)
         const struct conn *c = a->conns[i];
         if (!c->hello || c->bye || !c->closed)
             continue;
-        bool exec = false;
-        for (size_t j = 0; j < a->nconns; j++)
-            exec |= j != i && a->conns[j]->pid == c->pid && a->conns[j]->exec_image;
+        bool exec = false; /* a later image of the same process replaced this one */
+        for (size_t j = i + 1; j < a->nconns; j++)
+            exec |= a->conns[j]->pid == c->pid && a->conns[j]->exec_image;
         if (exec)
             continue; /* its last 200 ms belong to the image it replaced itself with */
         emit_event(a, "alloc_warning",
