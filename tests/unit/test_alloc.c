@@ -20,7 +20,8 @@
 #include "lsalloc_wire.h"
 
 struct seen {
-    int stacks, intervals, errors;
+    int stacks, intervals, errors, warnings;
+    char last_warning[256];
     uint64_t row_allocs, requests;
     char last_error[256];
 };
@@ -46,6 +47,9 @@ static void on_event(void *ctx, const char *kind, const char *msg)
     if (strcmp(kind, "alloc_error") == 0) {
         sn->errors++;
         snprintf(sn->last_error, sizeof(sn->last_error), "%s", msg);
+    } else if (strcmp(kind, "alloc_warning") == 0) {
+        sn->warnings++;
+        snprintf(sn->last_warning, sizeof(sn->last_warning), "%s", msg);
     }
 }
 
@@ -171,6 +175,79 @@ static void test_stream(void **state)
     alloc_close(a);
 }
 
+/* One traced image: hello (exec flag as given), its counters, and a goodbye or not. */
+static void send_image(struct alloc *a, int pid, bool exec, uint64_t allocs, bool bye)
+{
+    int fd = connect_to(a);
+    blen = 0;
+    struct lsw_hello h = {.version = LSW_VERSION, .pid = pid, .ppid = 1, .mode = LSW_MODE_COUNT,
+                          .unwind = LSW_UNWIND_NONE, .flags = exec ? LSW_HELLO_EXEC : 0};
+    put(LSW_HELLO, &h, sizeof(h));
+    struct lsw_counters c = {.allocs = allocs, .frees = allocs / 2, .bytes_allocated = 16 * allocs};
+    put(LSW_COUNTERS, &c, sizeof(c));
+    if (bye)
+        put(LSW_BYE, NULL, 0);
+    assert_int_equal(write(fd, buf, blen), (ssize_t)blen);
+    close(fd); /* connections are accepted in the order they were made: images stay in order */
+}
+
+struct procs {
+    int n;
+    struct alloc_proc_summary s[4];
+};
+
+static void on_proc(void *ctx, const struct alloc_proc_summary *s)
+{
+    struct procs *p = ctx;
+    if (p->n < 4)
+        p->s[p->n++] = *s;
+}
+
+/*
+ * A process that exec'd twice (a wrapper script, then env, then the program)
+ * and was killed in its last image, beside another that ended normally: one
+ * process with the three images' counters added up, two execs, and one
+ * warning, for the killed image only (the first two images' missing last
+ * batches were execs, not kills).
+ */
+static void test_exec_images(void **state)
+{
+    (void)state;
+    struct seen sn = {0};
+    struct alloc_opts o = {.mode = ALLOC_COUNT, .shim_path = "/dev/null"};
+    struct alloc_sink sink = {.ctx = &sn, .stack = on_stack, .interval = on_interval, .event = on_event};
+    struct alloc *a = NULL;
+    char err[256];
+    assert_int_equal(alloc_open(&o, &sink, &a, err, sizeof(err)), LS_OK);
+    alloc_set_origin(a, 1000000000000ull);
+    send_image(a, 999991, false, 3, false);
+    send_image(a, 999991, true, 5, false);
+    send_image(a, 999991, true, 7, false);
+    send_image(a, 999992, false, 11, true);
+    alloc_finish(a, 2000000000ull);
+
+    struct alloc_status st;
+    alloc_status(a, &st);
+    assert_int_equal(st.processes, 2);
+    assert_int_equal(st.execs, 2);
+    assert_int_equal(st.allocs, 26);
+    struct procs p = {0};
+    alloc_each_process(a, on_proc, &p);
+    assert_int_equal(p.n, 2);
+    assert_int_equal(p.s[0].pid, 999991);
+    assert_int_equal(p.s[0].allocs, 15);
+    assert_int_equal(p.s[0].frees, 1 + 2 + 3);
+    assert_int_equal(p.s[0].bytes_allocated, 16 * 15);
+    assert_false(p.s[0].said_bye);
+    assert_int_equal(p.s[1].pid, 999992);
+    assert_int_equal(p.s[1].allocs, 11);
+    assert_true(p.s[1].said_bye);
+    assert_int_equal(sn.warnings, 1);
+    assert_non_null(strstr(sn.last_warning, "pid 999991 ended without its last batch"));
+    assert_int_equal(sn.errors, 0);
+    alloc_close(a);
+}
+
 static void test_modes(void **state)
 {
     (void)state;
@@ -188,6 +265,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_exec_images),
         cmocka_unit_test(test_modes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
