@@ -290,6 +290,18 @@ try:
         print("\n".join(lines))
         print(open(os.path.join(tmp.path, "stty.before")).read(), open(os.path.join(tmp.path, "stty.after2")).read())
 
+    # --- Ctrl-C in replay: exit 130, terminal as it was
+    typeline("clear; %s replay %d --db %s; echo LSEXIT=$?" % (BIN, sid, dbpath))
+    wait_for(has("REPLAY"), "the replay, to interrupt it")
+    keys("C-c")
+    lines = wait_for(exited, "the shell after Ctrl-C", timeout=15)
+    check(any(l.strip() == "LSEXIT=130" for l in lines), "Ctrl-C: replay exits 130")
+    typeline("stty -g > stty.after4; cmp -s stty.before stty.after4 && echo STTY4_SAME || echo STTY4_DIFF")
+    lines = wait_for(lambda l: any(x.strip() in ("STTY4_SAME", "STTY4_DIFF") for x in l), "stty after Ctrl-C")
+    check(any(l.strip() == "STTY4_SAME" for l in lines), "Ctrl-C: terminal modes restored")
+    state = tmux("display-message", "-p", "-t", "t", "#{alternate_on} #{cursor_flag}").strip()
+    check(state == "0 1", "Ctrl-C: back on the main screen with the cursor shown (%r)" % state)
+
     # --- a crash (SIGSEGV) still gives the terminal back: modes, main screen, cursor
     typeline("ulimit -c 0; clear; %s replay %d --db %s; echo LSEXIT=$?" % (BIN, sid, dbpath))
     wait_for(has("REPLAY"), "the replay, to crash it")
