@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -71,6 +72,19 @@ static int connect_to(struct alloc *a)
     return fd;
 }
 
+/*
+ * A run's origin a minute ahead of now: until the end, no second is due, so
+ * the reader closes and samples only the seconds the test sends (an origin in
+ * the past makes it catch up, one /proc sample and one interval per second,
+ * for every second since).
+ */
+static uint64_t test_origin(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ((uint64_t)ts.tv_sec + 60) * 1000000000ull;
+}
+
 static uint8_t buf[65536];
 static size_t blen;
 
@@ -92,7 +106,7 @@ static void test_stream(void **state)
     struct alloc *a = NULL;
     char err[256];
     assert_int_equal(alloc_open(&o, &sink, &a, err, sizeof(err)), LS_OK);
-    uint64_t origin = 1000000000000ull;
+    uint64_t origin = test_origin();
     alloc_set_origin(a, origin);
     alloc_requests(a, 0, 10);
     alloc_requests(a, 1, 30);
@@ -219,7 +233,7 @@ static void test_exec_images(void **state)
     struct alloc *a = NULL;
     char err[256];
     assert_int_equal(alloc_open(&o, &sink, &a, err, sizeof(err)), LS_OK);
-    alloc_set_origin(a, 1000000000000ull);
+    alloc_set_origin(a, test_origin());
     send_image(a, 999991, false, 3, false);
     send_image(a, 999991, true, 5, false);
     send_image(a, 999991, true, 7, false);
