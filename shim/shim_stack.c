@@ -24,7 +24,6 @@
  *   layouts, not on a proof).
  */
 #include <string.h>
-#include <stdlib.h>
 #include <sys/auxv.h>
 #include <link.h>
 
@@ -411,9 +410,6 @@ uint32_t shim_stack_of(struct shim_thread *t, void *ret, void *frame)
         return stack_id(t, stack_hash(one, 1), one, 1);
     }
     uint32_t id;
-    static int hack = -1;
-    if (hack < 0) hack = getenv("HACK") != NULL;
-    if (hack) return 5;
     int how = atomic_load_explicit(&shim_unwind_now, memory_order_relaxed);
     if (SHIM_LIKELY(how == LSW_UNWIND_FP)) {
         if (fp_cache_hit(t, (uintptr_t)ret, (uintptr_t)frame, &id))
