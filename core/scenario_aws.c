@@ -220,25 +220,8 @@ bool scn_parse_aws_step(struct ctx *c, struct scn_step *st, const cJSON *v, cons
         }
     }
 
-    st->weight = 1;
-    f = scn_field(v, "weight", p);
-    if (f.v != NULL && !scn_as_u32(c, &f, 1, SCN_MAX_COUNT, &st->weight))
+    if (!scn_step_weight_name(c, st, v, p))
         return false;
-    f = scn_field(v, "name", p);
-    if (f.v != NULL) {
-        const char *name = scn_as_string(c, &f, true);
-        if (name == NULL)
-            return false;
-        bool bad = strlen(name) > SCN_MAX_NAME_BYTES;
-        for (const char *q = name; *q != '\0' && !bad; q++)
-            bad = (unsigned char)*q < 0x20;
-        if (bad) {
-            scn_expected(c, f.v, &f.p, "a name of at most 128 bytes without control characters");
-            return false;
-        }
-        if ((st->name = scn_dup_str(c, name)) == NULL)
-            return false;
-    }
 
     if (!s3) {
         f = scn_field(v, "request", p);

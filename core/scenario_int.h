@@ -163,6 +163,8 @@ bool scn_compile_string_template(struct ctx *c, const struct field *f, struct tm
 bool scn_compile_json_template(struct ctx *c, const struct field *f, const char *what, char **text,
                                struct tmpl **out);
 /* Reads "steps", names the unnamed ones and sets weight_total. */
+/* A step's "weight" (default 1) and "name", the keys MCP and AWS steps share. */
+bool scn_step_weight_name(struct ctx *c, struct scn_step *st, const cJSON *v, const struct jpath *p);
 bool scn_parse_steps(struct ctx *c, struct scenario *s, const struct field *fs);
 
 /* ---- scenario_thresholds.c ------------------------------------------------ */

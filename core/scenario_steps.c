@@ -229,6 +229,33 @@ out:
     return ok;
 }
 
+/* A step's "weight" (default 1) and "name", the keys MCP and AWS steps share. */
+bool scn_step_weight_name(struct ctx *c, struct scn_step *st, const cJSON *v, const struct jpath *p)
+{
+    struct field f;
+    st->weight = 1;
+    f = scn_field(v, "weight", p);
+    if (f.v != NULL && !scn_as_u32(c, &f, 1, SCN_MAX_COUNT, &st->weight))
+        return false;
+
+    f = scn_field(v, "name", p);
+    if (f.v != NULL) {
+        const char *name = scn_as_string(c, &f, true);
+        if (name == NULL)
+            return false;
+        bool bad = strlen(name) > SCN_MAX_NAME_BYTES;
+        for (const char *q = name; *q != '\0' && !bad; q++)
+            bad = (unsigned char)*q < 0x20;
+        if (bad) {
+            scn_expected(c, f.v, &f.p, "a name of at most 128 bytes without control characters");
+            return false;
+        }
+        if ((st->name = scn_dup_str(c, name)) == NULL)
+            return false;
+    }
+    return true;
+}
+
 static bool parse_step(struct ctx *c, struct scn_step *st, const cJSON *v, const struct jpath *p)
 {
     if (cJSON_IsObject(v) && scn_is_aws_method_value(cJSON_GetObjectItemCaseSensitive(v, "method")))
@@ -255,26 +282,8 @@ static bool parse_step(struct ctx *c, struct scn_step *st, const cJSON *v, const
         }
     }
 
-    st->weight = 1;
-    f = scn_field(v, "weight", p);
-    if (f.v != NULL && !scn_as_u32(c, &f, 1, SCN_MAX_COUNT, &st->weight))
+    if (!scn_step_weight_name(c, st, v, p))
         return false;
-
-    f = scn_field(v, "name", p);
-    if (f.v != NULL) {
-        const char *name = scn_as_string(c, &f, true);
-        if (name == NULL)
-            return false;
-        bool bad = strlen(name) > SCN_MAX_NAME_BYTES;
-        for (const char *q = name; *q != '\0' && !bad; q++)
-            bad = (unsigned char)*q < 0x20;
-        if (bad) {
-            scn_expected(c, f.v, &f.p, "a name of at most 128 bytes without control characters");
-            return false;
-        }
-        if ((st->name = scn_dup_str(c, name)) == NULL)
-            return false;
-    }
 
     struct dbuf b = {0};
     bool ok = false;
