@@ -250,15 +250,8 @@ void alloc_close(struct alloc *a)
         free(c->mod_starts);
         free(c);
     }
-    for (size_t i = 0; i < a->nstacks; i++) {
-        struct alloc_stack *s = a->stacks[i];
-        free(s->blame);
-        free(s->blame_fn);
-        free(s->blame_file);
-        free(s->text);
-        free(s->folded);
-        free(s);
-    }
+    for (size_t i = 0; i < a->nstacks; i++)
+        alloc_stack_free(a->stacks[i]);
     for (size_t i = 0; i < ALLOC_RING; i++) {
         free(a->ring[i].rows);
         for (size_t k = 0; k < a->ring[i].nprocs; k++)

@@ -157,6 +157,8 @@ void alloc_add_module(struct alloc_conn *c, uint64_t start, uint64_t end, uint64
 struct alloc_stack *alloc_new_stack(struct alloc *a, struct alloc_conn *c, const uint64_t *pcs,
                                     uint32_t n);
 struct alloc_stack *alloc_unattributed_stack(struct alloc_conn *c);
+/* Frees a stack and its strings. */
+void alloc_stack_free(struct alloc_stack *s);
 
 /*
  * Keys s in the run (the handle keeps it from then on), maps the shim's id

@@ -78,15 +78,20 @@ struct alloc_stack *alloc_unattributed_stack(struct alloc_conn *c)
     s->folded = strdup("(unattributed)");
     s->label = "";
     if (!s->blame || !s->blame_fn || !s->blame_file || !s->text || !s->folded) {
-        free(s->blame);
-        free(s->blame_fn);
-        free(s->blame_file);
-        free(s->text);
-        free(s->folded);
-        free(s);
+        alloc_stack_free(s);
         return NULL;
     }
     return s;
+}
+
+void alloc_stack_free(struct alloc_stack *s)
+{
+    free(s->blame);
+    free(s->blame_fn);
+    free(s->blame_file);
+    free(s->text);
+    free(s->folded);
+    free(s);
 }
 
 bool alloc_register_stack(struct alloc *a, struct alloc_conn *c, uint32_t id,
