@@ -161,13 +161,8 @@ SHIM_EXPORT void *calloc(size_t n, size_t size)
  */
 static __attribute__((noinline)) void *hdr_realloc(void *p, size_t size, void *ret, void *frame)
 {
-    if (p == NULL) {
-        if (size > SIZE_MAX - HDR) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        return hdr_give(__libc_malloc(size + HDR), size, 4, ret, frame, false);
-    }
+    if (p == NULL)
+        return hdr_malloc(size, ret, frame);
     if (size == 0) {
         hdr_free(p);
         return NULL;
