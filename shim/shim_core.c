@@ -59,7 +59,35 @@ static bool thread_key_ok;
 
 void shim_guard_set(int v)
 {
-    shim_tls.guard = v;
+    if (v)
+        shim_enter();
+    else
+        shim_leave();
+}
+
+_Atomic int shim_gate;
+
+/*
+ * The gate from its two inputs. They change only at start-up and in a forked
+ * child, but a thread's first hook call may decide the headers while the
+ * constructor turns tracing on: whoever stores last checks the inputs again.
+ */
+static int gate_of_inputs(void)
+{
+    int h = atomic_load(&shim_hdr_state);
+    if (h != 1)
+        return h == 2 ? SHIM_GATE_HDR : SHIM_GATE_UNDECIDED;
+    return atomic_load(&shim_active) ? SHIM_GATE_TABLE : SHIM_GATE_OFF;
+}
+
+int shim_gate_update(void)
+{
+    for (;;) {
+        int g = gate_of_inputs();
+        atomic_store(&shim_gate, g);
+        if (gate_of_inputs() == g)
+            return g;
+    }
 }
 
 void *shim_mmap(size_t bytes)
@@ -177,8 +205,10 @@ uint64_t shim_sample_weight_fix(uint64_t size)
 static void thread_exit(void *arg)
 {
     struct shim_thread *t = arg;
-    if (shim_tls.self == t)
+    if (shim_tls.self == t) {
         shim_tls.self = NULL;
+        shim_tls.fast = NULL;
+    }
     atomic_store_explicit(&t->state, SHIM_TS_EXITED, memory_order_release);
 }
 
@@ -255,9 +285,9 @@ void shim_record_alloc(void *p, size_t size, void *ret, void *frame, bool reallo
 {
     if (SHIM_UNLIKELY(shim_tls.guard))
         return;
-    shim_tls.guard = 1;
+    shim_enter();
     struct shim_thread *t = thread_get();
-    shim_tls.guard = 0;
+    shim_leave();
     if (SHIM_UNLIKELY(t == NULL))
         return;
     shim_on_alloc(p, size, ret, frame, realloc_of_block);
@@ -271,7 +301,7 @@ void shim_record_stack(struct shim_thread *t, void *p, size_t size, void *ret, v
         t->sample_left = INT64_MAX; /* 8 EiB counted: start again */
         return;
     }
-    shim_tls.guard = 1;
+    shim_enter();
     uint64_t w = 1;
     if (shim_cfg.mode == LSW_MODE_SAMPLED) {
         do {
@@ -288,7 +318,7 @@ void shim_record_stack(struct shim_thread *t, void *p, size_t size, void *ret, v
     struct shim_block b = {.size = size, .stack = id, .thread = t->slot, .seq = (uint32_t)t->allocs};
     if (!shim_ptr_insert((uintptr_t)p, &b))
         bump(&t->dropped, 1);
-    shim_tls.guard = 0;
+    shim_leave();
 }
 
 /* Charges a freed block (already out of the table) to its stack. */
@@ -313,9 +343,9 @@ void shim_account_free(const struct shim_block *b, bool known)
 
 void shim_hdr_alloc_slow(void *p, size_t size, unsigned lg, void *ret, void *frame, bool re)
 {
-    shim_tls.guard = 1;
+    shim_enter();
     struct shim_thread *t = thread_get();
-    shim_tls.guard = 0;
+    shim_leave();
     if (t != NULL)
         shim_on_hdr_alloc(p, size, lg, ret, frame, re);
 }
@@ -324,9 +354,9 @@ void shim_hdr_free_slow(uint64_t size_stack, uint64_t info)
 {
     if (shim_tls.guard)
         return;
-    shim_tls.guard = 1;
+    shim_enter();
     struct shim_thread *t = thread_get();
-    shim_tls.guard = 0;
+    shim_leave();
     if (t != NULL)
         shim_on_hdr_free(size_stack, info);
 }
@@ -335,28 +365,28 @@ void shim_record_free(void *p)
 {
     if (SHIM_UNLIKELY(shim_tls.guard) || p == NULL)
         return;
-    shim_tls.guard = 1;
+    shim_enter();
     struct shim_block b;
     bool known = shim_cfg.mode != LSW_MODE_COUNT && shim_ptr_remove((uintptr_t)p, &b);
     shim_account_free(&b, known);
-    shim_tls.guard = 0;
+    shim_leave();
 }
 
 bool shim_take_block(void *p, struct shim_block *out)
 {
     if (shim_tls.guard || p == NULL || shim_cfg.mode == LSW_MODE_COUNT)
         return false;
-    shim_tls.guard = 1;
+    shim_enter();
     bool found = shim_ptr_remove((uintptr_t)p, out);
-    shim_tls.guard = 0;
+    shim_leave();
     return found;
 }
 
 void shim_put_back(void *p, const struct shim_block *b)
 {
-    shim_tls.guard = 1;
+    shim_enter();
     (void)shim_ptr_insert((uintptr_t)p, b);
-    shim_tls.guard = 0;
+    shim_leave();
 }
 
 /* realloc moved or dropped a block: charge the old one as freed. */
@@ -364,9 +394,9 @@ void shim_realloc_freed(const struct shim_block *b, bool known)
 {
     if (shim_tls.guard)
         return;
-    shim_tls.guard = 1;
+    shim_enter();
     shim_account_free(b, known);
-    shim_tls.guard = 0;
+    shim_leave();
 }
 
 /* --- set-up --- */
@@ -569,7 +599,7 @@ void shim_reset_after_fork(void)
 
 __attribute__((constructor(101))) static void shim_init(void)
 {
-    shim_tls.guard = 1;
+    shim_enter();
     config_from_env();
     if (untraced_descendant()) {
         /* Inherited, not asked for: stay out of the way, and out of its own children. */
@@ -586,5 +616,5 @@ __attribute__((constructor(101))) static void shim_init(void)
     pthread_atfork(shim_fork_prepare, shim_fork_parent, shim_fork_child);
     shim_flush_start();
 out:
-    shim_tls.guard = 0;
+    shim_leave();
 }

@@ -548,6 +548,7 @@ void shim_flush_start(void)
     }
     send_hello();
     atomic_store(&shim_active, 1);
+    (void)shim_gate_update();
     if (!start_thread())
         say("loadscope-shim: cannot start its thread; only the totals at exit are sent\n");
     atexit(shim_atexit);
@@ -577,6 +578,7 @@ void shim_fork_child(void)
     send_len = 0;
     if (!shim_cfg.follow_fork || !atomic_load(&shim_active)) {
         atomic_store(&shim_active, 0);
+        (void)shim_gate_update();
         if (!shim_cfg.keep_preload)
             shim_strip_preload(true); /* what this child exec's runs untraced */
         shim_guard_set(0);
@@ -593,6 +595,7 @@ void shim_fork_child(void)
     atomic_store(&stop_flag, 0);
     if (!connect_socket()) {
         atomic_store(&shim_active, 0);
+        (void)shim_gate_update();
         shim_guard_set(0);
         return;
     }

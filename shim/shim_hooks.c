@@ -118,39 +118,116 @@ static __attribute__((noinline)) void *hdr_calloc(size_t n, size_t size, void *r
 #define RET __builtin_return_address(0)
 #define FRAME __builtin_frame_address(0)
 
-SHIM_EXPORT void *malloc(size_t size)
+/*
+ * An allocation of fewer bytes than this is counted before glibc is called,
+ * so the hook ends in a jump to glibc instead of a call: no frame of ours
+ * stays on the stack and nothing waits for glibc's answer. glibc fails an
+ * allocation this small only when the process is out of memory; such a
+ * failure is counted as if it had succeeded. Larger allocations are counted
+ * after the call, as in full mode.
+ */
+#define COUNT_AHEAD_MAX ((size_t)1 << 20)
+
+/*
+ * Count and sampled modes: counts an allocation of size bytes ahead and says
+ * yes, unless it is where the next sample falls (or full mode without
+ * headers, where every allocation is), which the caller records the slow way.
+ */
+static inline __attribute__((always_inline)) bool count_ahead(struct shim_thread *t, size_t size)
 {
-    if (shim_headers()) {
-        void *p = hdr_malloc(size, RET, FRAME);
-        KEEP_FRAME(p);
-        return p;
-    }
+    int64_t left = t->sample_left - (shim_cfg.sample_every > 0 ? 1 : (int64_t)(size | (size == 0)));
+    if (SHIM_UNLIKELY(left <= 0 || size >= COUNT_AHEAD_MAX))
+        return false;
+    t->sample_left = left;
+    shim_bump(&t->allocs, 1);
+    shim_bump(&t->bytes_alloc, size);
+    return true;
+}
+
+/* The pointer-table paths that need glibc's answer first, out of line (they keep the hook's frame, see KEEP_FRAME). */
+static __attribute__((noinline)) void *table_malloc(size_t size, void *ret, void *frame)
+{
     void *p = __libc_malloc(size);
-    RECORD(p, size, false);
+    if (p != NULL && ACTIVE())
+        shim_on_alloc(p, size, ret, frame, false);
     return p;
 }
 
-SHIM_EXPORT void free(void *p)
+static __attribute__((noinline)) void *table_calloc(size_t n, size_t size, void *ret, void *frame)
 {
-    if (p != NULL && shim_headers()) {
-        hdr_free(p);
-        return;
-    }
+    void *p = __libc_calloc(n, size);
+    if (p != NULL && ACTIVE())
+        shim_on_alloc(p, n * size, ret, frame, false);
+    return p;
+}
+
+static __attribute__((noinline)) void table_free(void *p)
+{
     if (p != NULL && ACTIVE())
         shim_on_free(p);
     __libc_free(p);
 }
 
+SHIM_EXPORT void *malloc(size_t size)
+{
+    int g = shim_gate_now();
+    if (SHIM_LIKELY(g == SHIM_GATE_TABLE)) {
+        struct shim_thread *t = shim_tls.fast;
+        if (SHIM_LIKELY(t != NULL) && count_ahead(t, size))
+            return __libc_malloc(size);
+        void *p = table_malloc(size, RET, FRAME);
+        KEEP_FRAME(p);
+        return p;
+    }
+    if (g == SHIM_GATE_HDR) {
+        void *p = hdr_malloc(size, RET, FRAME);
+        KEEP_FRAME(p);
+        return p;
+    }
+    return __libc_malloc(size);
+}
+
+SHIM_EXPORT void free(void *p)
+{
+    int g = shim_gate_now();
+    if (SHIM_LIKELY(g == SHIM_GATE_TABLE)) {
+        struct shim_thread *t = shim_tls.fast;
+        /* Counted on the spot in count mode, and when the filter says the block is certainly not in the table. */
+        if (SHIM_LIKELY(t != NULL && p != NULL) &&
+            (shim_cfg.mode == LSW_MODE_COUNT || !shim_maybe_tracked((uintptr_t)p))) {
+            shim_bump(&t->frees, 1);
+            __libc_free(p);
+            return;
+        }
+        table_free(p);
+        return;
+    }
+    if (g == SHIM_GATE_HDR) {
+        if (p != NULL)
+            hdr_free(p);
+        return;
+    }
+    __libc_free(p);
+}
+
 SHIM_EXPORT void *calloc(size_t n, size_t size)
 {
-    if (shim_headers()) {
+    int g = shim_gate_now();
+    if (SHIM_LIKELY(g == SHIM_GATE_TABLE)) {
+        struct shim_thread *t = shim_tls.fast;
+        size_t total;
+        if (SHIM_LIKELY(t != NULL) && !__builtin_mul_overflow(n, size, &total) && count_ahead(t, total))
+            return __libc_calloc(n, size);
+        void *p = table_calloc(n, size, RET, FRAME);
+        KEEP_FRAME(p);
+        return p;
+    }
+    if (g == SHIM_GATE_HDR) {
         void *p = hdr_calloc(n, size, RET, FRAME);
         KEEP_FRAME(p);
         return p;
     }
-    void *p = __libc_calloc(n, size);
-    RECORD(p, n * size, false);
-    return p;
+    return __libc_calloc(n, size);
 }
 
 /*
@@ -194,12 +271,13 @@ static __attribute__((noinline)) void *hdr_realloc(void *p, size_t size, void *r
 static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t size, void *ret,
                                                               void *frame)
 {
-    if (shim_headers()) {
+    int g = shim_gate_now();
+    if (g == SHIM_GATE_HDR) {
         void *q = hdr_realloc(p, size, ret, frame);
         KEEP_FRAME(q);
         return q;
     }
-    if (p == NULL || !ACTIVE()) {
+    if (p == NULL || g != SHIM_GATE_TABLE) {
         void *q = __libc_realloc(p, size);
         if (q != NULL && ACTIVE())
             shim_on_alloc(q, size, ret, frame, false);
@@ -333,10 +411,11 @@ SHIM_EXPORT size_t malloc_usable_size(void *p)
     size_t (*fn)(void *) = atomic_load_explicit(&real, memory_order_acquire);
     if (fn == NULL) {
         int guard = shim_tls.guard;
-        shim_tls.guard = 1;
+        shim_enter();
         void *sym = dlsym(RTLD_NEXT, "malloc_usable_size");
         memcpy(&fn, &sym, sizeof(fn)); /* ISO C has no cast from object to function pointer */
-        shim_tls.guard = guard;
+        if (!guard)
+            shim_leave();
         atomic_store_explicit(&real, fn, memory_order_release);
     }
     if (p == NULL || fn == NULL)

@@ -102,23 +102,20 @@ struct shim_unw_entry {
 
 /*
  * The frame-pointer walk's per-thread cache (see shim_stack.c): where a walk
- * started and every pair of words it read, with the stack it gave.
+ * started and every pair of words it read (a frame's saved frame pointer and
+ * return address), with the stack it gave. The pairs' addresses need no
+ * room: the walk reads its first pair at the starting frame and each next
+ * one where the saved frame pointer just read points.
  */
 #define SHIM_FPC_BITS 6                     /* 64 sets */
 #define SHIM_FPC_WAYS 4                     /* a helper called from several places at one depth */
 #define SHIM_FPC_ENTRIES ((1u << SHIM_FPC_BITS) * SHIM_FPC_WAYS)
 #define SHIM_FPC_PAIRS 66u                  /* a 64-frame walk reads the hook's frame and 64 more */
-/* Two adjacent stack words a walk read (a frame's saved frame pointer and return address) and where. */
-struct shim_fp_pair {
-    uintptr_t at;
-    uintptr_t w[2];
-};
 struct shim_fp_entry {
     uintptr_t ret, frame;                   /* key */
     uint32_t gen;                           /* the thread's cache_gen when stored; 0: empty */
-    uint32_t pad;
-    uint32_t npairs, id;
-    struct shim_fp_pair pair[SHIM_FPC_PAIRS];
+    uint32_t npairs, id, pad;
+    uintptr_t w[SHIM_FPC_PAIRS][2];         /* pair i was read at frame (i = 0), else at w[i - 1][0] */
 };
 
 /*
@@ -163,11 +160,53 @@ extern _Atomic int shim_unwind_now;  /* enum lsw_unwind in use */
  * TLS block (the library is built with -ftls-model=initial-exec): the hooks'
  * fast paths below read both with two %fs-relative loads.
  */
+/* Decides, on the first hook call, whether this process's blocks carry headers; returns the state. */
+int shim_hdr_decide(void);
+
 struct shim_tls {
+    struct shim_thread *fast; /* self while the guard is clear, else NULL: the hooks' one test */
     struct shim_thread *self; /* NULL until the thread's first traced call */
     int guard;                /* 1: inside the shim; allocations pass through untraced */
 };
 extern __thread struct shim_tls shim_tls;
+
+/* Sets the recursion guard: this thread's allocations pass through untraced until shim_leave. */
+static inline void shim_enter(void)
+{
+    shim_tls.guard = 1;
+    shim_tls.fast = NULL;
+}
+
+static inline void shim_leave(void)
+{
+    shim_tls.guard = 0;
+    shim_tls.fast = shim_tls.self;
+}
+
+/*
+ * What every hook reads first, one word for the process: how its blocks are
+ * kept and whether they are traced. It follows shim_hdr_state and
+ * shim_active (shim_gate_update), and is decided on the first hook call.
+ */
+enum {
+    SHIM_GATE_UNDECIDED = 0,
+    SHIM_GATE_OFF = 1,   /* plain blocks, not tracing: the hooks only pass calls on to glibc */
+    SHIM_GATE_TABLE = 2, /* plain blocks, tracing: counters, and the pointer table for sampled blocks */
+    SHIM_GATE_HDR = 3,   /* blocks with headers (full mode), tracing or not */
+};
+extern _Atomic int shim_gate;
+/* Recomputes shim_gate after shim_hdr_state or shim_active changed; returns it. */
+int shim_gate_update(void);
+
+static inline __attribute__((always_inline)) int shim_gate_now(void)
+{
+    int g = atomic_load_explicit(&shim_gate, memory_order_relaxed);
+    if (SHIM_UNLIKELY(g == SHIM_GATE_UNDECIDED)) {
+        (void)shim_hdr_decide();
+        g = shim_gate_update();
+    }
+    return g;
+}
 
 /* A bitmap filter of the pointer table (see shim_tables.c): empty in count mode, full in full mode. */
 #define SHIM_FILTER_BITS 4096u
@@ -232,8 +271,6 @@ double shim_exp(double x);
 void shim_guard_set(int v);
 double shim_ln(double x);
 
-/* Decides, on the first hook call, whether this process's blocks carry headers; returns the state. */
-int shim_hdr_decide(void);
 /* Charges the free of a block with a header (a thread with no state yet, or the guard set). */
 void shim_hdr_free_slow(uint64_t size_stack, uint64_t info);
 /* shim_on_hdr_alloc for a thread with no state yet: makes it, then counts the block. */
@@ -279,8 +316,8 @@ bool shim_maps_find(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 static inline __attribute__((always_inline)) void shim_on_alloc(void *p, size_t size, void *ret,
                                                                 void *frame, bool realloc_of_block)
 {
-    struct shim_thread *t = shim_tls.self;
-    if (SHIM_UNLIKELY(t == NULL || shim_tls.guard)) {
+    struct shim_thread *t = shim_tls.fast;
+    if (SHIM_UNLIKELY(t == NULL)) {
         shim_record_alloc(p, size, ret, frame, realloc_of_block);
         return;
     }
@@ -302,8 +339,8 @@ static inline __attribute__((always_inline)) void shim_on_alloc(void *p, size_t 
  */
 static inline __attribute__((always_inline)) void shim_on_free(void *p)
 {
-    struct shim_thread *t = shim_tls.self;
-    if (SHIM_LIKELY(t != NULL && !shim_tls.guard) &&
+    struct shim_thread *t = shim_tls.fast;
+    if (SHIM_LIKELY(t != NULL) &&
         (shim_cfg.mode == LSW_MODE_COUNT || !shim_maybe_tracked((uintptr_t)p))) {
         shim_bump(&t->frees, 1);
         return;
@@ -332,8 +369,8 @@ static inline __attribute__((always_inline)) bool shim_headers(void)
  */
 static inline __attribute__((always_inline)) void shim_on_hdr_free(uint64_t size_stack, uint64_t info)
 {
-    struct shim_thread *t = shim_tls.self;
-    if (SHIM_UNLIKELY(t == NULL || shim_tls.guard)) {
+    struct shim_thread *t = shim_tls.fast;
+    if (SHIM_UNLIKELY(t == NULL)) {
         shim_hdr_free_slow(size_stack, info);
         return;
     }
@@ -361,13 +398,25 @@ static inline uint32_t shim_fpc_set(uintptr_t ret, uintptr_t frame)
 /* True when every pair of words entry e's walk read still holds what it read. */
 static inline __attribute__((always_inline)) bool shim_fp_holds(const struct shim_fp_entry *e)
 {
-    /* Independent 16-byte loads the processor overlaps, folded with no branch until the end. */
-    __m128i acc = _mm_setzero_si128();
-    for (uint32_t i = 0; i < e->npairs; i++) {
-        __m128i now = _mm_loadu_si128((const __m128i *)e->pair[i].at);
-        __m128i then = _mm_loadu_si128((const __m128i *)e->pair[i].w);
-        acc = _mm_or_si128(acc, _mm_xor_si128(now, then));
+    /*
+     * Independent 16-byte loads the processor overlaps (each address comes
+     * from the entry, not from the stack word read before it), two pairs a
+     * turn into two accumulators, folded with no branch until the end.
+     */
+    uint32_t n = e->npairs, i = 1;
+    __m128i acc = _mm_xor_si128(_mm_loadu_si128((const __m128i *)e->frame),
+                                _mm_load_si128((const __m128i *)e->w[0]));
+    __m128i acc2 = _mm_setzero_si128();
+    for (; i + 1 < n; i += 2) {
+        __m128i a = _mm_loadu_si128((const __m128i *)e->w[i - 1][0]);
+        __m128i b = _mm_loadu_si128((const __m128i *)e->w[i][0]);
+        acc = _mm_or_si128(acc, _mm_xor_si128(a, _mm_load_si128((const __m128i *)e->w[i])));
+        acc2 = _mm_or_si128(acc2, _mm_xor_si128(b, _mm_load_si128((const __m128i *)e->w[i + 1])));
     }
+    if (i < n)
+        acc2 = _mm_or_si128(acc2, _mm_xor_si128(_mm_loadu_si128((const __m128i *)e->w[i - 1][0]),
+                                                _mm_load_si128((const __m128i *)e->w[i])));
+    acc = _mm_or_si128(acc, acc2);
     return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) == 0xFFFF;
 }
 
@@ -381,18 +430,13 @@ static inline __attribute__((always_inline)) uint32_t shim_stack_fast(struct shi
 {
     if (SHIM_LIKELY(atomic_load_explicit(&shim_unwind_now, memory_order_relaxed) == LSW_UNWIND_FP &&
                     t->fp_cache != NULL)) {
+        /* The way that answered last in the set; the others are tried in shim_stack_slow. */
         uint32_t set = shim_fpc_set((uintptr_t)ret, (uintptr_t)frame);
-        const struct shim_fp_entry *w = &t->fp_cache[set * SHIM_FPC_WAYS];
-        uint32_t first = t->fp_mru[set];
-        for (uint32_t k = 0; k < SHIM_FPC_WAYS; k++) {
-            uint32_t way = (first + k) % SHIM_FPC_WAYS;
-            const struct shim_fp_entry *e = &w[way];
-            if (e->ret == (uintptr_t)ret && e->frame == (uintptr_t)frame && e->gen == t->cache_gen &&
-                shim_fp_holds(e)) {
-                t->fp_mru[set] = (uint8_t)way;
-                return e->id;
-            }
-        }
+        const struct shim_fp_entry *e = &t->fp_cache[set * SHIM_FPC_WAYS + t->fp_mru[set]];
+        if (SHIM_LIKELY(((e->ret ^ (uintptr_t)ret) | (e->frame ^ (uintptr_t)frame) |
+                         (e->gen ^ t->cache_gen)) == 0) &&
+            SHIM_LIKELY(shim_fp_holds(e)))
+            return e->id;
     }
     return shim_stack_slow(t, ret, frame);
 }
@@ -407,9 +451,8 @@ static inline __attribute__((always_inline)) void shim_on_hdr_alloc(void *p, siz
                                                                     void *ret, void *frame, bool re)
 {
     struct shim_hdr *h = (struct shim_hdr *)p - 1;
-    struct shim_thread *t = shim_tls.self;
-    if (SHIM_UNLIKELY(t == NULL || shim_tls.guard ||
-                      !atomic_load_explicit(&shim_active, memory_order_relaxed))) {
+    struct shim_thread *t = shim_tls.fast;
+    if (SHIM_UNLIKELY(t == NULL || !atomic_load_explicit(&shim_active, memory_order_relaxed))) {
         h->size_stack = size & SHIM_HDR_SIZE_MASK;
         h->info = (uint64_t)lg << 59;
         if (t == NULL && !shim_tls.guard && atomic_load_explicit(&shim_active, memory_order_relaxed))
@@ -439,8 +482,8 @@ static inline __attribute__((always_inline)) bool shim_on_realloc_take(void *p, 
 static inline __attribute__((always_inline)) void shim_on_realloc_freed(const struct shim_block *b,
                                                                         bool known)
 {
-    struct shim_thread *t = shim_tls.self;
-    if (SHIM_LIKELY(!known && t != NULL && !shim_tls.guard)) {
+    struct shim_thread *t = shim_tls.fast;
+    if (SHIM_LIKELY(!known && t != NULL)) {
         shim_bump(&t->frees, 1);
         return;
     }

@@ -73,6 +73,12 @@ static inline uint64_t stack_hash(void *const *f, uint32_t n)
 }
 
 
+/* Two adjacent stack words a walk read (a frame's saved frame pointer and return address) and where. */
+struct shim_fp_pair {
+    uintptr_t at;
+    uintptr_t w[2];
+};
+
 /* The pairs of words a frame-pointer walk read, in order. */
 struct fp_log {
     uint32_t n;
@@ -356,8 +362,16 @@ static void fp_cache_store(struct shim_thread *t, uintptr_t ret, uintptr_t frame
         e = &w[t->fp_victim[set] % SHIM_FPC_WAYS];
         t->fp_victim[set]++;
     }
+    if (log->n == 0 || log->pair[0].at != frame)
+        return;
+    for (uint32_t i = 1; i < log->n; i++)
+        if (log->pair[i].at != log->pair[i - 1].w[0])
+            return; /* not a chain (cannot happen with walk_fp as it is): not cached */
     e->gen = 0; /* invalid while it is rewritten (cache_gen starts at 1) */
-    memcpy(e->pair, log->pair, log->n * sizeof(log->pair[0]));
+    for (uint32_t i = 0; i < log->n; i++) {
+        e->w[i][0] = log->pair[i].w[0];
+        e->w[i][1] = log->pair[i].w[1];
+    }
     e->npairs = log->n;
     e->ret = ret;
     e->frame = frame;
@@ -424,9 +438,9 @@ uint32_t shim_stack_of(struct shim_thread *t, void *ret, void *frame)
 
 uint32_t shim_stack_slow(struct shim_thread *t, void *ret, void *frame)
 {
-    shim_tls.guard = 1;
+    shim_enter();
     uint32_t id = shim_stack_of(t, ret, frame);
-    shim_tls.guard = 0;
+    shim_leave();
     return id;
 }
 
