@@ -90,6 +90,12 @@ int shim_gate_update(void)
     }
 }
 
+int shim_gate_decide(void)
+{
+    (void)shim_hdr_decide();
+    return shim_gate_update();
+}
+
 void *shim_mmap(size_t bytes)
 {
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,

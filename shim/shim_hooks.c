@@ -89,7 +89,7 @@ static __attribute__((noinline)) void *hdr_aligned(size_t align, size_t size, vo
                     false);
 }
 
-static __attribute__((noinline)) void *hdr_malloc(size_t size, void *ret, void *frame)
+static inline __attribute__((always_inline)) void *hdr_malloc(size_t size, void *ret, void *frame)
 {
     if (SHIM_UNLIKELY(size > SIZE_MAX - HDR)) {
         errno = ENOMEM;
@@ -98,7 +98,8 @@ static __attribute__((noinline)) void *hdr_malloc(size_t size, void *ret, void *
     return hdr_give(__libc_malloc(size + HDR), size, 4, ret, frame, false);
 }
 
-static __attribute__((noinline)) void *hdr_calloc(size_t n, size_t size, void *ret, void *frame)
+static inline __attribute__((always_inline)) void *hdr_calloc(size_t n, size_t size, void *ret,
+                                                               void *frame)
 {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total) || total > SIZE_MAX - HDR) {
@@ -144,90 +145,89 @@ static inline __attribute__((always_inline)) bool count_ahead(struct shim_thread
     return true;
 }
 
-/* The pointer-table paths that need glibc's answer first, out of line (they keep the hook's frame, see KEEP_FRAME). */
-static __attribute__((noinline)) void *table_malloc(size_t size, void *ret, void *frame)
+/*
+ * Every path of malloc and calloc but the two that end in a jump to glibc,
+ * out of line in one place, so the hooks themselves set up no frame on those
+ * two (the compiler puts the frame on the one branch that calls this). The
+ * caller's frame must outlive the call: see KEEP_FRAME.
+ */
+static __attribute__((noinline)) void *alloc_slow(size_t n, size_t size, bool zero, void *ret,
+                                                  void *frame)
 {
-    void *p = __libc_malloc(size);
-    if (p != NULL && ACTIVE())
-        shim_on_alloc(p, size, ret, frame, false);
+    int g = shim_gate_load();
+    if (SHIM_UNLIKELY(g == SHIM_GATE_UNDECIDED))
+        g = shim_gate_decide();
+    if (g == SHIM_GATE_HDR)
+        return zero ? hdr_calloc(n, size, ret, frame) : hdr_malloc(size, ret, frame);
+    void *p = zero ? __libc_calloc(n, size) : __libc_malloc(size);
+    if (p != NULL && g == SHIM_GATE_TABLE && ACTIVE())
+        shim_on_alloc(p, zero ? n * size : size, ret, frame, false);
     return p;
 }
 
-static __attribute__((noinline)) void *table_calloc(size_t n, size_t size, void *ret, void *frame)
+static __attribute__((noinline)) void free_slow(void *p)
 {
-    void *p = __libc_calloc(n, size);
-    if (p != NULL && ACTIVE())
-        shim_on_alloc(p, n * size, ret, frame, false);
-    return p;
-}
-
-static __attribute__((noinline)) void table_free(void *p)
-{
-    if (p != NULL && ACTIVE())
+    int g = shim_gate_load();
+    if (SHIM_UNLIKELY(g == SHIM_GATE_UNDECIDED))
+        g = shim_gate_decide();
+    if (g == SHIM_GATE_HDR) {
+        if (p != NULL)
+            hdr_free(p);
+        return;
+    }
+    if (p != NULL && g == SHIM_GATE_TABLE && ACTIVE())
         shim_on_free(p);
     __libc_free(p);
 }
 
 SHIM_EXPORT void *malloc(size_t size)
 {
-    int g = shim_gate_now();
-    if (SHIM_LIKELY(g == SHIM_GATE_TABLE)) {
-        struct shim_thread *t = shim_tls.fast;
-        if (SHIM_LIKELY(t != NULL) && count_ahead(t, size))
-            return __libc_malloc(size);
-        void *p = table_malloc(size, RET, FRAME);
-        KEEP_FRAME(p);
-        return p;
-    }
-    if (g == SHIM_GATE_HDR) {
-        void *p = hdr_malloc(size, RET, FRAME);
-        KEEP_FRAME(p);
-        return p;
-    }
-    return __libc_malloc(size);
-}
-
-SHIM_EXPORT void free(void *p)
-{
-    int g = shim_gate_now();
-    if (SHIM_LIKELY(g == SHIM_GATE_TABLE)) {
-        struct shim_thread *t = shim_tls.fast;
-        /* Counted on the spot in count mode, and when the filter says the block is certainly not in the table. */
-        if (SHIM_LIKELY(t != NULL && p != NULL) &&
-            (shim_cfg.mode == LSW_MODE_COUNT || !shim_maybe_tracked((uintptr_t)p))) {
-            shim_bump(&t->frees, 1);
-            __libc_free(p);
-            return;
-        }
-        table_free(p);
-        return;
-    }
-    if (g == SHIM_GATE_HDR) {
-        if (p != NULL)
-            hdr_free(p);
-        return;
-    }
-    __libc_free(p);
+    int g = shim_gate_load();
+    struct shim_thread *t = shim_tls.fast;
+    if (SHIM_LIKELY(g == SHIM_GATE_TABLE && t != NULL) && count_ahead(t, size))
+        return __libc_malloc(size);
+    if (g == SHIM_GATE_OFF)
+        return __libc_malloc(size);
+    void *p = alloc_slow(1, size, false, RET, FRAME);
+    KEEP_FRAME(p);
+    return p;
 }
 
 SHIM_EXPORT void *calloc(size_t n, size_t size)
 {
-    int g = shim_gate_now();
-    if (SHIM_LIKELY(g == SHIM_GATE_TABLE)) {
-        struct shim_thread *t = shim_tls.fast;
-        size_t total;
-        if (SHIM_LIKELY(t != NULL) && !__builtin_mul_overflow(n, size, &total) && count_ahead(t, total))
-            return __libc_calloc(n, size);
-        void *p = table_calloc(n, size, RET, FRAME);
-        KEEP_FRAME(p);
-        return p;
+    int g = shim_gate_load();
+    struct shim_thread *t = shim_tls.fast;
+    size_t total;
+    if (SHIM_LIKELY(g == SHIM_GATE_TABLE && t != NULL) && !__builtin_mul_overflow(n, size, &total) &&
+        count_ahead(t, total))
+        return __libc_calloc(n, size);
+    if (g == SHIM_GATE_OFF)
+        return __libc_calloc(n, size);
+    void *p = alloc_slow(n, size, true, RET, FRAME);
+    KEEP_FRAME(p);
+    return p;
+}
+
+SHIM_EXPORT void free(void *p)
+{
+    int g = shim_gate_load();
+    struct shim_thread *t = shim_tls.fast;
+    /* Counted on the spot in count mode, and when the filter says the block is certainly not in the table. */
+    if (SHIM_LIKELY(g == SHIM_GATE_TABLE && t != NULL && p != NULL) &&
+        (shim_cfg.mode == LSW_MODE_COUNT || !shim_maybe_tracked((uintptr_t)p))) {
+        shim_bump(&t->frees, 1);
+        __libc_free(p);
+        return;
     }
-    if (g == SHIM_GATE_HDR) {
-        void *p = hdr_calloc(n, size, RET, FRAME);
-        KEEP_FRAME(p);
-        return p;
+    if (g == SHIM_GATE_OFF) {
+        __libc_free(p);
+        return;
     }
-    return __libc_calloc(n, size);
+    if (g == SHIM_GATE_HDR && p != NULL) {
+        hdr_free(p);
+        return;
+    }
+    free_slow(p);
 }
 
 /*
@@ -271,7 +271,9 @@ static __attribute__((noinline)) void *hdr_realloc(void *p, size_t size, void *r
 static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t size, void *ret,
                                                               void *frame)
 {
-    int g = shim_gate_now();
+    int g = shim_gate_load();
+    if (SHIM_UNLIKELY(g == SHIM_GATE_UNDECIDED))
+        g = shim_gate_decide();
     if (g == SHIM_GATE_HDR) {
         void *q = hdr_realloc(p, size, ret, frame);
         KEEP_FRAME(q);

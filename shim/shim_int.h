@@ -198,14 +198,12 @@ extern _Atomic int shim_gate;
 /* Recomputes shim_gate after shim_hdr_state or shim_active changed; returns it. */
 int shim_gate_update(void);
 
-static inline __attribute__((always_inline)) int shim_gate_now(void)
+/* Decides the gate on the first hook call of the process (see shim_hdr_decide); returns it. */
+int shim_gate_decide(void);
+
+static inline __attribute__((always_inline)) int shim_gate_load(void)
 {
-    int g = atomic_load_explicit(&shim_gate, memory_order_relaxed);
-    if (SHIM_UNLIKELY(g == SHIM_GATE_UNDECIDED)) {
-        (void)shim_hdr_decide();
-        g = shim_gate_update();
-    }
-    return g;
+    return atomic_load_explicit(&shim_gate, memory_order_relaxed);
 }
 
 /* A bitmap filter of the pointer table (see shim_tables.c): empty in count mode, full in full mode. */
