@@ -110,8 +110,7 @@ static inline __attribute__((always_inline)) void *hdr_calloc(size_t n, size_t s
 }
 
 /*
- * The header paths live in functions of their own so the hooks' other paths
- * keep a small frame; they are handed the hook's return address and frame
+ * The hooks' out-of-line paths are handed the hook's return address and frame
  * (where the stack walk starts), so the hook's frame must outlive the call:
  * KEEP_FRAME stops the compiler turning the call into a jump.
  */
@@ -267,9 +266,25 @@ static __attribute__((noinline)) void *hdr_realloc(void *p, size_t size, void *r
     return hdr_give(base, size, 4, ret, frame, true);
 }
 
-/* realloc's body, shared with reallocarray so both report the caller's stack. */
-static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t size, void *ret,
-                                                              void *frame)
+/*
+ * Count and sampled modes: a realloc of a block the pointer table does not
+ * hold (in count mode, any block) counted ahead, as the free of the old block
+ * and a reallocation, as for malloc (see COUNT_AHEAD_MAX). Not a realloc to
+ * size 0, which frees the block and returns NULL.
+ */
+static inline __attribute__((always_inline)) bool realloc_ahead(struct shim_thread *t, void *p,
+                                                               size_t size)
+{
+    if (p == NULL || size == 0 ||
+        (shim_cfg.mode != LSW_MODE_COUNT && shim_maybe_tracked((uintptr_t)p)) || !count_ahead(t, size))
+        return false;
+    shim_bump(&t->frees, 1);
+    shim_bump(&t->reallocs, 1);
+    return true;
+}
+
+/* realloc's other paths, shared with reallocarray so both report the caller's stack. */
+static __attribute__((noinline)) void *realloc_slow(void *p, size_t size, void *ret, void *frame)
 {
     int g = shim_gate_load();
     if (SHIM_UNLIKELY(g == SHIM_GATE_UNDECIDED))
@@ -301,7 +316,15 @@ static inline __attribute__((always_inline)) void *do_realloc(void *p, size_t si
 
 SHIM_EXPORT void *realloc(void *p, size_t size)
 {
-    return do_realloc(p, size, __builtin_return_address(0), __builtin_frame_address(0));
+    int g = shim_gate_load();
+    struct shim_thread *t = shim_tls.fast;
+    if (SHIM_LIKELY(g == SHIM_GATE_TABLE && t != NULL) && realloc_ahead(t, p, size))
+        return __libc_realloc(p, size);
+    if (g == SHIM_GATE_OFF)
+        return __libc_realloc(p, size);
+    void *q = realloc_slow(p, size, RET, FRAME);
+    KEEP_FRAME(q);
+    return q;
 }
 
 SHIM_EXPORT void *reallocarray(void *p, size_t n, size_t size)
@@ -311,7 +334,9 @@ SHIM_EXPORT void *reallocarray(void *p, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return do_realloc(p, total, __builtin_return_address(0), __builtin_frame_address(0));
+    void *q = realloc_slow(p, total, RET, FRAME);
+    KEEP_FRAME(q);
+    return q;
 }
 
 SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
