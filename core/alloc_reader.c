@@ -47,12 +47,14 @@ static void on_message(struct alloc *a, struct alloc_conn *c, uint32_t type, con
                        h.version, LSW_VERSION);
             break;
         }
+        pthread_mutex_lock(&a->lock); /* snapshots and summaries read these */
         c->hello = true;
         c->pid = h.pid;
         c->ppid = h.ppid;
         c->mode = h.mode;
         c->unwind = h.unwind;
         c->exec_image = (h.flags & LSW_HELLO_EXEC) != 0;
+        pthread_mutex_unlock(&a->lock);
         alloc_watch_pid(a, h.pid);
         alloc_event(a, "alloc_start", "tracing pid %d (%s)%s, mode %s", h.pid, h.exe,
                    c->exec_image ? " after exec" : "",
@@ -111,7 +113,9 @@ static void on_message(struct alloc *a, struct alloc_conn *c, uint32_t type, con
         }
         break;
     case LSW_BYE:
+        pthread_mutex_lock(&a->lock);
         c->bye = true;
+        pthread_mutex_unlock(&a->lock);
         break;
     default:
         alloc_event(a, "alloc_error", "pid %d: unknown message type %u", c->pid, type);
@@ -148,8 +152,10 @@ static void conn_close(struct alloc *a, struct alloc_conn *c)
         return;
     epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
+    pthread_mutex_lock(&a->lock); /* alloc_finish waits on closed */
     c->fd = -1;
     c->closed = true;
+    pthread_mutex_unlock(&a->lock);
 }
 
 /*
