@@ -96,8 +96,10 @@ static void on_message(struct alloc *a, struct alloc_conn *c, uint32_t type, con
         if (s.id < c->nkeys && c->keys[s.id] != 0)
             break; /* already known */
         struct alloc_stack *st = alloc_new_stack(a, c, pcs, s.nframes);
-        if (st == NULL || !alloc_register_stack(a, c, s.id, st))
+        if (st == NULL || !alloc_register_stack(a, c, s.id, st)) {
+            alloc_stack_free(st); /* not registered: nobody else holds it */
             alloc_event(a, "alloc_error", "pid %d: out of memory for a stack", c->pid);
+        }
         break;
     }
     case LSW_DELTA:

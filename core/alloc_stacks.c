@@ -86,6 +86,8 @@ struct alloc_stack *alloc_unattributed_stack(struct alloc_conn *c)
 
 void alloc_stack_free(struct alloc_stack *s)
 {
+    if (s == NULL)
+        return;
     free(s->blame);
     free(s->blame_fn);
     free(s->blame_file);
