@@ -419,6 +419,12 @@ static int export_to(struct store *st, int64_t id, enum what what, FILE *f, cons
         fprintf(stderr, "loadscope export: writing %s: %s\n", out_name, strerror(en != 0 ? en : EIO));
         return LS_EXIT_RUNTIME;
     }
+    if (what == W_SUMMARY && csv_rows(x->csv) <= 1)
+        fprintf(stderr,
+                "loadscope export: session %lld has no summary (it did not finish: still running, "
+                "or killed); its samples and per-second intervals are stored (--what samples, "
+                "--what intervals)\n",
+                (long long)id);
     return LS_EXIT_OK;
 }
 

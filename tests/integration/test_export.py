@@ -6,7 +6,8 @@ that need CSV quoting and neutralizing (a comma, a double quote, a leading
 control characters in names), exports samples, intervals and summaries, and
 checks every cell against the SQLite database: row counts, each sample's
 fields and derived latencies, interval percentiles, summary numbers and
-errors by class. Also: CRLF row ends, formula cells neutralized, standard
+errors by class. A run killed with SIGKILL: every stored sample exported, the
+missing summary said. Also: CRLF row ends, formula cells neutralized, standard
 output vs -o (through FILE.tmp, nothing left behind on failure), "latest",
 bad session ids and options, '.' decimals under a German locale, and a
 memory check: max RSS of exporting 50k and 500k samples (ratio close to 1).
@@ -96,6 +97,34 @@ try:
     path = write_scenario(tmp, "export.json", sc)
     rc, out, err = run_loadscope(["run", path, "--headless", "--db", dbpath, "--quiet"])
     check(rc == 0, "the run exits 0 (got %d) %s" % (rc, err[-400:]))
+
+    print("a run killed with SIGKILL: what it stored is exported, and the missing summary is said")
+    import signal
+    import time
+    killed_db = tmp.file("killed.db")
+    kpath = write_scenario(tmp, "killed.json", {
+        "name": "killed", "target": {"transport": "http", "url": srv.url},
+        "load": {"model": "closed", "concurrency": 2, "duration": "60s"},
+        "steps": [{"method": "tools/call", "tool": "echo", "arguments": {"message": "k"}}]})
+    p = subprocess.Popen([BIN, "run", kpath, "--headless", "--db", killed_db],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2.5)  # past the first stored second
+    p.kill()
+    p.wait(timeout=30)
+    kconn = db(killed_db)
+    ksid = last_session(kconn)["id"]
+    stored = kconn.execute("SELECT COUNT(*) FROM samples WHERE session_id=?", (ksid,)).fetchone()[0]
+    kconn.close()
+    rc, raw, err = export([str(ksid), "--what", "samples", "--db", killed_db])
+    rows = list(csv.reader(io.StringIO(raw.decode())))
+    check(rc == 0 and stored > 0 and len(rows) == stored + 1,
+          "every stored sample of the killed run is exported (%d rows, %d stored)" %
+          (len(rows) - 1, stored))
+    rc, raw, err = export([str(ksid), "--what", "summary", "--db", killed_db])
+    check(rc == 0 and raw.decode().count("\n") == 1 and
+          ("session %d has no summary (it did not finish" % ksid) in err,
+          "the killed run's summary export is the header alone, and says why: %s" %
+          err.strip()[:200])
 finally:
     srv.stop()
 
