@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../shim/lsalloc_wire.h"
@@ -246,10 +248,20 @@ static bool all_done(struct alloc *a)
     return true;
 }
 
+/*
+ * The reader runs behind the target and the load: naming a new stack reads
+ * debug information (a libc with libc6-dbg takes about 70 ms of CPU), and a
+ * tracer that takes a core from the program it measures changes the figures.
+ * The shim's sends block rather than drop while the reader is behind.
+ */
+#define READER_NICE 10
+
 void *alloc_reader_main(void *arg)
 {
     struct alloc *a = arg;
     struct epoll_event evs[16];
+    /* Linux applies nice per thread; failure (a locked-down system) is harmless. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), READER_NICE);
     for (;;) {
         int stop = atomic_load(&a->stop);
         if (stop && all_done(a))
