@@ -65,14 +65,30 @@ static inline __attribute__((always_inline)) void *hdr_give(void *base, size_t s
     return p;
 }
 
-/* Header mode: frees p (not NULL), charging it first. */
-static __attribute__((noinline)) void hdr_free(void *p)
+/* hdr_free's other cases: not tracing, a thread with no state yet or inside the shim, a block not counted. */
+static __attribute__((noinline)) void hdr_free_other(void *p, uint64_t size_stack, uint64_t info)
 {
-    const struct shim_hdr *h = (const struct shim_hdr *)p - 1;
-    uint64_t size_stack = h->size_stack, info = h->info;
     if (ACTIVE())
         shim_on_hdr_free(size_stack, info);
     __libc_free((char *)p - ((size_t)1 << SHIM_HDR_LG(info)));
+}
+
+/*
+ * Header mode: frees p (not NULL), charging it first. The common case (a
+ * traced thread freeing a counted block) ends in a jump to glibc, the others
+ * in a jump to hdr_free_other, so this sets up no frame.
+ */
+static inline __attribute__((always_inline)) void hdr_free(void *p)
+{
+    const struct shim_hdr *h = (const struct shim_hdr *)p - 1;
+    uint64_t size_stack = h->size_stack, info = h->info;
+    struct shim_thread *t = shim_tls.fast;
+    if (SHIM_LIKELY(t != NULL && ACTIVE() && shim_hdr_mine(t, info))) {
+        shim_hdr_charge_free(t, size_stack, info);
+        __libc_free((char *)p - ((size_t)1 << SHIM_HDR_LG(info)));
+        return;
+    }
+    hdr_free_other(p, size_stack, info);
 }
 
 /* Header mode: a block aligned on align (a power of two, or rounded up to one as glibc does). */

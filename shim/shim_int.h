@@ -359,9 +359,33 @@ static inline __attribute__((always_inline)) bool shim_headers(void)
 #define SHIM_HDR_MINE_MASK ((63ull << 52) | (1ull << 58))
 #define SHIM_HDR_SLOT_MASK (0xFFFFFull << 32)
 
+/* True when a header's block was counted by this process in its present fork generation. */
+static inline __attribute__((always_inline)) bool shim_hdr_mine(const struct shim_thread *t, uint64_t info)
+{
+    return ((info ^ t->hdr_bits) & SHIM_HDR_MINE_MASK) == 0;
+}
+
 /*
- * The free of a block with a header, given the header's two words: charged to
- * the block's stack in this thread's own counters, no table, no lock. A block
+ * Charges the free of a counted block to its stack in this thread's own
+ * counters, no table, no lock. The thread's exact totals of counted blocks
+ * are the sums of its per-stack counters (shim_flush.c). No branch on
+ * "short-lived" (freed by its own thread within a few allocations): the
+ * answer changes from one free to the next.
+ */
+static inline __attribute__((always_inline)) void shim_hdr_charge_free(struct shim_thread *t,
+                                                                       uint64_t size_stack,
+                                                                       uint64_t info)
+{
+    struct shim_stackctr *sc = shim_ctr(t, (uint32_t)(size_stack >> 48));
+    shim_bump(&sc->frees, 1);
+    shim_bump(&sc->freed_bytes, size_stack & SHIM_HDR_SIZE_MASK);
+    uint64_t short_lived = (uint64_t)(((info ^ t->hdr_bits) & SHIM_HDR_SLOT_MASK) == 0) &
+                           (uint64_t)((uint32_t)t->seq - SHIM_HDR_SEQ(info) < SHIM_SHORT_LIVED_ALLOCS);
+    shim_bump(&sc->short_lived, short_lived);
+}
+
+/*
+ * The free of a block with a header, given the header's two words. A block
  * that was never counted (allocated before tracing started, inside the shim,
  * or before a followed fork) only counts as an untracked free.
  */
@@ -372,19 +396,12 @@ static inline __attribute__((always_inline)) void shim_on_hdr_free(uint64_t size
         shim_hdr_free_slow(size_stack, info);
         return;
     }
-    if (SHIM_UNLIKELY((info & SHIM_HDR_MINE_MASK) != (t->hdr_bits & SHIM_HDR_MINE_MASK))) {
+    if (SHIM_UNLIKELY(!shim_hdr_mine(t, info))) {
         shim_bump(&t->frees, 1);
         shim_bump(&t->untracked_frees, 1);
         return;
     }
-    /* The thread's exact totals of counted blocks are the sums of its per-stack counters (shim_flush.c). */
-    uint64_t size = size_stack & SHIM_HDR_SIZE_MASK;
-    struct shim_stackctr *sc = shim_ctr(t, (uint32_t)(size_stack >> 48));
-    shim_bump(&sc->frees, 1);
-    shim_bump(&sc->freed_bytes, size);
-    if (((info ^ t->hdr_bits) & SHIM_HDR_SLOT_MASK) == 0 &&
-        (uint32_t)t->seq - SHIM_HDR_SEQ(info) < SHIM_SHORT_LIVED_ALLOCS)
-        shim_bump(&sc->short_lived, 1);
+    shim_hdr_charge_free(t, size_stack, info);
 }
 
 /* The way of fp_cache to try first for (ret, frame), as an index into the array. */
