@@ -6,6 +6,14 @@
  * The hooks pass their own frame to the recorder: the stack walk starts at
  * the hook's caller.
  *
+ * Each hook first reads the gate (one word for the process: not tracing,
+ * tracing with the pointer table, or headers) and the thread's fast pointer
+ * (set while the thread is traced and not inside the shim). malloc, calloc,
+ * realloc and free keep their common paths free of a frame: in count and
+ * sampled mode an allocation that takes no stack is counted ahead and the
+ * hook ends in a jump to glibc; everything else goes through one out-of-line
+ * function, which gets the hook's frame.
+ *
  * Two ways to find a freed block's record:
  * - headers (full mode; see shim_hdr_decide): each block is asked of glibc 16
  *   bytes larger (or, for memalign and its kind, larger by the alignment) and
