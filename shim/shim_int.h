@@ -108,7 +108,7 @@ struct shim_unw_entry {
  * one where the saved frame pointer just read points.
  */
 #define SHIM_FPC_BITS 6                     /* 64 sets */
-#define SHIM_FPC_WAYS 4                     /* a helper called from several places at one depth */
+#define SHIM_FPC_WAYS 8                     /* a helper called from several places at one depth (a power of two) */
 #define SHIM_FPC_ENTRIES ((1u << SHIM_FPC_BITS) * SHIM_FPC_WAYS)
 #define SHIM_FPC_PAIRS 66u                  /* a 64-frame walk reads the hook's frame and 64 more */
 struct shim_fp_entry {
@@ -404,6 +404,13 @@ static inline __attribute__((always_inline)) void shim_on_hdr_free(uint64_t size
     shim_hdr_charge_free(t, size_stack, info);
 }
 
+/*
+ * The ways of fp_cache's set other than the one that answered last (a helper
+ * called from several places at one depth): true and *id when one holds.
+ */
+bool shim_fp_other_ways(struct shim_thread *t, uint32_t set, uintptr_t ret, uintptr_t frame,
+                        uint32_t *id);
+
 /* The way of fp_cache to try first for (ret, frame), as an index into the array. */
 static inline uint32_t shim_fpc_set(uintptr_t ret, uintptr_t frame)
 {
@@ -445,13 +452,16 @@ static inline __attribute__((always_inline)) uint32_t shim_stack_fast(struct shi
 {
     if (SHIM_LIKELY(atomic_load_explicit(&shim_unwind_now, memory_order_relaxed) == LSW_UNWIND_FP &&
                     t->fp_cache != NULL)) {
-        /* The way that answered last in the set; the others are tried in shim_stack_slow. */
+        /* The way that answered last in the set, then (out of line) the others. */
         uint32_t set = shim_fpc_set((uintptr_t)ret, (uintptr_t)frame);
         const struct shim_fp_entry *e = &t->fp_cache[set * SHIM_FPC_WAYS + t->fp_mru[set]];
         if (SHIM_LIKELY(((e->ret ^ (uintptr_t)ret) | (e->frame ^ (uintptr_t)frame) |
                          (e->gen ^ t->cache_gen)) == 0) &&
             SHIM_LIKELY(shim_fp_holds(e)))
             return e->id;
+        uint32_t id;
+        if (shim_fp_other_ways(t, set, (uintptr_t)ret, (uintptr_t)frame, &id))
+            return id;
     }
     return shim_stack_slow(t, ret, frame);
 }

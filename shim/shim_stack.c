@@ -319,31 +319,48 @@ static struct shim_fp_entry *fp_cache_set(struct shim_thread *t, uintptr_t ret, 
     return &t->fp_cache[*set * SHIM_FPC_WAYS];
 }
 
-/*
- * True (and *id) when a walk from (ret, frame) would read exactly what a
- * cached walk read. Several ways may share a key: one function called from
- * different places whose frames happen to sit at the same depth. The way
- * that answered last in the set is tried first.
- */
-static inline bool fp_cache_hit(struct shim_thread *t, uintptr_t ret, uintptr_t frame, uint32_t *id)
+/* The first two pairs of e's walk still hold: where ways that share a key differ (the helper's caller). */
+static inline bool fp_head_holds(const struct shim_fp_entry *e)
 {
-    uint32_t set;
-    struct shim_fp_entry *w = fp_cache_set(t, ret, frame, &set);
-    if (w == NULL)
-        return false;
+    __m128i d = _mm_xor_si128(_mm_loadu_si128((const __m128i *)e->frame),
+                              _mm_load_si128((const __m128i *)e->w[0]));
+    if (e->npairs > 1)
+        d = _mm_or_si128(d, _mm_xor_si128(_mm_loadu_si128((const __m128i *)e->w[0][0]),
+                                          _mm_load_si128((const __m128i *)e->w[1])));
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xFFFF;
+}
+
+bool shim_fp_other_ways(struct shim_thread *t, uint32_t set, uintptr_t ret, uintptr_t frame,
+                        uint32_t *id)
+{
+    const struct shim_fp_entry *w = &t->fp_cache[set * SHIM_FPC_WAYS];
     uint32_t first = t->fp_mru[set];
-    for (uint32_t k = 0; k < SHIM_FPC_WAYS; k++) {
-        uint32_t way = (first + k) % SHIM_FPC_WAYS;
+    for (uint32_t k = 1; k < SHIM_FPC_WAYS; k++) {
+        uint32_t way = (first + k) & (SHIM_FPC_WAYS - 1);
         const struct shim_fp_entry *e = &w[way];
-        if (e->frame != frame || e->ret != ret || e->gen != t->cache_gen)
-            continue;
-        if (shim_fp_holds(e)) {
+        if (e->frame == frame && e->ret == ret && e->gen == t->cache_gen && fp_head_holds(e) &&
+            shim_fp_holds(e)) {
             t->fp_mru[set] = (uint8_t)way;
             *id = e->id;
             return true;
         }
     }
     return false;
+}
+
+/* True (and *id) when a walk from (ret, frame) would read exactly what a cached walk read. */
+static inline bool fp_cache_hit(struct shim_thread *t, uintptr_t ret, uintptr_t frame, uint32_t *id)
+{
+    uint32_t set;
+    struct shim_fp_entry *w = fp_cache_set(t, ret, frame, &set);
+    if (w == NULL)
+        return false;
+    const struct shim_fp_entry *e = &w[t->fp_mru[set]];
+    if (e->frame == frame && e->ret == ret && e->gen == t->cache_gen && shim_fp_holds(e)) {
+        *id = e->id;
+        return true;
+    }
+    return shim_fp_other_ways(t, set, ret, frame, id);
 }
 
 static void fp_cache_store(struct shim_thread *t, uintptr_t ret, uintptr_t frame,
