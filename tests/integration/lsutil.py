@@ -28,6 +28,16 @@ SF_NEW_CONN, SF_WARMUP, SF_LATE = 1, 2, 4
 failures = []
 
 
+def rustc():
+    """rustc from PATH, else rustup's copy in ~/.cargo/bin; None when there is none."""
+    import shutil
+    found = shutil.which("rustc")
+    if found:
+        return found
+    home = os.path.expanduser("~/.cargo/bin/rustc")
+    return home if os.path.exists(home) else None
+
+
 def check(cond, what):
     """Records a failed expectation without stopping the test, and prints it."""
     if cond:

@@ -28,19 +28,11 @@ import os
 import shutil
 import subprocess
 
-from lsutil import SRC, TempDir, check, db, finish, run_loadscope
+from lsutil import SRC, TempDir, check, db, finish, run_loadscope, rustc
 
 ALLOC = os.path.join(SRC, "fixtures", "alloc")
 tmp = TempDir()
 dbpath = tmp.file("trace.db")
-
-
-def rustc():
-    found = shutil.which("rustc")
-    if found:
-        return found
-    home = os.path.expanduser("~/.cargo/bin/rustc")
-    return home if os.path.exists(home) else None
 
 
 def build():

@@ -6,13 +6,18 @@ per-second hot-path rows carry the requests completed in that second (equal
 to the all-steps interval's count), per-process /proc rows exist with RSS and
 threads, the summary names the process as complete, and the end summary
 prints the hot-path table per request. A server started through a shell is
-traced as the shell's child only with --trace-children. Also: the scenario
-key is validated.
+traced as the shell's child only with --trace-children. A Rust MCP server
+(fixtures/alloc/mcp_server.rs, built here) under full tracing: its own
+functions lead the hot paths with file:line, and each of the top stacks
+allocates a whole number of times per request (full mode counts every
+allocation). Also: the scenario key is validated.
 """
 import json
 import os
+import subprocess
 
-from lsutil import EVERYTHING, TempDir, check, db, finish, last_session, run_loadscope, write_scenario
+from lsutil import (EVERYTHING, SRC, TempDir, check, db, finish, last_session, run_loadscope, rustc,
+                    write_scenario)
 
 tmp = TempDir()
 dbpath = tmp.file("run.db")
@@ -69,6 +74,44 @@ for children, how, scn_path in ((False, [], path), (True, ["--trace-children"], 
     else:
         check(rc == 0 and len(summ) == 1 and not big,
               "without --trace-children only the shell is traced (%s)" % [tuple(r) for r in summ])
+
+# A Rust MCP server (std only, built here) under load with full stacks: its
+# hot paths are its own functions, demangled, with file:line, and since full
+# mode counts every allocation, a stack that allocates a fixed number of
+# times per request shows that many allocations per request.
+rc_path = rustc()
+check(rc_path is not None, "rustc found (PATH or ~/.cargo/bin)")
+server = tmp.file("mcp_server")
+build = subprocess.run([rc_path, "-O", "-g", "-C", "force-frame-pointers=yes", "-o", server,
+                        os.path.join(SRC, "fixtures", "alloc", "mcp_server.rs")],
+                       capture_output=True, text=True, timeout=300)
+check(build.returncode == 0, "fixtures/alloc/mcp_server.rs builds (%s)" % build.stderr[-300:])
+stats = tmp.file("server-stats")
+rust_scn = {
+    "name": "traced rust server",
+    "target": {"transport": "stdio", "command": [server, stats]},
+    "load": {"model": "closed", "concurrency": 4, "duration": "2s"},
+    "steps": [{"name": "echo", "method": "tools/call", "tool": "echo", "arguments": {"message": "hi"}}],
+}
+path = write_scenario(tmp, "rust.json", rust_scn)
+rc, out, err = run_loadscope(["run", path, "--headless", "--quiet", "--db", dbpath,
+                              "--trace-allocations=full"], timeout=120)
+check(rc == 0, "the Rust server ran under full tracing (%d) %s" % (rc, err[-300:]))
+sid = last_session(conn)["id"]
+served = int(open(stats).read().split()[1]) - 1  # tools/call replies (the first was initialize's)
+top = conn.execute(
+    "SELECT s.blame_function AS fn, s.blame_file AS file, s.blame_line AS line, sum(i.allocs) AS a "
+    "FROM alloc_intervals i JOIN alloc_stacks s ON s.session_id = i.session_id AND "
+    "s.stack_key = i.stack_key WHERE i.session_id = ? GROUP BY i.stack_key ORDER BY a DESC LIMIT 5",
+    (sid,)).fetchall()
+check(len(top) == 5 and all(r["fn"].startswith("mcp_server::") and r["file"].endswith("mcp_server.rs")
+                            and r["line"] > 0 for r in top),
+      "the top hot paths are the server's own functions with file:line: %s" %
+      ["%s (%s:%s)" % (r["fn"], os.path.basename(r["file"] or ""), r["line"]) for r in top])
+per_req = [r["a"] / served for r in top]
+check(served > 1000 and all(abs(x - round(x)) < 0.01 and round(x) >= 1 for x in per_req),
+      "each top stack allocates a whole number of times per request (%s over %d requests)" %
+      (["%.3f" % x for x in per_req], served))
 
 bad = dict(scn)
 bad["target"] = dict(scn["target"], trace_allocations="everything")
