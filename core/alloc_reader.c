@@ -163,10 +163,11 @@ static void conn_close(struct alloc *a, struct alloc_conn *c)
 }
 
 /*
- * A connection that closed without its last batch: killed, _exit, or an exec
- * (the socket closes with the old image; the new one says hello again with
- * LSW_HELLO_EXEC). Judged when the reader ends, since the new image's hello
- * may be read before or after the old connection's end.
+ * A connection that closed without its last batch: killed, an _exit that
+ * found the flush lock busy for 100 ms, or an exec (the socket closes with the
+ * old image; the new one says hello again with LSW_HELLO_EXEC). Judged when
+ * the reader ends, since the new image's hello may be read before or after the
+ * old connection's end.
  */
 static void warn_unfinished(struct alloc *a)
 {
@@ -180,7 +181,7 @@ static void warn_unfinished(struct alloc *a)
         if (exec)
             continue; /* its last 200 ms belong to the image it replaced itself with */
         alloc_event(a, "alloc_warning",
-                   "pid %d ended without its last batch (killed, or exited through _exit): "
+                   "pid %d ended without its last batch (killed, or its goodbye could not be sent): "
                    "up to 200 ms of its allocations are missing",
                    c->pid);
     }

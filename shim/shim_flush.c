@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -474,10 +475,12 @@ static void *flush_main(void *arg)
     return NULL;
 }
 
-static void shim_atexit(void)
+/* The process being traced, as the kernel numbers it (a vfork child shares our memory, not our pid). */
+static pid_t traced_pid;
+
+/* The last batch and a goodbye (flush_lock held). */
+static void send_last(void)
 {
-    shim_guard_set(1);
-    pthread_mutex_lock(&flush_lock);
     if (sock_fd >= 0 && atomic_load(&shim_active)) {
         atomic_store(&stop_flag, 1);
         flush_once(true);
@@ -486,8 +489,43 @@ static void shim_atexit(void)
         close(sock_fd);
         sock_fd = -1;
     }
+}
+
+static void shim_atexit(void)
+{
+    shim_guard_set(1);
+    pthread_mutex_lock(&flush_lock);
+    send_last();
     pthread_mutex_unlock(&flush_lock);
     shim_guard_set(0);
+}
+
+/*
+ * _exit and _Exit skip atexit: a shell such as dash ends through _exit, and so
+ * do many forked children. Sent only by the traced process itself (not by a
+ * vfork or posix_spawn child, which runs in our memory with a pid of its own),
+ * and only if flush_lock comes free within 100 ms (this thread may hold it: an
+ * _exit from a signal handler that interrupted a flush).
+ */
+void shim_flush_before_exit(void)
+{
+    if (sock_fd < 0 || !atomic_load(&shim_active) || (pid_t)syscall(SYS_getpid) != traced_pid)
+        return;
+    int guard = shim_tls.guard;
+    shim_enter();
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 100000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    if (pthread_mutex_timedlock(&flush_lock, &until) == 0) {
+        send_last();
+        pthread_mutex_unlock(&flush_lock);
+    }
+    if (!guard)
+        shim_leave();
 }
 
 static bool connect_socket(void)
@@ -547,6 +585,7 @@ void shim_flush_start(void)
         return;
     }
     send_hello();
+    traced_pid = (pid_t)syscall(SYS_getpid);
     atomic_store(&shim_active, 1);
     (void)shim_gate_update();
     if (!start_thread())
@@ -600,6 +639,7 @@ void shim_fork_child(void)
         return;
     }
     send_hello();
+    traced_pid = (pid_t)syscall(SYS_getpid);
     (void)start_thread();
     shim_guard_set(0);
 }

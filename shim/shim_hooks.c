@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <malloc.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shim_int.h"
@@ -453,6 +454,24 @@ SHIM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
     (void)align;
     (void)size;
     free(p);
+}
+
+/*
+ * _exit and _Exit: the last batch first (they skip atexit), then the end of
+ * the process as glibc's own do it, with the exit_group system call.
+ */
+SHIM_EXPORT void _exit(int status)
+{
+    shim_flush_before_exit();
+    for (;;)
+        syscall(SYS_exit_group, status);
+}
+
+SHIM_EXPORT void _Exit(int status)
+{
+    shim_flush_before_exit();
+    for (;;)
+        syscall(SYS_exit_group, status);
 }
 
 /* With headers, the caller's part of the block only; glibc's own answer otherwise. */

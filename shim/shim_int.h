@@ -296,7 +296,8 @@ void shim_ptr_clear(void);
 
 /* shim_flush.c */
 void shim_flush_start(void);
-void shim_flush_final(void);
+/* Sends the last batch and a goodbye before _exit or _Exit ends the process (they skip atexit). */
+void shim_flush_before_exit(void);
 void shim_fork_prepare(void);
 void shim_fork_parent(void);
 void shim_fork_child(void);

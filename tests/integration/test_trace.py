@@ -47,6 +47,9 @@ def build():
     out["api"] = tmp.file("api")
     subprocess.run(["gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-pthread", "-o", out["api"],
                     os.path.join(ALLOC, "alloc_api.c")], check=True)
+    out["exit"] = tmp.file("exit")
+    subprocess.run(["gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-o", out["exit"],
+                    os.path.join(ALLOC, "alloc_exit.c")], check=True)
     out["spawn"] = tmp.file("spawn")
     subprocess.run(["gcc", "-O1", "-g", "-o", out["spawn"], os.path.join(ALLOC, "alloc_spawn.c")],
                    check=True)
@@ -307,6 +310,19 @@ out, err = trace(["--mode", "full", "--top", "0", "--format", "csv", "--follow-f
                  [bins["spawn"], bins["c_fp"]])
 rows = list(csv.DictReader(io.StringIO(out)))
 check_exact("posix_spawn child, --follow-fork", rows, C_SITES, C_SRC)
+
+# A process that ends through _exit or _Exit (no atexit): its last batch,
+# which holds every allocation of this short program, still arrives.
+for how in ([], ["Exit"]):
+    label = "_Exit" if how else "_exit"
+    out, err = trace(["--mode", "full", "--top", "0", "--format", "csv"], [bins["exit"]] + how)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    got = site(rows, "site_exit")
+    _, _, summ = last_summary()
+    check(got is not None and int(got["allocs"]) == 1000 and int(got["frees"]) == 1000 and
+          len(summ) == 1 and summ[0]["complete"] == 1 and "last batch" not in err,
+          "%s: the last batch arrives (site_exit %s, complete %s)" %
+          (label, got and (got["allocs"], got["frees"]), summ and summ[0]["complete"]))
 
 # Limits said honestly.
 rc, out, err = run_loadscope(["trace", "--db", dbpath, "--", bins["static"]])
