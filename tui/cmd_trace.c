@@ -224,6 +224,18 @@ static void human_bytes(double b, char *buf, size_t cap)
     snprintf(buf, cap, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
 }
 
+/* "last RSS N", or why there is none: /proc is read once a second, so a program that ended sooner has none. */
+static void rss_text(uint64_t rss, char *buf, size_t cap)
+{
+    char b[32];
+    if (rss == 0) {
+        snprintf(buf, cap, "RSS not sampled (it is read once a second)");
+        return;
+    }
+    human_bytes((double)rss, b, sizeof(b));
+    snprintf(buf, cap, "last RSS %s", b);
+}
+
 static void csv_field(const char *s)
 {
     putchar('"');
@@ -427,17 +439,17 @@ int cli_trace(int argc, char **argv)
     } else if (o.format == FMT_FOLDED) {
         print_folded(hot, n, o.sort);
     } else {
-        char ab[32], lb[32], rss[32];
+        char ab[32], lb[32], rss[64];
         human_bytes((double)as.bytes_allocated, ab, sizeof(ab));
         human_bytes((double)(as.live_bytes > 0 ? as.live_bytes : 0), lb, sizeof(lb));
-        human_bytes((double)as.rss_bytes, rss, sizeof(rss));
+        rss_text(as.rss_bytes, rss, sizeof(rss));
         printf("loadscope trace: %s %s after %.2f s; session %lld in %s\n", target, desc, secs,
                (long long)session, dbpath);
         char execs[48] = "";
         if (as.execs > 0)
             snprintf(execs, sizeof(execs), " (through %u exec%s)", as.execs, as.execs == 1 ? "" : "s");
         printf("mode %s, stacks by %s, %u process(es)%s: %" PRIu64 " allocations (%" PRIu64
-               " reallocs) of %s, %" PRIu64 " frees; %" PRIu64 " stacks, live %s, last RSS %s\n",
+               " reallocs) of %s, %" PRIu64 " frees; %" PRIu64 " stacks, live %s, %s\n",
                alloc_mode_name(o.ao.mode), as.unwind, as.processes, execs, as.allocs, as.reallocs,
                ab, as.frees, as.stacks, lb, rss);
         if (as.dropped || as.untracked_frees)
@@ -560,11 +572,11 @@ int trace_run_finish(struct trace_run *tr, FILE *f, unsigned long top)
     alloc_each_process(tr->a, on_proc_summary, &tr->tc);
     struct alloc_status as;
     alloc_status(tr->a, &as);
-    char ab[32], rss[32];
+    char ab[32], rss[64];
     human_bytes((double)as.bytes_allocated, ab, sizeof(ab));
-    human_bytes((double)as.rss_bytes, rss, sizeof(rss));
+    rss_text(as.rss_bytes, rss, sizeof(rss));
     fprintf(f, "\nallocations (%s mode, stacks by %s): %" PRIu64 " allocations of %s, %" PRIu64
-               " frees, %" PRIu64 " requests; %" PRIu64 " stacks, last RSS %s\n",
+               " frees, %" PRIu64 " requests; %" PRIu64 " stacks, %s\n",
             alloc_mode_name(tr->mode), as.unwind, as.allocs, ab, as.frees, as.requests, as.stacks,
             rss);
     if (as.processes == 0)
