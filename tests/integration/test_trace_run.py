@@ -87,12 +87,8 @@ build = subprocess.run([rc_path, "-O", "-g", "-C", "force-frame-pointers=yes", "
                        capture_output=True, text=True, timeout=300)
 check(build.returncode == 0, "fixtures/alloc/mcp_server.rs builds (%s)" % build.stderr[-300:])
 stats = tmp.file("server-stats")
-rust_scn = {
-    "name": "traced rust server",
-    "target": {"transport": "stdio", "command": [server, stats]},
-    "load": {"model": "closed", "concurrency": 4, "duration": "2s"},
-    "steps": [{"name": "echo", "method": "tools/call", "tool": "echo", "arguments": {"message": "hi"}}],
-}
+rust_scn = dict(scn, name="traced rust server", target={"transport": "stdio", "command": [server, stats]},
+                load=dict(scn["load"], duration="2s"))
 path = write_scenario(tmp, "rust.json", rust_scn)
 rc, out, err = run_loadscope(["run", path, "--headless", "--quiet", "--db", dbpath,
                               "--trace-allocations=full"], timeout=120)
