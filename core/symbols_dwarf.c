@@ -42,6 +42,24 @@ static bool push_die(struct sym_table *t, const Dwarf_Die *die)
     return true;
 }
 
+/* A namespace or type with children: Rust and C++ put functions in them. */
+static bool holds_functions(Dwarf_Die *die)
+{
+    switch (dwarf_tag(die)) {
+    case DW_TAG_namespace:
+    case DW_TAG_module:
+    case DW_TAG_structure_type:
+    case DW_TAG_class_type:
+    case DW_TAG_union_type:
+    case DW_TAG_enumeration_type:
+    case DW_TAG_variant_part:
+    case DW_TAG_variant:
+        return dwarf_haschildren(die) == 1;
+    default:
+        return false;
+    }
+}
+
 /*
  * Appends to t->dies the path of DIEs under parent whose ranges hold addr
  * (a DWARF address): the subprogram, then the inlined subroutines and
@@ -67,18 +85,9 @@ static bool find_scopes(struct sym_table *t, Dwarf_Die *parent, Dwarf_Addr addr,
                 return false;
             (void)find_scopes(t, &child, addr, depth + 1);
             return true;
-        case DW_TAG_namespace:
-        case DW_TAG_module:
-        case DW_TAG_structure_type:
-        case DW_TAG_class_type:
-        case DW_TAG_union_type:
-        case DW_TAG_enumeration_type:
-        case DW_TAG_variant_part:
-        case DW_TAG_variant:
-            if (dwarf_haschildren(&child) && find_scopes(t, &child, addr, depth + 1))
-                return true;
-            break;
         default:
+            if (holds_functions(&child) && find_scopes(t, &child, addr, depth + 1))
+                return true;
             break;
         }
     } while (dwarf_siblingof(&child, &child) == 0);
@@ -118,18 +127,9 @@ static void cu_collect(struct cu_index *ci, Dwarf_Die *parent, int depth)
             if (!cu_add_fn(ci, &child))
                 return;
             break;
-        case DW_TAG_namespace:
-        case DW_TAG_module:
-        case DW_TAG_structure_type:
-        case DW_TAG_class_type:
-        case DW_TAG_union_type:
-        case DW_TAG_enumeration_type:
-        case DW_TAG_variant_part:
-        case DW_TAG_variant:
-            if (dwarf_haschildren(&child))
-                cu_collect(ci, &child, depth + 1);
-            break;
         default:
+            if (holds_functions(&child))
+                cu_collect(ci, &child, depth + 1);
             break;
         }
     } while (dwarf_siblingof(&child, &child) == 0);
