@@ -444,6 +444,23 @@ static inline __attribute__((always_inline)) bool shim_fp_holds(const struct shi
 }
 
 /*
+ * The frame-pointer cache's answer for (ret, frame), t->fp_cache mapped: the
+ * way of the set that answered last, inline, then (out of line) the others.
+ */
+static inline __attribute__((always_inline)) bool shim_fp_lookup(struct shim_thread *t, uintptr_t ret,
+                                                                 uintptr_t frame, uint32_t *id)
+{
+    uint32_t set = shim_fpc_set(ret, frame);
+    const struct shim_fp_entry *e = &t->fp_cache[set * SHIM_FPC_WAYS + t->fp_mru[set]];
+    if (SHIM_LIKELY(((e->ret ^ ret) | (e->frame ^ frame) | (e->gen ^ t->cache_gen)) == 0) &&
+        SHIM_LIKELY(shim_fp_holds(e))) {
+        *id = e->id;
+        return true;
+    }
+    return shim_fp_other_ways(t, set, ret, frame, id);
+}
+
+/*
  * The stack id of an allocation, the common case inline: frame pointers, and
  * the walk from this hook frame found in the cache, starting with the way
  * that answered last.
@@ -453,15 +470,8 @@ static inline __attribute__((always_inline)) uint32_t shim_stack_fast(struct shi
 {
     if (SHIM_LIKELY(atomic_load_explicit(&shim_unwind_now, memory_order_relaxed) == LSW_UNWIND_FP &&
                     t->fp_cache != NULL)) {
-        /* The way that answered last in the set, then (out of line) the others. */
-        uint32_t set = shim_fpc_set((uintptr_t)ret, (uintptr_t)frame);
-        const struct shim_fp_entry *e = &t->fp_cache[set * SHIM_FPC_WAYS + t->fp_mru[set]];
-        if (SHIM_LIKELY(((e->ret ^ (uintptr_t)ret) | (e->frame ^ (uintptr_t)frame) |
-                         (e->gen ^ t->cache_gen)) == 0) &&
-            SHIM_LIKELY(shim_fp_holds(e)))
-            return e->id;
         uint32_t id;
-        if (shim_fp_other_ways(t, set, (uintptr_t)ret, (uintptr_t)frame, &id))
+        if (shim_fp_lookup(t, (uintptr_t)ret, (uintptr_t)frame, &id))
             return id;
     }
     return shim_stack_slow(t, ret, frame);

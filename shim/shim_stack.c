@@ -352,15 +352,7 @@ bool shim_fp_other_ways(struct shim_thread *t, uint32_t set, uintptr_t ret, uint
 static inline bool fp_cache_hit(struct shim_thread *t, uintptr_t ret, uintptr_t frame, uint32_t *id)
 {
     uint32_t set;
-    struct shim_fp_entry *w = fp_cache_set(t, ret, frame, &set);
-    if (w == NULL)
-        return false;
-    const struct shim_fp_entry *e = &w[t->fp_mru[set]];
-    if (e->frame == frame && e->ret == ret && e->gen == t->cache_gen && shim_fp_holds(e)) {
-        *id = e->id;
-        return true;
-    }
-    return shim_fp_other_ways(t, set, ret, frame, id);
+    return fp_cache_set(t, ret, frame, &set) != NULL && shim_fp_lookup(t, ret, frame, id);
 }
 
 static void fp_cache_store(struct shim_thread *t, uintptr_t ret, uintptr_t frame,
