@@ -29,6 +29,8 @@
 #define SHIM_CACHE 512u                 /* per-thread direct-mapped stack cache */
 #define SHIM_SHORT_LIVED_ALLOCS 16u     /* "short-lived": freed by its thread within this many allocations */
 #define SHIM_FIX 256u                   /* sampled mode: counters in 1/256 units */
+#define SHIM_FPW_BITS 12                /* the frame-pointer cache's way predictor: 4096 slots */
+#define SHIM_FPW_SLOTS (1u << SHIM_FPW_BITS)
 
 struct shim_config {
     int mode;                 /* enum lsw_mode */
@@ -68,7 +70,7 @@ struct shim_thread {
     uintptr_t stack_lo, stack_hi;       /* the mapping holding this thread's stack */
     uint32_t slot;                      /* index, for short-lived attribution */
     uint32_t cache_gen;                 /* bumped when the thread or its stack bounds change */
-    uint8_t fp_mru[1u << 6];            /* per set of fp_cache: the way that answered last */
+    uint64_t fp_history;                /* the stack ids of the thread's last two allocations (fp_way's context) */
     /* cold */
     struct shim_thread *next;           /* global list; states are recycled, never unmapped */
     _Atomic int state;                  /* SHIM_TS_* */
@@ -81,6 +83,7 @@ struct shim_thread {
     } cache[SHIM_CACHE];
     struct shim_unw_entry *unw_cache;   /* libunwind mode: SHIM_UNW_ENTRIES, mmap'd on first use */
     uint8_t fp_victim[1u << 6];         /* per set of fp_cache: the way to replace next */
+    uint8_t fp_way[SHIM_FPW_SLOTS];     /* the way of fp_cache to try first, by key and fp_history */
 };
 
 /*
@@ -406,16 +409,40 @@ static inline __attribute__((always_inline)) void shim_on_hdr_free(uint64_t size
 }
 
 /*
- * The ways of fp_cache's set other than the one that answered last (a helper
- * called from several places at one depth): true and *id when one holds.
+ * The ways of fp_cache's set other than the one predicted (a helper called
+ * from several places at one depth): true and *id when one holds.
  */
-bool shim_fp_other_ways(struct shim_thread *t, uint32_t set, uintptr_t ret, uintptr_t frame,
-                        uint32_t *id);
+bool shim_fp_other_ways(struct shim_thread *t, uint32_t set, uint32_t slot, uintptr_t ret,
+                        uintptr_t frame, uint32_t *id);
 
-/* The way of fp_cache to try first for (ret, frame), as an index into the array. */
-static inline uint32_t shim_fpc_set(uintptr_t ret, uintptr_t frame)
+/* The hash of a frame-pointer cache key: its top bits pick the set. */
+static inline uint64_t shim_fpc_key(uintptr_t ret, uintptr_t frame)
 {
-    return (uint32_t)(((uint64_t)(ret ^ (frame << 13)) * 0x9E3779B97F4A7C15ull) >> (64 - SHIM_FPC_BITS));
+    return (uint64_t)(ret ^ (frame << 13)) * 0x9E3779B97F4A7C15ull;
+}
+
+static inline uint32_t shim_fpc_set(uint64_t key)
+{
+    return (uint32_t)(key >> (64 - SHIM_FPC_BITS));
+}
+
+/*
+ * The slot of fp_way that says which way of the set to try first: the key
+ * and the thread's last two stacks. Ways that share a key (the same helper
+ * at the same depth, called from several places) answer in turn in a
+ * server, which handles each request with the same sequence of allocations:
+ * the stacks before an allocation tell which of them it is, where the way
+ * that answered last is wrong about half the time.
+ */
+static inline uint32_t shim_fpw_slot(const struct shim_thread *t, uint64_t key)
+{
+    return (uint32_t)((key ^ t->fp_history * 0xC2B2AE3D27D4EB4Full) >> (64 - SHIM_FPW_BITS));
+}
+
+/* Records the stack of the thread's allocation in fp_history. */
+static inline void shim_fp_history_push(struct shim_thread *t, uint32_t id)
+{
+    t->fp_history = t->fp_history << 32 | id;
 }
 
 /* True when every pair of words entry e's walk read still holds what it read. */
@@ -445,19 +472,20 @@ static inline __attribute__((always_inline)) bool shim_fp_holds(const struct shi
 
 /*
  * The frame-pointer cache's answer for (ret, frame), t->fp_cache mapped: the
- * way of the set that answered last, inline, then (out of line) the others.
+ * way of the set fp_way predicts, inline, then (out of line) the others.
  */
 static inline __attribute__((always_inline)) bool shim_fp_lookup(struct shim_thread *t, uintptr_t ret,
                                                                  uintptr_t frame, uint32_t *id)
 {
-    uint32_t set = shim_fpc_set(ret, frame);
-    const struct shim_fp_entry *e = &t->fp_cache[set * SHIM_FPC_WAYS + t->fp_mru[set]];
+    uint64_t key = shim_fpc_key(ret, frame);
+    uint32_t set = shim_fpc_set(key), slot = shim_fpw_slot(t, key);
+    const struct shim_fp_entry *e = &t->fp_cache[set * SHIM_FPC_WAYS + t->fp_way[slot]];
     if (SHIM_LIKELY(((e->ret ^ ret) | (e->frame ^ frame) | (e->gen ^ t->cache_gen)) == 0) &&
         SHIM_LIKELY(shim_fp_holds(e))) {
         *id = e->id;
         return true;
     }
-    return shim_fp_other_ways(t, set, ret, frame, id);
+    return shim_fp_other_ways(t, set, slot, ret, frame, id);
 }
 
 /*
@@ -471,8 +499,10 @@ static inline __attribute__((always_inline)) uint32_t shim_stack_fast(struct shi
     if (SHIM_LIKELY(atomic_load_explicit(&shim_unwind_now, memory_order_relaxed) == LSW_UNWIND_FP &&
                     t->fp_cache != NULL)) {
         uint32_t id;
-        if (shim_fp_lookup(t, (uintptr_t)ret, (uintptr_t)frame, &id))
+        if (shim_fp_lookup(t, (uintptr_t)ret, (uintptr_t)frame, &id)) {
+            shim_fp_history_push(t, id);
             return id;
+        }
     }
     return shim_stack_slow(t, ret, frame);
 }

@@ -315,7 +315,7 @@ static struct shim_fp_entry *fp_cache_set(struct shim_thread *t, uintptr_t ret, 
         if (t->fp_cache == NULL)
             return NULL;
     }
-    *set = shim_fpc_set(ret, frame);
+    *set = shim_fpc_set(shim_fpc_key(ret, frame));
     return &t->fp_cache[*set * SHIM_FPC_WAYS];
 }
 
@@ -330,17 +330,17 @@ static inline bool fp_head_holds(const struct shim_fp_entry *e)
     return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xFFFF;
 }
 
-bool shim_fp_other_ways(struct shim_thread *t, uint32_t set, uintptr_t ret, uintptr_t frame,
-                        uint32_t *id)
+bool shim_fp_other_ways(struct shim_thread *t, uint32_t set, uint32_t slot, uintptr_t ret,
+                        uintptr_t frame, uint32_t *id)
 {
     const struct shim_fp_entry *w = &t->fp_cache[set * SHIM_FPC_WAYS];
-    uint32_t first = t->fp_mru[set];
+    uint32_t first = t->fp_way[slot];
     for (uint32_t k = 1; k < SHIM_FPC_WAYS; k++) {
         uint32_t way = (first + k) & (SHIM_FPC_WAYS - 1);
         const struct shim_fp_entry *e = &w[way];
         if (e->frame == frame && e->ret == ret && e->gen == t->cache_gen && fp_head_holds(e) &&
             shim_fp_holds(e)) {
-            t->fp_mru[set] = (uint8_t)way;
+            t->fp_way[slot] = (uint8_t)way;
             *id = e->id;
             return true;
         }
@@ -386,7 +386,7 @@ static void fp_cache_store(struct shim_thread *t, uintptr_t ret, uintptr_t frame
     e->frame = frame;
     e->id = id;
     e->gen = t->cache_gen;
-    t->fp_mru[set] = (uint8_t)(e - w);
+    t->fp_way[shim_fpw_slot(t, shim_fpc_key(ret, frame))] = (uint8_t)(e - w);
 }
 
 /* The stack of an allocation the caches could not answer: walked, interned, cached. */
@@ -424,7 +424,7 @@ static __attribute__((noinline)) bool stack_rebound(struct shim_thread *t, uintp
     return sp >= t->stack_lo && sp < t->stack_hi;
 }
 
-uint32_t shim_stack_of(struct shim_thread *t, void *ret, void *frame)
+static uint32_t stack_find(struct shim_thread *t, void *ret, void *frame)
 {
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
     if (SHIM_UNLIKELY(sp < t->stack_lo || sp >= t->stack_hi) && !stack_rebound(t, sp)) {
@@ -443,6 +443,13 @@ uint32_t shim_stack_of(struct shim_thread *t, void *ret, void *frame)
         return id;
     }
     return stack_walk(t, ret, frame, how);
+}
+
+uint32_t shim_stack_of(struct shim_thread *t, void *ret, void *frame)
+{
+    uint32_t id = stack_find(t, ret, frame);
+    shim_fp_history_push(t, id);
+    return id;
 }
 
 uint32_t shim_stack_slow(struct shim_thread *t, void *ret, void *frame)
