@@ -491,7 +491,7 @@ static inline __attribute__((always_inline)) bool shim_fp_lookup(struct shim_thr
 /*
  * The stack id of an allocation, the common case inline: frame pointers, and
  * the walk from this hook frame found in the cache, starting with the way
- * that answered last.
+ * fp_way predicts; the stack found goes into the thread's history.
  */
 static inline __attribute__((always_inline)) uint32_t shim_stack_fast(struct shim_thread *t, void *ret,
                                                                       void *frame)
