@@ -11,8 +11,10 @@
 # Every round runs every configuration once, in an order rotated from round to
 # round. Per configuration it prints the medians over rounds of: the server's
 # CPU time per request (its own clock, the tracer's thread included) and its
-# ratio to the untraced run of the same round, the request rate loadscope
-# measured and its ratio, and p50 and p99 latency. On this 2-core machine
+# ratio to the untraced run of the same round, the user-space part of that CPU
+# time and its ratio (the system part, mostly pipe reads, writes and
+# wake-ups, varies with how requests happen to batch), the request rate
+# loadscope measured and its ratio, and p50 and p99 latency. On this 2-core machine
 # loadscope and the server share the cores, so the rate is the pair's; the
 # CPU per request is the server's alone.
 #
@@ -58,7 +60,7 @@ scenario() {
 EOF
 }
 
-# run ROUND CONFIG: one run; appends "round config cpu_per_req_ns rate p50_us p99_us" to results.
+# run ROUND CONFIG: one run; appends "round config cpu_per_req_ns rate p50_us p99_us user_per_req_ns" to results.
 run() {
     scenario "$2"
     rm -f "$TMP/stats" "$TMP/t.db"* "$TMP"/ht*
@@ -76,7 +78,7 @@ run() {
     # the all-steps row of the stored summary: rate, p50 and p99
     sum=$("$LS" export latest --what summary --db "$TMP/t.db" |
         awk -F, '$1 == "-1" { print $4, $7, $9 }')
-    echo "$1 $2 $(echo "$stats" | awk '{ printf "%.1f", $4 / $2 }') $sum" >> "$TMP/results"
+    echo "$1 $2 $(echo "$stats" | awk '{ printf "%.1f", $4 / $2 }') $sum $(echo "$stats" | awk '{ printf "%.1f", $6 / $2 }')" >> "$TMP/results"
 }
 
 : > "$TMP/results"
@@ -100,17 +102,21 @@ function median(list,    a, k, i, j, t) {
     for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
     return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
 }
-{ cpu[$1, $2] = $3; rate[$1, $2] = $4; p50[$2] = p50[$2] " " $5; p99[$2] = p99[$2] " " $6; rounds[$1] = 1 }
+{ cpu[$1, $2] = $3; rate[$1, $2] = $4; p50[$2] = p50[$2] " " $5; p99[$2] = p99[$2] " " $6
+  user[$1, $2] = $7; rounds[$1] = 1 }
 END {
-    printf "%-10s %12s %7s %12s %7s %8s %8s\n", "config", "cpu/req us", "ratio", "req/s", "ratio", "p50 us", "p99 us"
+    printf "%-10s %12s %7s %13s %7s %12s %7s %8s %8s\n", "config", "cpu/req us", "ratio",
+           "user/req us", "ratio", "req/s", "ratio", "p50 us", "p99 us"
     nc = split(configs, c, " ")
     for (i = 1; i <= nc; i++) {
-        cl = ""; cr = ""; rl = ""; rr = ""
+        cl = ""; cr = ""; ul = ""; ur = ""; rl = ""; rr = ""
         for (r in rounds) {
             cl = cl " " cpu[r, c[i]] / 1000; cr = cr " " cpu[r, c[i]] / cpu[r, "untraced"]
+            ul = ul " " user[r, c[i]] / 1000; ur = ur " " user[r, c[i]] / user[r, "untraced"]
             rl = rl " " rate[r, c[i]]; rr = rr " " rate[r, c[i]] / rate[r, "untraced"]
         }
-        printf "%-10s %12.2f %6.2fx %12.0f %6.2fx %8.0f %8.0f\n", c[i], median(cl), median(cr),
-               median(rl), median(rr), median(p50[c[i]]), median(p99[c[i]])
+        printf "%-10s %12.2f %6.2fx %13.2f %6.2fx %12.0f %6.2fx %8.0f %8.0f\n", c[i], median(cl),
+               median(cr), median(ul), median(ur), median(rl), median(rr), median(p50[c[i]]),
+               median(p99[c[i]])
     }
 }' "$TMP/results"
