@@ -501,18 +501,15 @@ static void shim_atexit(void)
 }
 
 /*
- * _exit and _Exit skip atexit: a shell such as dash ends through _exit, and so
- * do many forked children. Sent only by the traced process itself (not by a
- * vfork or posix_spawn child, which runs in our memory with a pid of its own),
- * and only if flush_lock comes free within 100 ms (this thread may hold it: an
- * _exit from a signal handler that interrupted a flush).
+ * Takes flush_lock for a send from the traced process itself (not from a
+ * vfork or posix_spawn child, which runs in our memory with a pid of its
+ * own), waiting at most 100 ms: this thread may hold it already (an _exit or
+ * exec from a signal handler that interrupted a flush). False: send nothing.
  */
-void shim_flush_before_exit(void)
+static bool lock_for_last_send(void)
 {
     if (sock_fd < 0 || !atomic_load(&shim_active) || (pid_t)syscall(SYS_getpid) != traced_pid)
-        return;
-    int guard = shim_tls.guard;
-    shim_enter();
+        return false;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_nsec += 100000000;
@@ -520,8 +517,34 @@ void shim_flush_before_exit(void)
         until.tv_sec++;
         until.tv_nsec -= 1000000000;
     }
-    if (pthread_mutex_timedlock(&flush_lock, &until) == 0) {
+    return pthread_mutex_timedlock(&flush_lock, &until) == 0;
+}
+
+/* _exit and _Exit skip atexit: a shell such as dash ends through _exit, and so do many forked children. */
+void shim_flush_before_exit(void)
+{
+    int guard = shim_tls.guard;
+    shim_enter();
+    if (lock_for_last_send()) {
         send_last();
+        pthread_mutex_unlock(&flush_lock);
+    }
+    if (!guard)
+        shim_leave();
+}
+
+/*
+ * exec replaces the image, and what it counted since the last batch would go
+ * with it. The batch is sent without a goodbye: if exec fails, tracing goes
+ * on; if it succeeds, the socket closes with the image and the new one says
+ * hello as its successor.
+ */
+void shim_flush_before_exec(void)
+{
+    int guard = shim_tls.guard;
+    shim_enter();
+    if (lock_for_last_send()) {
+        flush_once(false);
         pthread_mutex_unlock(&flush_lock);
     }
     if (!guard)

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <malloc.h>
+#include <stdarg.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -474,20 +475,122 @@ SHIM_EXPORT void _Exit(int status)
         syscall(SYS_exit_group, status);
 }
 
+/* The next definition of name after ours (glibc's), looked up once into *slot; NULL if none. */
+static void *next_symbol(const char *name, void *_Atomic *slot)
+{
+    void *sym = atomic_load_explicit(slot, memory_order_acquire);
+    if (sym == NULL) {
+        int guard = shim_tls.guard;
+        shim_enter(); /* dlsym may allocate */
+        sym = dlsym(RTLD_NEXT, name);
+        if (!guard)
+            shim_leave();
+        atomic_store_explicit(slot, sym, memory_order_release);
+    }
+    return sym;
+}
+
+/*
+ * The exec family: the batch first (see shim_flush_before_exec), then glibc's
+ * own. glibc's execl and execv call its execve internally, past our hook, so
+ * each is interposed; those that search PATH are handed to glibc's.
+ */
+extern char **environ;
+
+SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    shim_flush_before_exec();
+    return (int)syscall(SYS_execve, path, argv, envp);
+}
+
+SHIM_EXPORT int execv(const char *path, char *const argv[])
+{
+    return execve(path, argv, environ);
+}
+
+SHIM_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+    shim_flush_before_exec();
+    return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+}
+
+/* Calls glibc's function name (an exec that searches PATH, or fexecve) with the batch sent first. */
+#define EXEC_NEXT(name, type, ...)                                                                 \
+    do {                                                                                          \
+        static void *_Atomic slot;                                                                \
+        type fn;                                                                                  \
+        void *sym = next_symbol(name, &slot);                                                     \
+        if (sym == NULL) {                                                                        \
+            errno = ENOSYS;                                                                       \
+            return -1;                                                                            \
+        }                                                                                         \
+        memcpy(&fn, &sym, sizeof(fn)); /* ISO C has no cast from object to function pointer */   \
+        shim_flush_before_exec();                                                                 \
+        return fn(__VA_ARGS__);                                                                   \
+    } while (0)
+
+typedef int (*execvp_fn)(const char *, char *const[]);
+typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+
+SHIM_EXPORT int execvp(const char *file, char *const argv[])
+{
+    EXEC_NEXT("execvp", execvp_fn, file, argv);
+}
+
+SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    EXEC_NEXT("execvpe", execvpe_fn, file, argv, envp);
+}
+
+SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    EXEC_NEXT("fexecve", fexecve_fn, fd, argv, envp);
+}
+
+/* The arguments of execl and its kind, up to the NULL that ends them, in the array argv (n + 1 long). */
+#define EXECL_ARGS(first, ap, argv, n)                                                             \
+    size_t n = 1;                                                                                 \
+    va_list ap;                                                                                   \
+    va_start(ap, first);                                                                          \
+    while (va_arg(ap, char *) != NULL)                                                            \
+        n++;                                                                                      \
+    va_end(ap);                                                                                   \
+    char *argv[n + 1];                                                                            \
+    argv[0] = (char *)(uintptr_t)(first); /* exec never writes through it */                       \
+    va_start(ap, first);                                                                          \
+    for (size_t i = 1; i <= n; i++)                                                               \
+        argv[i] = va_arg(ap, char *); /* the last one read is the NULL */
+
+SHIM_EXPORT int execl(const char *path, const char *arg, ...)
+{
+    EXECL_ARGS(arg, ap, argv, n)
+    va_end(ap);
+    return execve(path, argv, environ);
+}
+
+SHIM_EXPORT int execle(const char *path, const char *arg, ...)
+{
+    EXECL_ARGS(arg, ap, argv, n)
+    char *const *envp = va_arg(ap, char *const *);
+    va_end(ap);
+    return execve(path, argv, envp);
+}
+
+SHIM_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    EXECL_ARGS(arg, ap, argv, n)
+    va_end(ap);
+    return execvp(file, argv);
+}
+
 /* With headers, the caller's part of the block only; glibc's own answer otherwise. */
 SHIM_EXPORT size_t malloc_usable_size(void *p)
 {
-    static size_t (*_Atomic real)(void *);
-    size_t (*fn)(void *) = atomic_load_explicit(&real, memory_order_acquire);
-    if (fn == NULL) {
-        int guard = shim_tls.guard;
-        shim_enter();
-        void *sym = dlsym(RTLD_NEXT, "malloc_usable_size");
-        memcpy(&fn, &sym, sizeof(fn)); /* ISO C has no cast from object to function pointer */
-        if (!guard)
-            shim_leave();
-        atomic_store_explicit(&real, fn, memory_order_release);
-    }
+    static void *_Atomic slot;
+    size_t (*fn)(void *);
+    void *sym = next_symbol("malloc_usable_size", &slot);
+    memcpy(&fn, &sym, sizeof(fn)); /* ISO C has no cast from object to function pointer */
     if (p == NULL || fn == NULL)
         return 0;
     if (!shim_headers())

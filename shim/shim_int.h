@@ -301,6 +301,8 @@ void shim_ptr_clear(void);
 void shim_flush_start(void);
 /* Sends the last batch and a goodbye before _exit or _Exit ends the process (they skip atexit). */
 void shim_flush_before_exit(void);
+/* Sends what the process counted since the last batch before an exec replaces its image. */
+void shim_flush_before_exec(void);
 void shim_fork_prepare(void);
 void shim_fork_parent(void);
 void shim_fork_child(void);
