@@ -606,6 +606,7 @@ void shim_reset_after_fork(void)
 __attribute__((constructor(101))) static void shim_init(void)
 {
     shim_enter();
+    shim_hooks_init();
     config_from_env();
     if (untraced_descendant()) {
         /* Inherited, not asked for: stay out of the way, and out of its own children. */

@@ -514,12 +514,27 @@ SHIM_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *
     return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
 }
 
+/*
+ * glibc's definitions of what we interpose and call on: looked up by
+ * shim_hooks_init in the constructor, so that no dlsym (which may lock and
+ * allocate) runs in a vfork child, which shares its parent's memory.
+ */
+static void *_Atomic next_execvp, *_Atomic next_execvpe, *_Atomic next_fexecve,
+    *_Atomic next_malloc_usable_size;
+
+void shim_hooks_init(void)
+{
+    (void)next_symbol("execvp", &next_execvp);
+    (void)next_symbol("execvpe", &next_execvpe);
+    (void)next_symbol("fexecve", &next_fexecve);
+    (void)next_symbol("malloc_usable_size", &next_malloc_usable_size);
+}
+
 /* Calls glibc's function name (an exec that searches PATH, or fexecve) with the batch sent first. */
 #define EXEC_NEXT(name, type, ...)                                                                 \
     do {                                                                                          \
-        static void *_Atomic slot;                                                                \
         type fn;                                                                                  \
-        void *sym = next_symbol(name, &slot);                                                     \
+        void *sym = next_symbol(#name, &next_##name);                                             \
         if (sym == NULL) {                                                                        \
             errno = ENOSYS;                                                                       \
             return -1;                                                                            \
@@ -535,17 +550,17 @@ typedef int (*fexecve_fn)(int, char *const[], char *const[]);
 
 SHIM_EXPORT int execvp(const char *file, char *const argv[])
 {
-    EXEC_NEXT("execvp", execvp_fn, file, argv);
+    EXEC_NEXT(execvp, execvp_fn, file, argv);
 }
 
 SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-    EXEC_NEXT("execvpe", execvpe_fn, file, argv, envp);
+    EXEC_NEXT(execvpe, execvpe_fn, file, argv, envp);
 }
 
 SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-    EXEC_NEXT("fexecve", fexecve_fn, fd, argv, envp);
+    EXEC_NEXT(fexecve, fexecve_fn, fd, argv, envp);
 }
 
 /* The arguments of execl and its kind, up to the NULL that ends them, in the array argv (n + 1 long). */
@@ -587,9 +602,8 @@ SHIM_EXPORT int execlp(const char *file, const char *arg, ...)
 /* With headers, the caller's part of the block only; glibc's own answer otherwise. */
 SHIM_EXPORT size_t malloc_usable_size(void *p)
 {
-    static void *_Atomic slot;
     size_t (*fn)(void *);
-    void *sym = next_symbol("malloc_usable_size", &slot);
+    void *sym = next_symbol("malloc_usable_size", &next_malloc_usable_size);
     memcpy(&fn, &sym, sizeof(fn)); /* ISO C has no cast from object to function pointer */
     if (p == NULL || fn == NULL)
         return 0;

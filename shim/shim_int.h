@@ -303,6 +303,9 @@ void shim_flush_start(void);
 void shim_flush_before_exit(void);
 /* Sends what the process counted since the last batch before an exec replaces its image. */
 void shim_flush_before_exec(void);
+
+/* shim_hooks.c: looks up glibc's definitions the hooks call on (from the constructor). */
+void shim_hooks_init(void);
 void shim_fork_prepare(void);
 void shim_fork_parent(void);
 void shim_fork_child(void);
