@@ -107,6 +107,7 @@ struct alloc_proc_summary {
     uint64_t allocs, frees, reallocs, bytes_allocated, bytes_freed;
     uint64_t untracked_frees, dropped, stacks, threads;
     bool said_bye;              /* exited normally (the last batch arrived) */
+    uint64_t peak_rss;          /* bytes, the largest of its images' (VmHWM at the last batch); 0: not known */
 };
 
 struct alloc_sink {
@@ -163,6 +164,7 @@ struct alloc_status {
     uint64_t traced_seconds, requests;
     int64_t live_bytes;         /* traced stacks */
     uint64_t rss_bytes;         /* latest, summed over watched processes */
+    uint64_t peak_rss;          /* the largest peak resident set of a traced image (0: not known) */
     const char *unwind;         /* of the first process */
     char warning[512];          /* honest limits seen so far ("" if none) */
 };

@@ -114,6 +114,8 @@ void alloc_status(struct alloc *a, struct alloc_status *st)
         st->dropped += c->dropped;
         st->untracked_frees += c->untracked_frees;
         st->stacks += c->stacks;
+        if (c->peak_rss > st->peak_rss)
+            st->peak_rss = c->peak_rss;
     }
     st->unwind = a->nconns ? unwind_name(a->conns[0]->unwind) : "none";
     for (size_t i = 0; i < a->nstacks; i++)
@@ -150,6 +152,8 @@ static void add_image(struct alloc_proc_summary *s, const struct alloc_conn *d)
     s->stacks += d->ctr.stacks;
     if (d->ctr.threads > s->threads)
         s->threads = d->ctr.threads;
+    if (d->ctr.peak_rss > s->peak_rss)
+        s->peak_rss = d->ctr.peak_rss;
 }
 
 void alloc_each_process(struct alloc *a, void (*fn)(void *ctx, const struct alloc_proc_summary *s),

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define LSW_VERSION 2
+#define LSW_VERSION 3
 #define LSW_MAX_PAYLOAD (1u << 20)  /* a reader refuses longer messages */
 #define LSW_MAX_FRAMES 256          /* deepest stack the shim sends */
 
@@ -125,6 +125,7 @@ struct lsw_counters {
     uint32_t unwind;             /* enum lsw_unwind in use now */
     uint32_t pad;
     uint64_t walks_fp, walks_libunwind;
+    uint64_t peak_rss;           /* the image's peak resident set, bytes (VmHWM); 0: not known */
 };
 
 #endif

@@ -182,6 +182,34 @@ bool shim_maps_find(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
     return f.found;
 }
 
+/*
+ * The image's peak resident set in bytes: VmHWM of /proc/self/status, the
+ * kernel's own count for this image's memory (an exec starts a new one), so
+ * a peak between two batches is not missed. 0 when it cannot be read.
+ */
+static uint64_t peak_rss(void)
+{
+    char buf[2048];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nVmHWM:");
+    if (p == NULL)
+        return 0;
+    p += 7;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    uint64_t kib = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        kib = kib * 10 + (uint64_t)(*p - '0');
+    return kib * 1024u;
+}
+
 /* --- sending --- */
 
 static void send_all(const void *p, size_t n)
@@ -454,7 +482,7 @@ static void flush_once(bool final)
         .untracked_frees = ex.untracked, .dropped = ex.dropped + lost_sends,
         .stacks = nst > 0 ? nst - 1 : 0, .threads = shim_threads_seen(),
         .unwind = (uint32_t)atomic_load(&shim_unwind_now), .walks_fp = ex.wfp,
-        .walks_libunwind = ex.wunw};
+        .walks_libunwind = ex.wunw, .peak_rss = peak_rss()};
     put_msg(LSW_COUNTERS, &c, sizeof(c), NULL, 0);
     flush_buf();
 }

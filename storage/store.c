@@ -333,6 +333,18 @@ static ls_err migrate_v4(sqlite3 *db, char *msg, size_t cap)
 }
 
 /*
+ * Version 5: the allocation summary keeps each traced process's peak
+ * resident set (the kernel's VmHWM, as the tracer last read it).
+ */
+static ls_err migrate_v5(sqlite3 *db, char *msg, size_t cap)
+{
+    return store_db_exec(db,
+                         "ALTER TABLE alloc_summary ADD COLUMN peak_rss INTEGER;"
+                         "  -- bytes, the largest of its images'; NULL: not known\n",
+                         "adding the peak resident set", msg, cap);
+}
+
+/*
  * The schema's history: migration i brings a database from version i to
  * i + 1. A new table or column is a new entry here (and STORE_SCHEMA_VERSION
  * goes up by one); old databases are brought forward when opened.
@@ -343,6 +355,7 @@ static const store_migration_fn migrations[STORE_SCHEMA_VERSION] = {
     migrate_v2,
     migrate_v3,
     migrate_v4,
+    migrate_v5,
 };
 
 /* Runs the migrations from version v up, inside the caller's transaction. */

@@ -22,7 +22,7 @@
 #include "../core/lserr.h"
 #include "../core/sample.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 

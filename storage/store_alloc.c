@@ -29,7 +29,7 @@ static const char SQL_PROC[] =
 static const char SQL_SUM[] =
     "INSERT OR REPLACE INTO alloc_summary(session_id, pid, ppid, mode, unwind, allocs, frees,"
     " reallocs, bytes_allocated, bytes_freed, untracked_frees, dropped, stacks, threads, complete,"
-    " warning) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)";
+    " warning, peak_rss) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)";
 
 ls_err store_alloc_open(struct store *st, int64_t session_id, struct store_alloc **out)
 {
@@ -157,6 +157,10 @@ ls_err store_alloc_summary(struct store_alloc *w, const struct alloc_proc_summar
     sqlite3_bind_int64(q, 14, (int64_t)s->threads);
     sqlite3_bind_int(q, 15, s->said_bye ? 1 : 0);
     store_bind_text(q, 16, warning && warning[0] ? warning : NULL);
+    if (s->peak_rss > 0)
+        sqlite3_bind_int64(q, 17, (int64_t)s->peak_rss);
+    else
+        sqlite3_bind_null(q, 17);
     return step(w, q, "storing an allocation summary");
 }
 

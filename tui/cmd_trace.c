@@ -224,10 +224,19 @@ static void human_bytes(double b, char *buf, size_t cap)
     snprintf(buf, cap, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
 }
 
-/* "last RSS N", or why there is none: /proc is read once a second, so a program that ended sooner has none. */
-static void rss_text(uint64_t rss, char *buf, size_t cap)
+/*
+ * "peak RSS N" (the largest a traced image reached, the kernel's count as
+ * the tracer last read it), else "last RSS N", or why there is none: /proc
+ * is read once a second, so a program that ended sooner has none.
+ */
+static void rss_text(uint64_t peak, uint64_t rss, char *buf, size_t cap)
 {
     char b[32];
+    if (peak > 0) {
+        human_bytes((double)peak, b, sizeof(b));
+        snprintf(buf, cap, "peak RSS %s", b);
+        return;
+    }
     if (rss == 0) {
         snprintf(buf, cap, "RSS not sampled (it is read once a second)");
         return;
@@ -442,7 +451,7 @@ int cli_trace(int argc, char **argv)
         char ab[32], lb[32], rss[64];
         human_bytes((double)as.bytes_allocated, ab, sizeof(ab));
         human_bytes((double)(as.live_bytes > 0 ? as.live_bytes : 0), lb, sizeof(lb));
-        rss_text(as.rss_bytes, rss, sizeof(rss));
+        rss_text(as.peak_rss, as.rss_bytes, rss, sizeof(rss));
         printf("loadscope trace: %s %s after %.2f s; session %lld in %s\n", target, desc, secs,
                (long long)session, dbpath);
         char execs[48] = "";
@@ -574,7 +583,7 @@ int trace_run_finish(struct trace_run *tr, FILE *f, unsigned long top)
     alloc_status(tr->a, &as);
     char ab[32], rss[64];
     human_bytes((double)as.bytes_allocated, ab, sizeof(ab));
-    rss_text(as.rss_bytes, rss, sizeof(rss));
+    rss_text(as.peak_rss, as.rss_bytes, rss, sizeof(rss));
     fprintf(f, "\nallocations (%s mode, stacks by %s): %" PRIu64 " allocations of %s, %" PRIu64
                " frees, %" PRIu64 " requests; %" PRIu64 " stacks, %s\n",
             alloc_mode_name(tr->mode), as.unwind, as.allocs, ab, as.frees, as.requests, as.stacks,

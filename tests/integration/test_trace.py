@@ -25,6 +25,7 @@ import csv
 import io
 import math
 import os
+import re
 import shutil
 import subprocess
 
@@ -65,6 +66,13 @@ def build():
                 "int main(void) { free(je_malloc(10)); return 0; }\n")
     out["jemalloc"] = tmp.file("jemalloc")
     subprocess.run(["gcc", "-O1", "-o", out["jemalloc"], je], check=True)
+    big = tmp.file("big.c")
+    with open(big, "w") as f:
+        f.write("#include <stdlib.h>\n#include <string.h>\nchar *volatile keep;\n"
+                "int main(void) { keep = malloc(64u << 20); memset(keep, 1, 64u << 20);"
+                " free(keep); return 0; }\n")
+    out["big"] = tmp.file("big")
+    subprocess.run(["gcc", "-O1", "-o", out["big"], big], check=True)
     rc = rustc()
     check(rc is not None, "rustc found (PATH or ~/.cargo/bin)")
     if rc:
@@ -349,6 +357,19 @@ check(got is not None and int(got["allocs"]) == 1000 and len(summ) == 1 and
       summ[0]["complete"] == 1 and "No such file or directory" in err,
       "a failed exec: tracing goes on to the goodbye (site_exec %s, complete %s)" %
       (got and got["allocs"], summ and summ[0]["complete"]))
+
+# The peak resident set is the kernel's own count (VmHWM), so a 64 MiB block
+# touched and freed between two batches is in it, where the once-a-second
+# /proc sample would miss it (the program, the loader and the tracer add a
+# few MiB; they stay well under 16).
+out, err = trace(["--mode", "count"], [bins["big"]])
+_, _, summ = last_summary()
+peak = summ[0]["peak_rss"] if len(summ) == 1 else None
+shown = re.search(r"peak RSS ([\d.]+) MiB", out)
+check(peak is not None and (64 << 20) <= peak <= (80 << 20) and
+      shown is not None and abs(float(shown.group(1)) - peak / 1048576) < 0.06,
+      "peak RSS of a 64 MiB block freed at once: stored %s B, shown %s MiB" %
+      (peak, shown and shown.group(1)))
 
 # Limits said honestly.
 rc, out, err = run_loadscope(["trace", "--db", dbpath, "--", bins["static"]])
