@@ -59,20 +59,19 @@ def build():
                    check=True)
     out["static"] = tmp.file("static")
     subprocess.run(["gcc", "-static", "-O1", "-o", out["static"], src], check=True)
-    je = tmp.file("je.c")
-    with open(je, "w") as f:
-        f.write("#include <stdlib.h>\n"
-                "void *je_malloc(size_t n) { return malloc(n); }\n"
-                "int main(void) { free(je_malloc(10)); return 0; }\n")
-    out["jemalloc"] = tmp.file("jemalloc")
-    subprocess.run(["gcc", "-O1", "-o", out["jemalloc"], je], check=True)
-    big = tmp.file("big.c")
-    with open(big, "w") as f:
-        f.write("#include <stdlib.h>\n#include <string.h>\nchar *volatile keep;\n"
-                "int main(void) { keep = malloc(64u << 20); memset(keep, 1, 64u << 20);"
-                " free(keep); return 0; }\n")
-    out["big"] = tmp.file("big")
-    subprocess.run(["gcc", "-O1", "-o", out["big"], big], check=True)
+
+    def inline_c(name, text):
+        with open(tmp.file(name + ".c"), "w") as f:
+            f.write(text)
+        out[name] = tmp.file(name)
+        subprocess.run(["gcc", "-O1", "-o", out[name], tmp.file(name + ".c")], check=True)
+
+    inline_c("jemalloc", "#include <stdlib.h>\n"
+                         "void *je_malloc(size_t n) { return malloc(n); }\n"
+                         "int main(void) { free(je_malloc(10)); return 0; }\n")
+    inline_c("big", "#include <stdlib.h>\n#include <string.h>\nchar *volatile keep;\n"
+                    "int main(void) { keep = malloc(64u << 20); memset(keep, 1, 64u << 20);"
+                    " free(keep); return 0; }\n")
     rc = rustc()
     check(rc is not None, "rustc found (PATH or ~/.cargo/bin)")
     if rc:
