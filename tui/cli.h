@@ -50,6 +50,8 @@ const struct proc_inject *trace_run_inject(const struct trace_run *tr);
 struct alloc *trace_run_alloc(struct trace_run *tr);
 int trace_run_attach(struct trace_run *tr, struct store *st, long long session);
 void trace_run_interval(struct trace_run *tr, unsigned second, int step, unsigned long long count);
+/* Waits for the target's last batches and stores the per-process summaries (once). */
+int trace_run_store(struct trace_run *tr);
 int trace_run_finish(struct trace_run *tr, FILE *f, unsigned long top);
 void trace_run_close(struct trace_run *tr);
 

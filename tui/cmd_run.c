@@ -45,6 +45,7 @@ struct run_ctx {
     size_t enc_cap, u_enc_cap;
     int store_failed;
     struct trace_run *trace; /* allocation profiling of the target, or NULL */
+    bool summaries_stored;   /* store_summaries ran */
 };
 
 static void on_signal(int sig)
@@ -293,6 +294,32 @@ static void summary_row(struct store_summary *sm, int step, const struct coll_to
                  &sm->u_max_us, &sm->u_mean_us);
 }
 
+/*
+ * The run's summary rows (each step, initialize, all steps) to the writer,
+ * and the traced processes' summaries, once: with the dashboard, on the
+ * engine's thread as soon as the run is over (see dash_watch_run).
+ */
+static void store_summaries(void *ctx)
+{
+    struct run_ctx *rc = ctx;
+    if (rc->summaries_stored)
+        return;
+    rc->summaries_stored = true;
+    double secs = engine_measured_seconds(rc->engine);
+    int nsteps = (int)rc->s->step_count;
+    for (int i = 0; i <= nsteps + 1; i++) {
+        int step = i <= nsteps ? i : -1;
+        struct coll_totals t;
+        struct store_summary sm;
+        engine_totals(rc->engine, step, &t);
+        summary_row(&sm, step, &t, secs);
+        if (store_writer_summary(rc->writer, &sm) != LS_OK)
+            rc->store_failed = 1;
+    }
+    if (trace_run_store(rc->trace) != 0)
+        rc->store_failed = 1;
+}
+
 /* Describes the target for the session row and the header line. */
 static void describe_target(const struct scenario *s, char *buf, size_t cap)
 {
@@ -488,7 +515,7 @@ int cli_run(int argc, char **argv)
     enum engine_end end;
     ls_err run_rc = o.headless ? engine_run(e, &end, err, sizeof(err))
                                : dash_watch_run(ctx.live, e, (uint32_t)s->step_count, dbpath, session,
-                                                &end, err, sizeof(err));
+                                                store_summaries, &ctx, &end, err, sizeof(err));
     if (run_rc != LS_OK) {
         fprintf(stderr, "loadscope: %s\n", err);
         if (store_writer_event(ctx.writer, 0, "error", err) != LS_OK)
@@ -512,12 +539,7 @@ int cli_run(int argc, char **argv)
         engine_totals(e, -1, &tots[nrows - 1]);
         rows[nrows - 1].name = "ALL STEPS";
         rows[nrows - 1].tot = &tots[nrows - 1];
-        for (size_t i = 0; i < nrows; i++) {
-            struct store_summary sm;
-            summary_row(&sm, i == nrows - 1 ? -1 : (int)i, &tots[i], secs);
-            if (store_writer_summary(ctx.writer, &sm) != LS_OK)
-                ctx.store_failed = 1;
-        }
+        store_summaries(&ctx);
 
         printf("\nsummary: %s, %.2f s measured", s->name, secs);
         if (engine_sessions_reinit(e))

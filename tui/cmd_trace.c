@@ -502,6 +502,7 @@ struct trace_run {
     struct proc_inject inj;
     enum alloc_mode mode;
     uint64_t t0_ns;
+    bool stored; /* trace_run_store ran */
 };
 
 int trace_run_open(const struct scenario *s, int mode, bool children, const char *cwd,
@@ -573,12 +574,21 @@ void trace_run_interval(struct trace_run *tr, unsigned second, int step, unsigne
         alloc_requests(tr->a, second, count);
 }
 
+int trace_run_store(struct trace_run *tr)
+{
+    if (tr == NULL || tr->stored)
+        return 0;
+    tr->stored = true;
+    alloc_finish(tr->a, 3000000000ull);
+    alloc_each_process(tr->a, on_proc_summary, &tr->tc);
+    return tr->tc.store_failed ? LS_EXIT_RUNTIME : 0;
+}
+
 int trace_run_finish(struct trace_run *tr, FILE *f, unsigned long top)
 {
     if (tr == NULL)
         return 0;
-    alloc_finish(tr->a, 3000000000ull);
-    alloc_each_process(tr->a, on_proc_summary, &tr->tc);
+    (void)trace_run_store(tr); /* its failure is in tc.store_failed, returned below */
     struct alloc_status as;
     alloc_status(tr->a, &as);
     char ab[32], rss[64];

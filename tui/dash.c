@@ -472,6 +472,8 @@ struct watch {
     size_t errcap;
     const char *dbpath;
     int64_t session;
+    void (*over)(void *ctx);
+    void *over_ctx;
     _Atomic bool done;
 };
 
@@ -487,6 +489,8 @@ static void *engine_thread(void *arg)
             engine_totals(w->e, i, &t);
             live_set_totals(w->lv, i, &t);
         }
+        if (w->over)
+            w->over(w->over_ctx);
     }
     live_set_state(w->lv, LIVE_DONE);
     atomic_store(&w->done, true);
@@ -523,10 +527,12 @@ static void watch_status(void *ctx, char *buf, size_t cap)
 }
 
 ls_err dash_watch_run(struct live *lv, struct engine *e, uint32_t nsteps, const char *dbpath,
-                      int64_t session, enum engine_end *end, char *err, size_t errcap)
+                      int64_t session, void (*over)(void *ctx), void *over_ctx,
+                      enum engine_end *end, char *err, size_t errcap)
 {
     struct watch w = {.lv = lv, .e = e, .err = err, .errcap = errcap, .dbpath = dbpath,
-                      .session = session, .lv_nsteps = nsteps};
+                      .session = session, .lv_nsteps = nsteps, .over = over,
+                      .over_ctx = over_ctx};
     char why[256];
     if (!dash_term_open(why, sizeof(why))) {
         snprintf(err, errcap, "%s", why);

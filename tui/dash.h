@@ -74,10 +74,15 @@ enum dash_quit dash_loop(struct live *lv, const struct dash_hooks *hooks);
  * Runs e (engine_run) on a thread of its own while the dashboard shows lv on
  * this one; returns when the user quit and the run is over (quitting during
  * the run stops it, and the stop is waited for). Same results as engine_run.
+ * over(over_ctx), if not NULL, is called on the engine's thread as soon as a
+ * run that did not fail is over, before the final screen says so: the caller
+ * stores the run's summaries there, so that a kill while the final screen
+ * waits for q loses none of them.
  */
 LS_MUST_CHECK ls_err dash_watch_run(struct live *lv, struct engine *e, uint32_t nsteps,
-                                    const char *dbpath, int64_t session, enum engine_end *end,
-                                    char *err, size_t errcap);
+                                    const char *dbpath, int64_t session,
+                                    void (*over)(void *ctx), void *over_ctx,
+                                    enum engine_end *end, char *err, size_t errcap);
 
 /* ---- views (dash_views.c): update() fills the body rows [top, bottom) of f ---- */
 

@@ -117,7 +117,7 @@ try:
     keys("1")
 
     # --- the run ends; the last screen agrees with the stored summary
-    # (the summary is stored when the dashboard closes: screens are kept and compared after q)
+    # (stored as the run ends, before the last screen says DONE; compared after q)
     lines = wait_for(has("DONE"), "the end of the run", timeout=40)
     time.sleep(0.4)
     done_lines = lines = screen()
@@ -322,6 +322,28 @@ try:
     check(any(l.strip() == "STTY3_SAME" for l in lines), "SIGSEGV: terminal modes restored")
     state = tmux("display-message", "-p", "-t", "t", "#{alternate_on} #{cursor_flag}").strip()
     check(state == "0 1", "SIGSEGV: back on the main screen with the cursor shown (%r)" % state)
+
+    # --- kill -9 while the final screen waits for q: the summaries were stored as the run ended
+    typeline("clear; %s run %s --db %s --workers 1 --duration 1s; echo LSEXIT=$?" % (BIN, scenario, dbpath))
+    wait_for(has("DONE"), "the end of a short run", timeout=40)
+    time.sleep(1.0)
+    pids = subprocess.run(["pgrep", "-n", "-f", "%s run %s" % (BIN, scenario)], capture_output=True,
+                          text=True).stdout.split()
+    check(len(pids) == 1, "the run's pid found (%s)" % pids)
+    if pids:
+        os.kill(int(pids[0]), signal.SIGKILL)
+    wait_for(exited, "the shell after kill -9", timeout=15)
+    conn = db(dbpath)
+    killed = conn.execute("SELECT max(id) FROM sessions").fetchone()[0]
+    rows = conn.execute("SELECT step, count FROM summaries WHERE session_id=? ORDER BY step",
+                        (killed,)).fetchall()
+    n = conn.execute("SELECT count(*) FROM samples WHERE session_id=?", (killed,)).fetchone()[0]
+    conn.close()
+    tot = sum(c for st, c in rows if st >= 0)
+    allrow = [c for st, c in rows if st == -1]
+    check(killed != sid and len(rows) == 4 and tot == n and n > 0 and allrow and allrow[0] > 0,
+          "kill -9 on the final screen: the summary rows are stored (%d rows, %d counted, %d samples)"
+          % (len(rows), tot, n))
 
     # --- no terminal: a clear refusal, nothing run
     p = subprocess.run([BIN, "run", scenario, "--db", dbpath], capture_output=True, text=True,
