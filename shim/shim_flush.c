@@ -529,36 +529,40 @@ static void shim_atexit(void)
 }
 
 /*
- * Takes flush_lock for a send from the traced process itself (not from a
- * vfork or posix_spawn child, which runs in our memory with a pid of its
- * own), waiting at most 100 ms: this thread may hold it already (an _exit or
- * exec from a signal handler that interrupted a flush). False: send nothing.
+ * Sends from the traced process itself (not from a vfork or posix_spawn
+ * child, which runs in our memory with a pid of its own) what it counted
+ * since the last batch, and with goodbye, a goodbye; only if flush_lock comes
+ * free within 100 ms: this thread may hold it already (an _exit or exec from
+ * a signal handler that interrupted a flush).
  */
-static bool lock_for_last_send(void)
+static void send_before_end(bool goodbye)
 {
-    if (sock_fd < 0 || !atomic_load(&shim_active) || (pid_t)syscall(SYS_getpid) != traced_pid)
-        return false;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 100000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
+    int guard = shim_tls.guard;
+    shim_enter();
+    if (sock_fd >= 0 && atomic_load(&shim_active) && (pid_t)syscall(SYS_getpid) == traced_pid) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 100000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        if (pthread_mutex_timedlock(&flush_lock, &until) == 0) {
+            if (goodbye)
+                send_last();
+            else
+                flush_once(false);
+            pthread_mutex_unlock(&flush_lock);
+        }
     }
-    return pthread_mutex_timedlock(&flush_lock, &until) == 0;
+    if (!guard)
+        shim_leave();
 }
 
 /* _exit and _Exit skip atexit: a shell such as dash ends through _exit, and so do many forked children. */
 void shim_flush_before_exit(void)
 {
-    int guard = shim_tls.guard;
-    shim_enter();
-    if (lock_for_last_send()) {
-        send_last();
-        pthread_mutex_unlock(&flush_lock);
-    }
-    if (!guard)
-        shim_leave();
+    send_before_end(true);
 }
 
 /*
@@ -569,14 +573,7 @@ void shim_flush_before_exit(void)
  */
 void shim_flush_before_exec(void)
 {
-    int guard = shim_tls.guard;
-    shim_enter();
-    if (lock_for_last_send()) {
-        flush_once(false);
-        pthread_mutex_unlock(&flush_lock);
-    }
-    if (!guard)
-        shim_leave();
+    send_before_end(false);
 }
 
 static bool connect_socket(void)
