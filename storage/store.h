@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/lserr.h"
-#include "../core/sample.h"
+#include "util/lserr.h"
+#include "stats/sample.h"
 
 #define STORE_SCHEMA_VERSION 5
 

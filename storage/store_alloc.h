@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/alloc.h"
-#include "../core/lserr.h"
+#include "alloc/alloc.h"
+#include "util/lserr.h"
 #include "store.h"
 
 struct store_alloc;

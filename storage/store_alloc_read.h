@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "../core/lserr.h"
+#include "util/lserr.h"
 #include "store.h"
 
 /* What a session's allocation tables hold, in a few numbers. */

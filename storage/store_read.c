@@ -12,7 +12,7 @@
 #include "store_read.h"
 #include "store_int.h"
 
-#include "aws_retry.h"
+#include "aws/aws_retry.h"
 
 #include <ctype.h>
 #include <stdbool.h>

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws_retry.h"
+#include "aws/aws_retry.h"
 #include "store.h"
 #include "store_int.h"
 #include "store_writer_int.h"

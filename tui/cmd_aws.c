@@ -18,9 +18,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "awsconf.h"
+#include "aws/awsconf.h"
 #include "cli.h"
-#include "sigv4.h"
+#include "aws/sigv4.h"
 
 #define AWS_SIGN_MAX_HEADERS 64
 #define AWS_SIGN_MAX_BODY_BYTES (64u << 20)

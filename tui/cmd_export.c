@@ -22,9 +22,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "aws_retry.h"
+#include "aws/aws_retry.h"
 #include "cli.h"
-#include "csv.h"
+#include "util/csv.h"
 #include "store.h"
 #include "store_alloc.h"
 #include "store_alloc_read.h"

@@ -19,10 +19,10 @@
 #include <curses.h>
 
 #include "cli.h"
-#include "clock.h"
+#include "util/clock.h"
 #include "dash.h"
 #include "dash_hot.h"
-#include "live.h"
+#include "stats/live.h"
 #include "report.h"
 #include "store.h"
 #include "store_read.h"

@@ -16,14 +16,14 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "clock.h"
+#include "util/clock.h"
 #include "dash.h"
-#include "aws_run.h"
-#include "engine.h"
-#include "hdr.h"
-#include "live.h"
+#include "aws/aws_run.h"
+#include "engine/engine.h"
+#include "stats/hdr.h"
+#include "stats/live.h"
 #include "report.h"
-#include "scenario.h"
+#include "scenario/scenario.h"
 #include "store.h"
 
 struct run_opts {

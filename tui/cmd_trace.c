@@ -17,11 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alloc.h"
+#include "alloc/alloc.h"
 #include "cli.h"
-#include "clock.h"
-#include "proc.h"
-#include "scenario.h"
+#include "util/clock.h"
+#include "target/proc.h"
+#include "scenario/scenario.h"
 #include "store.h"
 #include "store_alloc.h"
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
+#include "util/clock.h"
 #include "dash_hot.h"
 #include "report.h"
 

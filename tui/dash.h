@@ -16,8 +16,8 @@
 #include <stdint.h>
 
 #include "dash_term.h"
-#include "engine.h"
-#include "live.h"
+#include "engine/engine.h"
+#include "stats/live.h"
 
 /* What a key handler did. */
 enum dash_key_flags {

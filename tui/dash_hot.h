@@ -24,8 +24,8 @@
 #include <stdint.h>
 
 #include "dash_term.h"
-#include "live.h"
-#include "lserr.h"
+#include "stats/live.h"
+#include "util/lserr.h"
 
 #define DASH_HOT_LEAK_S 3
 

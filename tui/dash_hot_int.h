@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "alloc.h"
+#include "alloc/alloc.h"
 #include "dash_hot.h"
-#include "live.h"
+#include "stats/live.h"
 
 struct store_alloc_second;
 

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "clock.h"
+#include "alloc/alloc.h"
+#include "util/clock.h"
 #include "dash.h"
 #include "dash_hot_int.h"
 

@@ -1,12 +1,12 @@
 /*
  * main: loadscope's entry point; dispatches to the subcommands.
  */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "engine/engine.h"
 
 static void usage(FILE *f)
 {
@@ -54,13 +54,13 @@ int main(int argc, char **argv)
         return LS_EXIT_OK;
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("loadscope %s (%s)\n", LOADSCOPE_VERSION, curl_version());
+        printf("loadscope %s (%s)\n", LOADSCOPE_VERSION, engine_http_version());
         return LS_EXIT_OK;
     }
     /* libdw would fetch debug info over the network when this is set; loadscope
      * symbolizes from the files on this machine only. */
     unsetenv("DEBUGINFOD_URLS");
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (engine_global_init() != 0) {
         fprintf(stderr, "loadscope: libcurl failed to initialise\n");
         return LS_EXIT_RUNTIME;
     }
@@ -84,6 +84,6 @@ int main(int argc, char **argv)
         usage(stderr);
         rc = LS_EXIT_USAGE;
     }
-    curl_global_cleanup();
+    engine_global_cleanup();
     return rc;
 }

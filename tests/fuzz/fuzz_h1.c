@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "h1.h"
+#include "proto/h1.h"
 
 struct digest {
     uint64_t hash; /* FNV-1a over the body bytes, then the heads and outcomes */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hdr.h"
+#include "stats/hdr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonrpc.h"
+#include "proto/jsonrpc.h"
 
 static void check_span(struct json_span s, const uint8_t *data, size_t size)
 {

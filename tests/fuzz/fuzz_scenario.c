@@ -16,7 +16,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "scenario.h"
+#include "scenario/scenario.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

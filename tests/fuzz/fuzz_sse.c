@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sse.h"
+#include "proto/sse.h"
 
 struct digest {
     uint64_t hash;  /* FNV-1a over every field of every event */

@@ -9,8 +9,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 secs=${1:-15}
 out=$(mktemp -d /tmp/loadscope-fuzz-XXXXXX)
 trap 'rm -rf "$out"' EXIT
-srcs=("$root"/core/lserr.c "$root"/core/hdr.c "$root"/core/sse.c "$root"/core/jsonrpc.c
-      "$root"/core/template.c "$root"/core/scenario*.c "$root"/core/h1.c)
+srcs=("$root"/core/util/lserr.c "$root"/core/stats/hdr.c "$root"/core/proto/sse.c "$root"/core/proto/jsonrpc.c
+      "$root"/core/scenario/template.c "$root"/core/scenario/scenario*.c "$root"/core/proto/h1.c)
 status=0
 for target in "$root"/tests/fuzz/fuzz_*.c; do
   name=$(basename "$target" .c)

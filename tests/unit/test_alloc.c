@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "alloc.h"
+#include "alloc/alloc.h"
 #include "lsalloc_wire.h"
 
 struct seen {

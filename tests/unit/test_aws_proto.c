@@ -14,7 +14,7 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
-#include "aws_proto.h"
+#include "aws/aws_proto.h"
 
 static void test_ddb_errors(void **state)
 {

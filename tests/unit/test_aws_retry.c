@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "aws_retry.h"
+#include "aws/aws_retry.h"
 
 #define MS 1000000ull
 

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "scenario.h"
+#include "scenario/scenario.h"
 
 static struct scenario *parse_ok(const char *text)
 {

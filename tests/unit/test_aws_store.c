@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aws_retry.h"
+#include "aws/aws_retry.h"
 #include "store.h"
 
 static char dir[256];

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "awsconf.h"
+#include "aws/awsconf.h"
 
 static char home[256];
 static char cred_file[512], conf_file[512];

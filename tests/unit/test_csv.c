@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "csv.h"
+#include "util/csv.h"
 
 /* A writer on a memory stream; buf and len are valid after fclose. */
 struct mem {

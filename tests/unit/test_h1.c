@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "h1.h"
+#include "proto/h1.h"
 
 #define BODY_MAX 4096
 

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hdr.h"
+#include "stats/hdr.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "jsonrpc.h"
+#include "proto/jsonrpc.h"
 
 #define LIT(s) (s), (sizeof(s) - 1)
 

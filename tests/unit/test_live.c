@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hdr.h"
-#include "live.h"
+#include "stats/hdr.h"
+#include "stats/live.h"
 
 static const char *const names[] = {"echo", "sum"};
 

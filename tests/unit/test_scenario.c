@@ -16,7 +16,7 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
-#include "scenario.h"
+#include "scenario/scenario.h"
 
 #define NS_PER_MS 1000000ULL
 #define NS_PER_S 1000000000ULL

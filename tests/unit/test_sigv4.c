@@ -37,7 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sigv4.h"
+#include "aws/sigv4.h"
 
 #define VECTORS LS_SHARED_DIR "/aws-sigv4-vectors"
 #define MAX_HEADERS 32

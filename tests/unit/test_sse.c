@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "sse.h"
+#include "proto/sse.h"
 
 #define REC_MAX 64
 

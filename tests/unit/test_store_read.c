@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "aws_retry.h"
+#include "aws/aws_retry.h"
 #include "store.h"
 #include "store_read.h"
 

@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "symbols.h"
+#include "symbols/symbols.h"
 
 #define FIXTURES LS_SOURCE_DIR "/fixtures/alloc"
 #define MAX_PROBES 64

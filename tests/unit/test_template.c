@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "template.h"
+#include "scenario/template.h"
 
 static struct tmpl *compile_ok(const char *text)
 {
