@@ -24,6 +24,7 @@
 #include "dash_hot.h"
 #include "stats/live.h"
 #include "report.h"
+#include "hotpaths_store.h"
 #include "store.h"
 #include "store_read.h"
 
@@ -458,8 +459,14 @@ int cli_replay(int argc, char **argv)
                 r.oom ? "out of memory" : store_errmsg(st));
         goto out;
     }
-    /* A traced session replays its Hot paths screen from the stored per-second rows. */
-    if (dash_hot_open_replay(st, id, &hot, err, sizeof(err)) != LS_OK) {
+    /* A traced session replays its Hot paths screen: the live run's model, fed from storage. */
+    struct hotpaths *hp = NULL;
+    if (hotpaths_load(st, id, &hp, err, sizeof(err)) != LS_OK ||
+        (hp && dash_hot_open_model(hp, &hot) != LS_OK)) {
+        if (hp && !hot) {
+            hotpaths_close(hp);
+            snprintf(err, sizeof(err), "out of memory");
+        }
         if (term)
             dash_term_close();
         term = false;

@@ -501,7 +501,8 @@ int cli_run(int argc, char **argv)
     struct live_info li = {.scenario = s->name, .target = target, .load = load,
                            .step_names = step_names, .nsteps = (uint32_t)s->step_count,
                            .warmup_ns = s->warmup_ns, .duration_ns = s->duration_ns,
-                           .session = session, .alloc = trace_run_alloc(ctx.trace)};
+                           .session = session, .alloc = trace_run_alloc(ctx.trace),
+                           .hot = trace_run_hotpaths(ctx.trace)};
     ls_err lrc = step_names ? live_open(&li, &ctx.live) : LS_ERR_NOMEM;
     free(step_names);
     if (lrc != LS_OK) {

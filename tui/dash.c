@@ -289,7 +289,7 @@ static void compose(const struct live_snapshot *sn, const struct dash_hooks *h,
         break;
     case DASH_HOT:
         if (h->hot)
-            dash_view_hot(h->hot, sn, h->pids ? vs->pids : NULL, vs->npids, f, top, bottom);
+            dash_view_hot(h->hot, sn, f, top, bottom);
         break;
     default:
         break;
@@ -385,7 +385,8 @@ enum dash_quit dash_loop(struct live *lv, const struct dash_hooks *h)
         goto out;
     /* A traced live run gets its Hot paths screen from the model's tracer. */
     struct dash_hooks with_hot = *h;
-    if (!h->hot && sn->info->alloc && dash_hot_open_live(sn->info->alloc, &own_hot) == LS_OK)
+    if (!h->hot && sn->info->alloc && sn->info->hot &&
+        dash_hot_open_live(sn->info->alloc, sn->info->hot, &own_hot) == LS_OK)
         with_hot.hot = own_hot;
     h = &with_hot;
     vs->replay = h->replay;

@@ -106,7 +106,7 @@ static int table(struct dash_hot *h, struct dash_frame *f, int top, int bottom, 
     if (!mark_sel)
         first = 0;
     for (size_t i = first; i < h->nrows && r < bottom; i++, r++) {
-        const struct dash_hot_row *x = &h->rows[i];
+        const struct hotpath_row *x = &h->rows[i];
         char as[16], bs[16], ar[16], br[16], re[16], lv[16];
         fmt_count(x->allocs_per_s, as, sizeof(as));
         fmt_bytes(x->bytes_per_s, bs, sizeof(bs));
@@ -150,10 +150,10 @@ static void stack_view(struct dash_hot *h, struct dash_frame *f, int top, int bo
     }
 }
 
-void dash_view_hot(struct dash_hot *h, const struct live_snapshot *sn, const int *pids, size_t npids,
-                   struct dash_frame *f, int top, int bottom)
+void dash_view_hot(struct dash_hot *h, const struct live_snapshot *sn, struct dash_frame *f, int top,
+                   int bottom)
 {
-    dash_hot_refresh(h, sn, pids, npids);
+    dash_hot_refresh(h, sn);
     if (h->stack_open) {
         stack_view(h, f, top, bottom);
         return;
@@ -170,12 +170,14 @@ void dash_view_hot(struct dash_hot *h, const struct live_snapshot *sn, const int
     /* Three rows of detail about the selected path under the table. */
     int detail = 3;
     if (h->nrows == 0) {
-        dash_frame_put(f, r + 1, 3, DS_DIM, "%s", h->total_allocs ? "no stacks recorded (count mode keeps none)"
-                                                                                 : "no allocations traced yet");
+        dash_frame_put(f, r + 1, 3, DS_DIM, "%s",
+                       h->total_allocs ? "no stacks recorded (count mode keeps none)"
+                       : h->upto == 0  ? "waiting for the tracer's first second of allocations"
+                                       : "no allocations traced yet");
         return;
     }
     table(h, f, r, bottom - detail, true);
-    const struct dash_hot_row *x = &h->rows[h->sel];
+    const struct hotpath_row *x = &h->rows[h->sel];
     int d = bottom - detail;
     char b[16], lv[16];
     fmt_bytes((double)x->bytes, b, sizeof(b));
@@ -209,18 +211,21 @@ void dash_hot_panel(struct dash_hot *h, const struct live_snapshot *sn, struct d
 {
     if (bottom - top < 2)
         return;
-    dash_hot_refresh(h, sn, NULL, 0); /* NULL pids: the screen's /proc reading is kept */
+    dash_hot_refresh(h, sn);
     size_t n = h->nrows < (size_t)(bottom - top - 1) ? h->nrows : (size_t)(bottom - top - 1);
     if (n == 0) {
         dash_frame_put(f, top, 1, DS_HEAD, "allocation hot paths");
-        dash_frame_put(f, top, 23, DS_DIM, "%s", h->total_allocs ? "no stacks recorded" : "none traced yet");
+        dash_frame_put(f, top, 23, DS_DIM, "%s",
+                       h->total_allocs ? "no stacks recorded"
+                       : h->upto == 0  ? "waiting for the tracer's first second"
+                                       : "none traced yet");
         return;
     }
     char tot[16];
     fmt_count(h->seconds > 0 ? (double)h->total_allocs / h->seconds : 0, tot, sizeof(tot));
     dash_frame_put(f, top, 1, DS_HEAD, "allocation hot paths (%s allocs/s in all)", tot);
     for (size_t i = 0; i < n; i++) {
-        const struct dash_hot_row *x = &h->rows[i];
+        const struct hotpath_row *x = &h->rows[i];
         char as[16], ar[16], bs[16], lv[16];
         fmt_count(x->allocs_per_s, as, sizeof(as));
         fmt_count(x->allocs_per_req, ar, sizeof(ar));

@@ -3,18 +3,17 @@
  * panel, for a run traced with --trace-allocations and for the replay of a
  * traced session.
  *
- * A struct dash_hot is both the screen's source and its view state, used on
- * the UI thread only. Live, it reads the run's allocation tracer through
- * alloc_snapshot() and alloc_status() (core/alloc.h: both take the tracer's
- * own lock, so any thread may call them) and the target's /proc; in replay it
- * holds the session's stored stacks, per-second rows and /proc rows and sums
- * them up to the second being shown. As the other views, the update half
+ * A struct dash_hot is the screen's view of the one hot-path model
+ * (core/alloc/hotpaths.h) and its view state, used on the UI thread only.
+ * Live, the run's tracer feeds the model as each second closes; in replay the
+ * model is fed from storage; either way the screen ranks it as of the second
+ * shown, so the two cannot disagree. As the other views, the update half
  * writes text into a dash_frame and never calls curses.
  *
- * Figures: rates are over the traced seconds (allocations / seconds traced so
- * far), per request over the requests completed so far (as `export --what
- * hotpaths` computes them); a path's live bytes are flagged as a possible
- * leak when they rose in each of the last DASH_HOT_LEAK_S traced seconds.
+ * Figures: rates are over the seconds shown, per request over the requests
+ * completed in them (as `export --what hotpaths` computes them); a path's
+ * live bytes are flagged as a possible leak when they rose in each of the
+ * last DASH_HOT_LEAK_S seconds.
  */
 #ifndef LS_DASH_HOT_H
 #define LS_DASH_HOT_H
@@ -23,33 +22,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alloc/hotpaths.h"
 #include "dash_term.h"
 #include "stats/live.h"
 #include "util/lserr.h"
 
-#define DASH_HOT_LEAK_S 3
+#define DASH_HOT_LEAK_S HOTPATHS_LEAK_S
 
 struct alloc;
-struct store;
+struct hotpaths;
 struct dash_hot;
 
-/* A source over a live run's tracer a (borrowed: it must outlive the handle). */
-LS_MUST_CHECK ls_err dash_hot_open_live(struct alloc *a, struct dash_hot **out);
-
 /*
- * A source over stored session id: reads its stacks, per-second rows and
- * /proc rows into memory. *out stays NULL (and LS_OK is returned) when the
- * session has no stacks. On failure, why is in err.
+ * A view of a live run: its hot-path model hp, fed by the run's tracer a
+ * (both borrowed: they must outlive the handle; a gives the tracer's status).
  */
-LS_MUST_CHECK ls_err dash_hot_open_replay(struct store *st, int64_t session, struct dash_hot **out,
-                                          char *err, size_t errcap);
+LS_MUST_CHECK ls_err dash_hot_open_live(struct alloc *a, struct hotpaths *hp, struct dash_hot **out);
+
+/* A view of a stored session's model (app/hotpaths_store.h); the handle owns hp. */
+LS_MUST_CHECK ls_err dash_hot_open_model(struct hotpaths *hp, struct dash_hot **out);
 
 /* NULL-safe. */
 void dash_hot_close(struct dash_hot *h);
 
-/* The Hot paths screen in body rows [top, bottom); pids: the target's processes (live runs). */
-void dash_view_hot(struct dash_hot *h, const struct live_snapshot *sn, const int *pids, size_t npids,
-                   struct dash_frame *f, int top, int bottom);
+/* The Hot paths screen in body rows [top, bottom). */
+void dash_view_hot(struct dash_hot *h, const struct live_snapshot *sn, struct dash_frame *f, int top,
+                   int bottom);
 
 /* The Overview's panel: the top paths in rows [top, bottom) (a heading and up to three rows). */
 void dash_hot_panel(struct dash_hot *h, const struct live_snapshot *sn, struct dash_frame *f, int top,

@@ -32,6 +32,7 @@
 #include "stats/sample.h"
 
 struct alloc;
+struct hotpaths;
 
 #define LIVE_HISTORY_S 3600 /* seconds of time series kept (a ring: memory is bounded) */
 #define LIVE_EVENTS 64      /* last run events kept */
@@ -54,6 +55,7 @@ struct live_info {
     uint64_t warmup_ns, duration_ns;
     int64_t session;               /* its id in the database (0: none) */
     struct alloc *alloc;           /* the run's allocation tracer (borrowed), NULL when not tracing */
+    struct hotpaths *hot;          /* its hot-path model, fed by the tracer (borrowed) */
 };
 
 /* Sums of the request phases over some requests (microseconds). */
