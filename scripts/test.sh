@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The second README command: install what is missing, then build and run the
 # whole test suite twice: a normal build with warnings as errors, and one under
-# AddressSanitizer + UndefinedBehaviorSanitizer. Then the fuzz targets run
-# briefly over their seeds. Tests start their own servers on 127.0.0.1.
+# AddressSanitizer + UndefinedBehaviorSanitizer; then the unit tests and three
+# short live runs under ThreadSanitizer; then the fuzz targets run briefly over
+# their seeds. Tests start their own servers on 127.0.0.1.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc)
@@ -30,6 +31,9 @@ run_suite() {
 run_suite build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DLOADSCOPE_SANITIZE=ON
+
+# ThreadSanitizer: the unit tests and three short live runs (scripts/tsan-pass.sh).
+bash "$root/scripts/tsan-pass.sh" "$results"
 
 if [ -x "$root/tests/fuzz/run.sh" ]; then
   echo "== fuzz targets"

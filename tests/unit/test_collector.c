@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -60,7 +61,9 @@ static void test_ring(void **state)
 
 #define MAXIV 64
 
+/* What the sink saw; written by the collector thread, read by the test under mu. */
 struct seen {
+    pthread_mutex_t mu;
     struct {
         uint32_t second;
         int32_t step;
@@ -76,12 +79,15 @@ static void on_samples(void *ctx, const struct ls_sample *s, size_t n)
 {
     (void)s;
     struct seen *x = ctx;
+    pthread_mutex_lock(&x->mu);
     x->samples += n;
+    pthread_mutex_unlock(&x->mu);
 }
 
 static void on_interval(void *ctx, const struct coll_interval *iv)
 {
     struct seen *x = ctx;
+    pthread_mutex_lock(&x->mu);
     assert_true(x->niv < MAXIV);
     x->iv[x->niv].second = iv->second;
     x->iv[x->niv].step = iv->step;
@@ -91,17 +97,20 @@ static void on_interval(void *ctx, const struct coll_interval *iv)
     x->iv[x->niv].late = iv->late;
     x->iv[x->niv].max_us = hdr_max(iv->corrected);
     x->niv++;
+    pthread_mutex_unlock(&x->mu);
 }
 
-static size_t find(const struct seen *x, uint32_t second, int32_t step)
+static size_t find(struct seen *x, uint32_t second, int32_t step)
 {
     size_t found = MAXIV, hits = 0;
+    pthread_mutex_lock(&x->mu);
     for (size_t i = 0; i < x->niv; i++) {
         if (x->iv[i].second == second && x->iv[i].step == step) {
             found = i;
             hits++;
         }
     }
+    pthread_mutex_unlock(&x->mu);
     assert_true(hits <= 1); /* each second is reported once */
     return found;
 }
@@ -134,7 +143,7 @@ static void test_seconds_closed_by_heartbeats(void **state)
     struct ls_ring r0 = {.slots = s0, .mask = 63}, r1 = {.slots = s1, .mask = 63};
     _Atomic uint64_t hb0 = 0, hb1 = 0;
     struct coll_source src[2] = {{&r0, &hb0}, {&r1, &hb1}};
-    struct seen x = {0};
+    static struct seen x = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct coll_sink sink = {.ctx = &x, .samples = on_samples, .interval = on_interval};
     struct collector *c;
     /* 2 steps (0, 1), the handshake is step 2; one second of warm-up */
