@@ -74,10 +74,18 @@ const char *adv_severity_name(enum adv_severity s)
 int adv_input_names(uint32_t mask, char *buf, size_t cap)
 {
     static const char *const names[ADV_IN__COUNT] = {
-        "run",           "generator CPU and late sends", "latency",
-        "MCP sessions",  "downstream calls",             "connections and DNS",
-        "runtime threads", "blocking calls",             "lock waits",
-        "CPU profile",   "allocation stacks",            "live bytes",
+        "run",
+        "generator CPU and late sends",
+        "latency",
+        "MCP sessions",
+        "downstream calls",
+        "connections and DNS",
+        "runtime threads",
+        "blocking calls",
+        "lock waits",
+        "CPU profile",
+        "allocation stacks",
+        "live bytes",
     };
     size_t len = 0;
     if (cap)

@@ -64,22 +64,22 @@ struct adv_frame {
 
 struct adv_run {
     bool measured;
-    uint64_t requests;    /* MCP requests completed in the span (scenario steps; handshakes apart) */
-    double duration_s;    /* the span the facts cover */
+    uint64_t requests; /* MCP requests completed in the span (scenario steps; handshakes apart) */
+    double duration_s; /* the span the facts cover */
     uint32_t concurrency; /* virtual users (closed loop); most requests in flight (open loop) */
     bool open_loop;
-    uint32_t cores;       /* CPUs the target may run on; 0: not known */
+    uint32_t cores; /* CPUs the target may run on; 0: not known */
 };
 
 struct adv_generator {
     bool measured;
-    double cpu_share;     /* loadscope's busiest engine thread, share of one core (0..1) */
-    uint64_t late;        /* open loop: requests sent >= 1 ms after their intended time */
+    double cpu_share; /* loadscope's busiest engine thread, share of one core (0..1) */
+    uint64_t late;    /* open loop: requests sent >= 1 ms after their intended time */
 };
 
 /* One scenario step's latency. */
 struct adv_step {
-    const char *name;     /* the step (tool) name */
+    const char *name; /* the step (tool) name */
     uint64_t requests;
     double p50_us, p99_us;     /* corrected for coordinated omission */
     double u_p50_us, u_p99_us; /* uncorrected */
@@ -95,31 +95,32 @@ struct adv_latency {
 
 struct adv_mcp {
     bool measured;
-    uint64_t handshakes;        /* initialize exchanges in the span */
-    double handshake_share;     /* handshake time over all request time (handshakes included), 0..1 */
+    uint64_t handshakes;    /* initialize exchanges in the span */
+    double handshake_share; /* handshake time over all request time (handshakes included), 0..1 */
     bool session_per_iteration; /* the scenario opens a session per iteration */
 };
 
 /* One downstream operation (of one step, or of all steps). */
 struct adv_op {
-    const char *service;          /* "dynamodb", "s3" */
-    const char *operation;        /* "GetItem", "BatchGetItem", "PutItem", "GetObject" ... */
-    const char *step;             /* the step the calls are charged to; NULL or "": all steps */
-    uint64_t calls;               /* SDK invocations (the attempts of one invocation count once) */
-    uint64_t attempts;            /* HTTP attempts, retries included */
-    uint64_t throttles;           /* attempts answered with a throttling error */
-    double calls_per_req;         /* per MCP request of the step */
-    double keys_per_call;         /* keys/items per call (1 for single-item operations; 0: not known) */
-    uint64_t unprocessed;         /* keys/items answered unprocessed (batch operations) */
-    uint64_t unprocessed_followed;/* of those, asked for again in a later call */
-    double p50_us, p99_us;        /* per call */
-    double us_per_req;            /* downstream time of this operation per MCP request */
+    const char *service;   /* "dynamodb", "s3" */
+    const char *operation; /* "GetItem", "BatchGetItem", "PutItem", "GetObject" ... */
+    const char *step;      /* the step the calls are charged to; NULL or "": all steps */
+    uint64_t calls;        /* SDK invocations (the attempts of one invocation count once) */
+    uint64_t attempts;     /* HTTP attempts, retries included */
+    uint64_t throttles;    /* attempts answered with a throttling error */
+    double calls_per_req;  /* per MCP request of the step */
+    double keys_per_call;  /* keys/items per call (1 for single-item operations; 0: not known) */
+    uint64_t unprocessed;  /* keys/items answered unprocessed (batch operations) */
+    uint64_t unprocessed_followed; /* of those, asked for again in a later call */
+    double p50_us, p99_us;         /* per call */
+    double us_per_req;             /* downstream time of this operation per MCP request */
     bool conns_measured;
-    double new_conns_per_call;    /* new TCP connections the target opened per call */
+    double new_conns_per_call; /* new TCP connections the target opened per call */
     bool retry_gap_measured;
-    double retry_gap_p50_us;      /* median wait between an attempt's answer and its retry */
+    double retry_gap_p50_us; /* median wait between an attempt's answer and its retry */
 };
 
+/* Each call counts in one row: rows are per (service, operation, step), step "" when not split. */
 struct adv_downstream {
     bool measured;
     const struct adv_op *ops;
@@ -128,9 +129,9 @@ struct adv_downstream {
 
 /* A peer the target connected to, as the shim saw it. */
 struct adv_peer {
-    const char *peer;         /* "127.0.0.1:8000", "dynamodb.eu-west-1.amazonaws.com:443" */
-    const char *service;      /* "dynamodb" when the peer is a known downstream endpoint; "" or NULL */
-    uint64_t new_conns;       /* new TCP connections in the span */
+    const char *peer;    /* "127.0.0.1:8000", "dynamodb.eu-west-1.amazonaws.com:443" */
+    const char *service; /* "dynamodb" when the peer is a known downstream endpoint; "" or NULL */
+    uint64_t new_conns;  /* new TCP connections in the span */
     double new_conns_per_req; /* per MCP request */
     double lookups_per_req;   /* DNS lookups per MCP request */
 };
@@ -163,8 +164,8 @@ struct adv_events {
 
 struct adv_threads {
     bool measured;
-    uint32_t workers;         /* runtime worker threads (tokio-runtime-worker, or named in the scenario) */
-    double busy_share;        /* workers' share of time running or runnable, 0..1 */
+    uint32_t workers;  /* runtime worker threads (tokio-runtime-worker, or named in the scenario) */
+    double busy_share; /* workers' share of time running or runnable, 0..1 */
     double parked_share;      /* workers' share of time parked by the runtime (idle), 0..1 */
     double creations_per_req; /* threads created per MCP request */
     const struct adv_event *creations; /* where threads were created (may be none) */
@@ -174,22 +175,22 @@ struct adv_threads {
 /* One allocation stack, as the hot-path model has it (struct alloc_hot). */
 struct adv_alloc_stack {
     struct adv_frame blame;
-    const char *label;        /* the hot-path label ("vector growth", "format!", ...; "" none) */
-    const char *stack;        /* innermost first, "function (file:line)" per line; NULL: not kept */
-    uint64_t allocs, bytes;   /* totals over the span */
+    const char *label;      /* the hot-path label ("vector growth", "format!", ...; "" none) */
+    const char *stack;      /* innermost first, "function (file:line)" per line; NULL: not kept */
+    uint64_t allocs, bytes; /* totals over the span */
     double allocs_per_req, bytes_per_req;
-    double reallocs_per_req;  /* of the allocations, reallocs of an existing block */
+    double reallocs_per_req; /* of the allocations, reallocs of an existing block */
     int64_t live_start_bytes, live_end_bytes; /* live bytes at the start and end of the span */
-    const int64_t *live_series; /* nseries points, oldest first, or NULL */
+    const int64_t *live_series;               /* nseries points, oldest first, or NULL */
 };
 
 struct adv_alloc {
     bool measured;
-    bool live_measured;       /* frees are seen: live bytes mean something */
+    bool live_measured;                   /* frees are seen: live bytes mean something */
     double allocs_per_req, bytes_per_req; /* the whole process, for shares */
     const struct adv_alloc_stack *stacks;
     size_t nstacks;
-    size_t nseries;           /* points in every stack's live_series */
+    size_t nseries; /* points in every stack's live_series */
 };
 
 struct adv_facts {
@@ -212,27 +213,27 @@ enum adv_severity { ADV_INFO = 0, ADV_WARNING, ADV_CRITICAL };
 
 /* Every string is owned by the report that holds the finding. */
 struct adv_finding {
-    const char *rule;          /* stable id, "aws.unbatched_reads"; static */
+    const char *rule; /* stable id, "aws.unbatched_reads"; static */
     enum adv_severity severity;
-    char *title;               /* one line */
-    char *evidence;            /* the numbers that triggered it, with their thresholds */
-    char *where;               /* "function (file:line)" and/or the step or downstream operation */
-    char *fix;                 /* what to change, in Rust/tokio/AWS SDK terms */
-    char *detail;              /* the stacks behind it with their shares; "" when none */
-    double impact;             /* share of latency, CPU or allocations per request it explains, 0..1 */
-    double confidence;         /* 0..1 */
+    char *title;       /* one line */
+    char *evidence;    /* the numbers that triggered it, with their thresholds */
+    char *where;       /* "function (file:line)" and/or the step or downstream operation */
+    char *fix;         /* what to change, in Rust/tokio/AWS SDK terms */
+    char *detail;      /* the stacks behind it with their shares; "" when none */
+    double impact;     /* share of latency, CPU or allocations per request it explains, 0..1 */
+    double confidence; /* 0..1 */
 };
 
 /* A rule that could not be judged. */
 struct adv_not_measured {
-    const char *rule;          /* static */
-    uint32_t missing;          /* enum adv_input bits not measured (0: too few requests) */
-    const char *why;           /* static: "not measured" or "too few requests" */
+    const char *rule; /* static */
+    uint32_t missing; /* enum adv_input bits not measured (0: too few requests) */
+    const char *why;  /* static: "not measured" or "too few requests" */
 };
 
 #define ADV_MAX_RULES 32
-#define ADV_MIN_REQUESTS 20    /* fewer requests in the span: nothing is judged */
-#define ADV_PER_RULE_MAX 5     /* findings kept per rule, the largest */
+#define ADV_MIN_REQUESTS 20 /* fewer requests in the span: nothing is judged */
+#define ADV_PER_RULE_MAX 5  /* findings kept per rule, the largest */
 
 struct adv_report {
     struct adv_finding *findings; /* ranked: severity, then impact x confidence, then rule, where */
@@ -315,23 +316,23 @@ bool adv_is_lock_wait(const char *stack);
 
 /* An allocation site: the stacks whose blame frame is the same file:line. */
 struct adv_alloc_site {
-    struct adv_frame blame;      /* of its stack with the most allocations; code resolved */
+    struct adv_frame blame; /* of its stack with the most allocations; code resolved */
     double allocs_per_req, bytes_per_req, reallocs_per_req;
     double kind_allocs_per_req[ADV_AK__COUNT];
     double kind_bytes_per_req[ADV_AK__COUNT];
     double kind_reallocs_per_req[ADV_AK__COUNT];
-    uint64_t allocs, bytes;      /* totals over the span */
+    uint64_t allocs, bytes; /* totals over the span */
     int64_t live_start_bytes, live_end_bytes;
-    double live_rising;          /* share of the summed series' steps that rose; -1: no series */
-    const size_t *stacks;        /* indices into the facts' stacks, most allocations first */
+    double live_rising;   /* share of the summed series' steps that rose; -1: no series */
+    const size_t *stacks; /* indices into the facts' stacks, most allocations first */
     size_t nstacks;
 };
 
 struct adv_alloc_sites {
     struct adv_alloc_site *sites; /* most allocations per request first */
     size_t n;
-    enum adv_alloc_kind *kinds;  /* per stack of the facts */
-    size_t *order;               /* storage for the sites' stack lists */
+    enum adv_alloc_kind *kinds; /* per stack of the facts */
+    size_t *order;              /* storage for the sites' stack lists */
 };
 
 /*

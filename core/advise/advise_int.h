@@ -19,12 +19,12 @@ typedef void (*adv_eval_fn)(struct adv_ctx *cx, const struct adv_rule *r);
 
 /* One rule: a row of its family's table (curl's Curl_handler style). */
 struct adv_rule {
-    const char *id;         /* stable: stored, exported, tested */
-    const char *family;     /* "aws", "runtime", "alloc", "load" */
-    uint32_t needs_all;     /* enum adv_input bits that must all be measured */
-    uint32_t needs_any;     /* of these, at least one (0: none asked) */
-    const char *fix;        /* the default fix */
-    adv_eval_fn evaluate;   /* emits 0..n findings through adv_emit */
+    const char *id;       /* stable: stored, exported, tested */
+    const char *family;   /* "aws", "runtime", "alloc", "load" */
+    uint32_t needs_all;   /* enum adv_input bits that must all be measured */
+    uint32_t needs_any;   /* of these, at least one (0: none asked) */
+    const char *fix;      /* the default fix */
+    adv_eval_fn evaluate; /* emits 0..n findings through adv_emit */
 };
 
 extern const struct adv_rule adv_rules_aws[];
@@ -43,16 +43,16 @@ struct adv_ctx {
     struct adv_alloc_sites asites; /* built when ADV_IN_ALLOC is measured */
     struct adv_finding *v;         /* findings so far */
     size_t n, cap;
-    ls_err err;                    /* first failure (out of memory); emitting stops */
+    ls_err err; /* first failure (out of memory); emitting stops */
 };
 
 /* A finding being made. Strings are malloc'd (adv_strf); adv_emit takes them all. */
 struct adv_draft {
     enum adv_severity severity;
-    double impact, confidence;     /* clamped to 0..1 */
+    double impact, confidence; /* clamped to 0..1 */
     char *title, *evidence, *where;
-    char *detail;                  /* NULL: "" */
-    const char *fix;               /* NULL: the rule's; copied */
+    char *detail;    /* NULL: "" */
+    const char *fix; /* NULL: the rule's; copied */
 };
 
 /*
@@ -110,11 +110,11 @@ size_t adv_group(const struct adv_frame *const *frames, size_t n, enum adv_group
                  size_t *site_of);
 
 struct adv_event_site {
-    struct adv_frame blame;  /* of its biggest stack (by share, then time); code resolved */
-    const char *call;        /* the biggest stack's call */
+    struct adv_frame blame; /* of its biggest stack (by share, then time); code resolved */
+    const char *call;       /* the biggest stack's call */
     uint64_t count;
     double per_req, us_per_req, share;
-    const size_t *stacks;    /* indices into the events, biggest first */
+    const size_t *stacks; /* indices into the events, biggest first */
     size_t nstacks;
 };
 

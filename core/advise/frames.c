@@ -147,8 +147,7 @@ static void crate_of(const char *fn, char *buf, size_t cap)
     buf[0] = '\0';
     if (!has(p, "::"))
         return;
-    while (p[n] && !(p[n] == ':' && p[n + 1] == ':') && p[n] != '<' && p[n] != ' ' &&
-           n + 1 < cap) {
+    while (p[n] && !(p[n] == ':' && p[n + 1] == ':') && p[n] != '<' && p[n] != ' ' && n + 1 < cap) {
         buf[n] = p[n];
         n++;
     }
@@ -208,9 +207,9 @@ static enum adv_alloc_kind kind_of_label(const char *label)
         enum sym_label l;
         enum adv_alloc_kind k;
     } map[] = {
-        {SYM_LABEL_FORMAT, ADV_AK_FORMAT},       {SYM_LABEL_CLONE, ADV_AK_CLONE},
-        {SYM_LABEL_VEC_GROWTH, ADV_AK_GROWTH},   {SYM_LABEL_SERDE_STRING, ADV_AK_SERDE},
-        {SYM_LABEL_HASH_REHASH, ADV_AK_REHASH},  {SYM_LABEL_BOX_NEW, ADV_AK_BOX},
+        {SYM_LABEL_FORMAT, ADV_AK_FORMAT},      {SYM_LABEL_CLONE, ADV_AK_CLONE},
+        {SYM_LABEL_VEC_GROWTH, ADV_AK_GROWTH},  {SYM_LABEL_SERDE_STRING, ADV_AK_SERDE},
+        {SYM_LABEL_HASH_REHASH, ADV_AK_REHASH}, {SYM_LABEL_BOX_NEW, ADV_AK_BOX},
     };
     if (label == NULL || !*label)
         return ADV_AK_OTHER;
@@ -319,13 +318,19 @@ out:
 static bool is_lock_frame(const char *fn)
 {
     static const char *const marks[] = {
-        "lock_contended",      "lock_slow",         "lock_exclusive_slow", "lock_shared_slow",
-        "lock_upgradable_slow", "read_contended",   "write_contended",     NULL};
-    static const char *const pthread[] = {
-        "pthread_mutex_lock",    "pthread_mutex_timedlock", "pthread_rwlock_rdlock",
-        "pthread_rwlock_wrlock", "pthread_rwlock_timedrdlock", "pthread_rwlock_timedwrlock",
-        "__pthread_mutex_lock",  "___pthread_mutex_lock",   "__pthread_rwlock_rdlock",
-        "__pthread_rwlock_wrlock", NULL};
+        "lock_contended",       "lock_slow",      "lock_exclusive_slow", "lock_shared_slow",
+        "lock_upgradable_slow", "read_contended", "write_contended",     NULL};
+    static const char *const pthread[] = {"pthread_mutex_lock",
+                                          "pthread_mutex_timedlock",
+                                          "pthread_rwlock_rdlock",
+                                          "pthread_rwlock_wrlock",
+                                          "pthread_rwlock_timedrdlock",
+                                          "pthread_rwlock_timedwrlock",
+                                          "__pthread_mutex_lock",
+                                          "___pthread_mutex_lock",
+                                          "__pthread_rwlock_rdlock",
+                                          "__pthread_rwlock_wrlock",
+                                          NULL};
     for (size_t i = 0; marks[i]; i++)
         if (has(fn, marks[i]))
             return true;

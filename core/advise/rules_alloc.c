@@ -19,29 +19,28 @@
  *   alloc.serde_churn          serde allocations per request (all user sites)   >= 256 and >= 70%:
  *                              >= 32 and >= 50% of the process's                warning, else info
  *   mem.live_bytes_growing     live bytes grow >= 1 MiB and >= 32 B per         critical when it
- *                              request, end >= 1.5x start, rising in >= 60%     keeps >= 50% of what
- *                              of seconds (any site but the allocator's)        it allocates and
- *                                                                               rises in >= 80%
+ *                              request, end >= 1.5x start, rising in >= 60%     keeps >= 50% of
+ * what of seconds (any site but the allocator's)        it allocates and rises in >= 80%
  */
 #include <stdio.h>
 
 #include "advise_int.h"
 
-#define SHARE_MIN 0.05            /* of the process's allocations (or bytes) per request */
-#define FORMAT_MIN 4.0            /* format! allocations per request at a site */
-#define CLONE_MIN 8.0             /* clone allocations per request at a site */
-#define CLONE_BYTES_MIN 65536.0   /* or clone bytes per request */
-#define GROWTH_REALLOCS_MIN 6.0   /* reallocations in growth chains per request */
-#define SERDE_INFO 32.0           /* serde allocations per request, all user sites */
+#define SHARE_MIN 0.05          /* of the process's allocations (or bytes) per request */
+#define FORMAT_MIN 4.0          /* format! allocations per request at a site */
+#define CLONE_MIN 8.0           /* clone allocations per request at a site */
+#define CLONE_BYTES_MIN 65536.0 /* or clone bytes per request */
+#define GROWTH_REALLOCS_MIN 6.0 /* reallocations in growth chains per request */
+#define SERDE_INFO 32.0         /* serde allocations per request, all user sites */
 #define SERDE_INFO_SHARE 0.50
 #define SERDE_WARN 256.0
 #define SERDE_WARN_SHARE 0.70
 #define LIVE_GROWTH_MIN (1024.0 * 1024) /* bytes over the span */
-#define LIVE_PER_REQ_MIN 32.0     /* bytes kept per request */
+#define LIVE_PER_REQ_MIN 32.0           /* bytes kept per request */
 #define LIVE_END_OVER_START 1.5
-#define LIVE_RISING 0.60          /* share of seconds the live bytes rose */
+#define LIVE_RISING 0.60 /* share of seconds the live bytes rose */
 #define LIVE_RISING_CRIT 0.80
-#define LIVE_RETAINED_CRIT 0.50   /* growth over bytes allocated at the site */
+#define LIVE_RETAINED_CRIT 0.50 /* growth over bytes allocated at the site */
 
 /* The process's allocations (bytes) per request, for shares: as given, or the sites' sum. */
 static double total_of(const struct adv_ctx *cx, bool bytes)
@@ -229,6 +228,7 @@ const struct adv_rule adv_rules_alloc[] = {
      "serde_json::Value and String fields; serialize with to_writer into a reused buffer",
      serde_churn},
     {"mem.live_bytes_growing", "alloc", ADV_IN_RUN | ADV_IN_ALLOC | ADV_IN_LIVE, 0,
-     "bound the cache (an LRU, a TTL, a maximum size), or find the leak at that stack", live_bytes_growing},
+     "bound the cache (an LRU, a TTL, a maximum size), or find the leak at that stack",
+     live_bytes_growing},
 };
 const size_t adv_rules_alloc_n = sizeof(adv_rules_alloc) / sizeof(adv_rules_alloc[0]);

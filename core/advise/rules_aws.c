@@ -25,9 +25,9 @@
 #include "advise_int.h"
 
 #define MIN_CALLS 20
-#define NEWCONN_WARN 0.50       /* new connections per call (or per request, shim) */
+#define NEWCONN_WARN 0.50 /* new connections per call (or per request, shim) */
 #define NEWCONN_CRIT 0.90
-#define UNBATCHED_WARN 2.0      /* single-item calls per MCP request */
+#define UNBATCHED_WARN 2.0 /* single-item calls per MCP request */
 #define UNBATCHED_CRIT 5.0
 #define READ_BATCH 100          /* BatchGetItem keys per call */
 #define WRITE_BATCH 25          /* BatchWriteItem items per call */
@@ -80,7 +80,7 @@ static void new_connection(struct adv_ctx *cx, const struct adv_rule *r)
 {
     const struct adv_facts *f = cx->f;
     const struct adv_downstream *ds = &f->ds;
-    char reported[8][32];
+    const char *reported[8]; /* services found per call, not reported again per peer */
     size_t nreported = 0;
     /* Per service, from the proxy: every call of the service counts. */
     for (size_t i = 0; ds->measured && i < ds->nops; i++) {
@@ -115,16 +115,16 @@ static void new_connection(struct adv_ctx *cx, const struct adv_rule *r)
             .impact = p50 > 0 && us > 0 ? fmin(1, per_call) * adv_clamp01(us / p50)
                                         : fmin(1, per_call) * 0.5,
             .confidence = 0.9,
-            .title = adv_strf("A new connection for %.0f%% of %s calls", fmin(1, per_call) * 100,
-                              svc),
+            .title =
+                adv_strf("A new connection for %.0f%% of %s calls", fmin(1, per_call) * 100, svc),
             .evidence = adv_strf("%.2f new TCP connections per %s call (threshold >= %.2f) over "
                                  "%.0f calls%s",
                                  per_call, svc, NEWCONN_WARN, calls, dns),
             .where = adv_strf("%s calls (%s)", svc, adv_s(opnames)),
         };
         free(opnames);
-        if (nreported < 8)
-            snprintf(reported[nreported++], sizeof(reported[0]), "%s", svc);
+        if (nreported < sizeof(reported) / sizeof(reported[0]))
+            reported[nreported++] = svc;
         adv_emit(cx, r, &d);
     }
     /* Per peer, from the shim: also HTTPS endpoints the proxy does not see inside. */
@@ -142,13 +142,13 @@ static void new_connection(struct adv_ctx *cx, const struct adv_rule *r)
             .impact = fmin(1, p->new_conns_per_req) * 0.5,
             .confidence = 0.8,
             .title = adv_strf("A new connection to %s for most requests", adv_s(p->peer)),
-            .evidence = adv_strf("%.2f new TCP connections per MCP request to %s (threshold >= "
-                                 "%.2f); %.2f DNS lookups per request",
-                                 p->new_conns_per_req, adv_s(p->peer), NEWCONN_WARN,
-                                 p->lookups_per_req),
-            .where = *adv_s(p->service) ? adv_strf("connections to %s (%s)", adv_s(p->peer),
-                                                   p->service)
-                                        : adv_strf("connections to %s", adv_s(p->peer)),
+            .evidence =
+                adv_strf("%.2f new TCP connections per MCP request to %s (threshold >= "
+                         "%.2f); %.2f DNS lookups per request",
+                         p->new_conns_per_req, adv_s(p->peer), NEWCONN_WARN, p->lookups_per_req),
+            .where = *adv_s(p->service)
+                         ? adv_strf("connections to %s (%s)", adv_s(p->peer), p->service)
+                         : adv_strf("connections to %s", adv_s(p->peer)),
         };
         adv_emit(cx, r, &d);
     }
@@ -175,8 +175,7 @@ static void unbatched(struct adv_ctx *cx, const struct adv_rule *r, bool reads)
             continue;
         }
         double cpr = op->calls_per_req;
-        if (op->calls < MIN_CALLS || cpr < UNBATCHED_WARN ||
-            (op->keys_per_call > 1.0 && !s3))
+        if (op->calls < MIN_CALLS || cpr < UNBATCHED_WARN || (op->keys_per_call > 1.0 && !s3))
             continue;
         int batch = reads ? READ_BATCH : WRITE_BATCH;
         double ref = adv_ref_p50_us(cx, op->step);
@@ -191,7 +190,10 @@ static void unbatched(struct adv_ctx *cx, const struct adv_rule *r, bool reads)
             .title = adv_strf("%.2f single-item %s calls per %s", cpr, adv_s(op->operation), req),
             .evidence = adv_strf("%.2f %s per %s (threshold >= %.0f); %s each; p50 %s per call",
                                  cpr, adv_s(op->operation), req, UNBATCHED_WARN,
-                                 s3 ? "1 object" : reads ? "1 key" : "1 item", p50),
+                                 s3      ? "1 object"
+                                 : reads ? "1 key"
+                                         : "1 item",
+                                 p50),
             .where = where_op(op),
             .fix = s3 ? "fetch the objects concurrently (futures::future::join_all, or "
                         "stream::iter(..).buffer_unordered(n)), or store what one request needs "
@@ -245,12 +247,12 @@ static void retry_storm(struct adv_ctx *cx, const struct adv_rule *r)
                                   (unsigned long long)op->attempts);
         } else {
             d.title = adv_strf("A retry storm on %s", adv_s(op->operation));
-            d.evidence = adv_strf("%.2f retries per call (threshold >= %.2f); %llu of %llu attempts "
-                                  "throttled%s%s%s",
-                                  rpc, RETRY_HIGH, (unsigned long long)op->throttles,
-                                  (unsigned long long)op->attempts,
-                                  *gap ? "; median wait " : "", gap,
-                                  *gap ? " before a retry" : "");
+            d.evidence =
+                adv_strf("%.2f retries per call (threshold >= %.2f); %llu of %llu attempts "
+                         "throttled%s%s%s",
+                         rpc, RETRY_HIGH, (unsigned long long)op->throttles,
+                         (unsigned long long)op->attempts, *gap ? "; median wait " : "", gap,
+                         *gap ? " before a retry" : "");
         }
         adv_emit(cx, r, &d);
     }

@@ -17,12 +17,12 @@
 
 #include "advise_int.h"
 
-#define GEN_CPU_SATURATED 0.90  /* busiest engine thread's share of a core */
-#define GEN_LATE_SHARE 0.05     /* of requests sent late ... */
-#define GEN_LATE_CPU 0.60       /* ... with the engine this busy */
-#define CO_RATIO 2.0            /* corrected p99 over uncorrected */
-#define CO_MIN_GAP_US 1000.0    /* and this far apart */
-#define CHURN_WARN 0.25         /* handshake share of request time */
+#define GEN_CPU_SATURATED 0.90 /* busiest engine thread's share of a core */
+#define GEN_LATE_SHARE 0.05    /* of requests sent late ... */
+#define GEN_LATE_CPU 0.60      /* ... with the engine this busy */
+#define CO_RATIO 2.0           /* corrected p99 over uncorrected */
+#define CO_MIN_GAP_US 1000.0   /* and this far apart */
+#define CHURN_WARN 0.25        /* handshake share of request time */
 #define CHURN_INFO 0.10
 
 static void generator_saturated(struct adv_ctx *cx, const struct adv_rule *r)

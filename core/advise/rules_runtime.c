@@ -12,8 +12,8 @@
  *                                 of p50 and >= 10 us (contended paths only)  else warning
  *   runtime.workers_saturated     workers busy >= 90%, more requests in       warning when the
  *                                 flight than workers, p50 >= 2x the worker   workers are fewer
- *                                 time a request needs                        than the CPUs, else info
- *   runtime.thread_per_request    thread creations per request >= 0.10        >= 0.50 critical
+ *                                 time a request needs                        than the CPUs, else
+ * info runtime.thread_per_request    thread creations per request >= 0.10        >= 0.50 critical
  *   runtime.spawn_per_request     tokio task spawns per request at a user     >= 4 warning
  *                                 site >= 1 (from the task allocations)       else info
  *   cpu.hot_function              a user function >= 40% of the target's CPU  warning
@@ -26,21 +26,21 @@
 
 #include "advise_int.h"
 
-#define BLOCK_WARN 0.05          /* share of worker time */
+#define BLOCK_WARN 0.05 /* share of worker time */
 #define BLOCK_CRIT 0.25
-#define BLOCK_MIN_PER_REQ 0.10   /* calls per request: below, a one-off (start-up) */
-#define LOCK_WARN 0.10           /* wait per request over p50 */
+#define BLOCK_MIN_PER_REQ 0.10 /* calls per request: below, a one-off (start-up) */
+#define LOCK_WARN 0.10         /* wait per request over p50 */
 #define LOCK_CRIT 0.50
-#define LOCK_MIN_US 10.0         /* wait per request */
-#define SAT_BUSY 0.90            /* workers' busy share */
-#define SAT_QUEUE 2.0            /* p50 over the worker time a request needs */
-#define THREAD_WARN 0.10         /* thread creations per request */
+#define LOCK_MIN_US 10.0 /* wait per request */
+#define SAT_BUSY 0.90    /* workers' busy share */
+#define SAT_QUEUE 2.0    /* p50 over the worker time a request needs */
+#define THREAD_WARN 0.10 /* thread creations per request */
 #define THREAD_CRIT 0.50
-#define THREAD_SPAWN_US 50.0     /* what creating and joining a thread costs, roughly */
-#define SPAWN_INFO 1.0           /* task spawns per request at a site */
+#define THREAD_SPAWN_US 50.0 /* what creating and joining a thread costs, roughly */
+#define SPAWN_INFO 1.0       /* task spawns per request at a site */
 #define SPAWN_WARN 4.0
-#define CPU_WARN_SHARE 0.40      /* of the target's CPU */
-#define CPU_WARN_US 100.0        /* CPU per request */
+#define CPU_WARN_SHARE 0.40 /* of the target's CPU */
+#define CPU_WARN_US 100.0   /* CPU per request */
 #define CPU_INFO_SHARE 0.20
 #define CPU_INFO_US 20.0
 
@@ -187,11 +187,11 @@ static void thread_per_request(struct adv_ctx *cx, const struct adv_rule *r)
         .impact = p50 > 0 ? cpr * THREAD_SPAWN_US / p50 : adv_clamp01(cpr) * 0.3,
         .confidence = 0.85,
         .title = adv_strf("%.2f threads created per request", cpr),
-        .evidence = adv_strf("%.2f thread creations per request (threshold >= %.2f)", cpr,
-                             THREAD_WARN),
+        .evidence =
+            adv_strf("%.2f thread creations per request (threshold >= %.2f)", cpr, THREAD_WARN),
         .where = s.n ? adv_where_frame(&s.sites[0].blame) : adv_strf("thread creations"),
-        .detail = s.n ? adv_event_site_detail(t->creations, &s.sites[0], "creations per request")
-                      : NULL,
+        .detail =
+            s.n ? adv_event_site_detail(t->creations, &s.sites[0], "creations per request") : NULL,
     };
     adv_event_sites_free(&s);
     adv_emit(cx, r, &d);

@@ -36,11 +36,8 @@
 static struct adv_facts base(void)
 {
     struct adv_facts f = {0};
-    f.run = (struct adv_run){.measured = true,
-                             .requests = 10000,
-                             .duration_s = 10,
-                             .concurrency = 16,
-                             .cores = 2};
+    f.run = (struct adv_run){
+        .measured = true, .requests = 10000, .duration_s = 10, .concurrency = 16, .cores = 2};
     f.lat = (struct adv_latency){
         .measured = true, .p50_us = 2000, .p99_us = 5000, .u_p50_us = 2000, .u_p99_us = 5000};
     return f;
@@ -213,13 +210,12 @@ static const char SPAWN_STACK[] =
     "tokio::task::spawn::spawn (" REG "/tokio-1.24.2/src/task/spawn.rs:166)\n"
     "fixture::tools::fan_out::{{closure}} (" SRC "/tools.rs:200)";
 
-static const char CACHE_STACK[] =
-    "malloc\n"
-    "hashbrown::raw::RawTable<T,A>::reserve_rehash (" RUSTC
-    "/std/src/../../hashbrown/src/raw/mod.rs:1000)\n"
-    "std::collections::hash::map::HashMap<K,V,S>::insert (" RUSTC
-    "/std/src/collections/hash/map.rs:1100)\n"
-    "fixture::cache::remember (" SRC "/cache.rs:30)";
+static const char CACHE_STACK[] = "malloc\n"
+                                  "hashbrown::raw::RawTable<T,A>::reserve_rehash (" RUSTC
+                                  "/std/src/../../hashbrown/src/raw/mod.rs:1000)\n"
+                                  "std::collections::hash::map::HashMap<K,V,S>::insert (" RUSTC
+                                  "/std/src/collections/hash/map.rs:1100)\n"
+                                  "fixture::cache::remember (" SRC "/cache.rs:30)";
 
 static const char MUTEX_STACK[] =
     "syscall\n"
@@ -235,7 +231,8 @@ static const char PARKING_LOT_STACK[] =
     "parking_lot_core::thread_parker::imp::ThreadParker::futex_wait (" REG
     "/parking_lot_core-0.9.3/src/thread_parker/linux.rs:112)\n"
     "parking_lot_core::parking_lot::park (" REG "/parking_lot_core-0.9.3/src/parking_lot.rs:600)\n"
-    "parking_lot::raw_mutex::RawMutex::lock_slow (" REG "/parking_lot-0.12.1/src/raw_mutex.rs:262)\n"
+    "parking_lot::raw_mutex::RawMutex::lock_slow (" REG
+    "/parking_lot-0.12.1/src/raw_mutex.rs:262)\n"
     "fixture::state::bump (" SRC "/state.rs:41)";
 
 /* An idle tokio worker: it waits in futex too, through a Condvar. */
@@ -254,6 +251,18 @@ static const char TOKIO_PARK_STACK[] =
     "tokio::runtime::scheduler::multi_thread::worker::Context::park_timeout (" REG
     "/tokio-1.24.2/src/runtime/scheduler/multi_thread/worker.rs:500)";
 
+/* A woken tokio worker re-taking its Condvar's mutex: contended, but still the runtime's idling. */
+static const char TOKIO_PARK_RELOCK_STACK[] =
+    "syscall\n"
+    "std::sys::pal::unix::futex::futex_wait (" RUSTC "/std/src/sys/pal/unix/futex.rs:72)\n"
+    "std::sys::sync::mutex::futex::Mutex::lock_contended (" RUSTC
+    "/std/src/sys/sync/mutex/futex.rs:62)\n"
+    "std::sys::sync::condvar::futex::Condvar::wait_optional_timeout (" RUSTC
+    "/std/src/sys/sync/condvar/futex.rs:55)\n"
+    "std::sync::condvar::Condvar::wait (" RUSTC "/std/src/sync/condvar.rs:190)\n"
+    "tokio::runtime::scheduler::multi_thread::park::Inner::park_condvar (" REG
+    "/tokio-1.24.2/src/runtime/scheduler/multi_thread/park.rs:170)";
+
 /* tokio's own scheduler lock, contended, with no user frame. */
 static const char TOKIO_LOCK_STACK[] =
     "syscall\n"
@@ -262,13 +271,15 @@ static const char TOKIO_LOCK_STACK[] =
     "tokio::runtime::scheduler::multi_thread::worker::Core::maintenance (" REG
     "/tokio-1.24.2/src/runtime/scheduler/multi_thread/worker.rs:650)";
 
-static const char SLEEP_STACK[] =
-    "clock_nanosleep\n"
-    "nanosleep\n"
-    "std::thread::sleep (" RUSTC "/std/src/thread/mod.rs:900)\n"
-    "fixture::tools::get_orders::{{closure}} (" SRC "/tools.rs:88)";
+static const char SLEEP_STACK[] = "clock_nanosleep\n"
+                                  "nanosleep\n"
+                                  "std::thread::sleep (" RUSTC "/std/src/thread/mod.rs:900)\n"
+                                  "fixture::tools::get_orders::{{closure}} (" SRC "/tools.rs:88)";
 
-#define F_ORDER_KEY {"fixture::keys::order_key", SRC "/keys.rs", 17, ADV_CODE_AUTO}
+#define F_ORDER_KEY                                                                                \
+    {                                                                                              \
+        "fixture::keys::order_key", SRC "/keys.rs", 17, ADV_CODE_AUTO                              \
+    }
 
 /* ---- stack reading: format! vs growth, and the other kinds --------------------------- */
 
@@ -333,10 +344,13 @@ static void test_lock_or_parking(void **state)
     assert_true(adv_is_lock_wait(MUTEX_STACK));
     /* parking_lot's lock_slow sleeps in parking_lot_core::park: still a lock wait. */
     assert_true(adv_is_lock_wait(PARKING_LOT_STACK));
-    assert_true(adv_is_lock_wait("__pthread_mutex_lock_full\npthread_mutex_lock\nhandle (srv.c:40)"));
+    assert_true(
+        adv_is_lock_wait("__pthread_mutex_lock_full\npthread_mutex_lock\nhandle (srv.c:40)"));
     /* An idle tokio worker parked in futex is not lock contention. */
     assert_false(adv_is_lock_wait(TOKIO_PARK_STACK));
-    assert_false(adv_is_lock_wait("syscall\nstd::thread::park (" RUSTC "/std/src/thread/mod.rs:1000)"));
+    assert_false(adv_is_lock_wait(TOKIO_PARK_RELOCK_STACK));
+    assert_false(
+        adv_is_lock_wait("syscall\nstd::thread::park (" RUSTC "/std/src/thread/mod.rs:1000)"));
     assert_false(adv_is_lock_wait("syscall\nfutex_wait"));
     assert_false(adv_is_lock_wait(NULL));
     assert_false(adv_is_lock_wait(""));
@@ -350,18 +364,30 @@ static struct adv_alloc_stack format_stacks[3];
 static struct adv_facts format_facts(double a, double b, double total)
 {
     struct adv_facts f = base();
-    format_stacks[0] = (struct adv_alloc_stack){
-        .blame = F_ORDER_KEY, .label = "vector growth", .stack = FORMAT_GROWTH_STACK,
-        .allocs = (uint64_t)(a * 10000), .bytes = (uint64_t)(a * 10000 * 48),
-        .allocs_per_req = a, .bytes_per_req = a * 48, .reallocs_per_req = a};
-    format_stacks[1] = (struct adv_alloc_stack){
-        .blame = F_ORDER_KEY, .label = "format!", .stack = FORMAT_ALLOC_STACK,
-        .allocs = (uint64_t)(b * 10000), .bytes = (uint64_t)(b * 10000 * 24),
-        .allocs_per_req = b, .bytes_per_req = b * 24};
-    format_stacks[2] = (struct adv_alloc_stack){
-        .blame = {"fixture::tools::collect_rows", SRC "/tools.rs", 140, 0},
-        .label = "vector growth", .stack = PUSH_GROWTH_STACK, .allocs = 10000, .bytes = 640000,
-        .allocs_per_req = 1, .bytes_per_req = 64, .reallocs_per_req = 1};
+    format_stacks[0] = (struct adv_alloc_stack){.blame = F_ORDER_KEY,
+                                                .label = "vector growth",
+                                                .stack = FORMAT_GROWTH_STACK,
+                                                .allocs = (uint64_t)(a * 10000),
+                                                .bytes = (uint64_t)(a * 10000 * 48),
+                                                .allocs_per_req = a,
+                                                .bytes_per_req = a * 48,
+                                                .reallocs_per_req = a};
+    format_stacks[1] = (struct adv_alloc_stack){.blame = F_ORDER_KEY,
+                                                .label = "format!",
+                                                .stack = FORMAT_ALLOC_STACK,
+                                                .allocs = (uint64_t)(b * 10000),
+                                                .bytes = (uint64_t)(b * 10000 * 24),
+                                                .allocs_per_req = b,
+                                                .bytes_per_req = b * 24};
+    format_stacks[2] =
+        (struct adv_alloc_stack){.blame = {"fixture::tools::collect_rows", SRC "/tools.rs", 140, 0},
+                                 .label = "vector growth",
+                                 .stack = PUSH_GROWTH_STACK,
+                                 .allocs = 10000,
+                                 .bytes = 640000,
+                                 .allocs_per_req = 1,
+                                 .bytes_per_req = 64,
+                                 .reallocs_per_req = 1};
     f.alloc = (struct adv_alloc){.measured = true,
                                  .allocs_per_req = total,
                                  .bytes_per_req = 4096,
@@ -436,10 +462,14 @@ static struct adv_facts one_site(const char *label, const char *stack, struct ad
                                  double allocs, double bytes, double reallocs, double total)
 {
     struct adv_facts f = base();
-    one_stack[0] = (struct adv_alloc_stack){
-        .blame = blame, .label = label, .stack = stack,
-        .allocs = (uint64_t)(allocs * 10000), .bytes = (uint64_t)(bytes * 10000),
-        .allocs_per_req = allocs, .bytes_per_req = bytes, .reallocs_per_req = reallocs};
+    one_stack[0] = (struct adv_alloc_stack){.blame = blame,
+                                            .label = label,
+                                            .stack = stack,
+                                            .allocs = (uint64_t)(allocs * 10000),
+                                            .bytes = (uint64_t)(bytes * 10000),
+                                            .allocs_per_req = allocs,
+                                            .bytes_per_req = bytes,
+                                            .reallocs_per_req = reallocs};
     f.alloc = (struct adv_alloc){.measured = true,
                                  .allocs_per_req = total,
                                  .bytes_per_req = 200000,
@@ -647,8 +677,10 @@ static void test_new_connection_per_call(void **state)
 {
     (void)state;
     struct adv_facts f = op_facts(get_item(1, 1.0));
-    peers[0] = (struct adv_peer){.peer = "127.0.0.1:41000", .service = "dynamodb",
-                                 .new_conns = 10000, .new_conns_per_req = 1.0,
+    peers[0] = (struct adv_peer){.peer = "127.0.0.1:41000",
+                                 .service = "dynamodb",
+                                 .new_conns = 10000,
+                                 .new_conns_per_req = 1.0,
                                  .lookups_per_req = 1.0};
     f.net = (struct adv_net){.measured = true, .peers = peers, .npeers = 1};
     struct adv_report r = eval(&f);
@@ -671,8 +703,11 @@ static void test_new_connection_per_call(void **state)
     silent(&f, "aws.new_connection_per_call");
     /* From the shim alone (an HTTPS endpoint the proxy does not see inside). */
     f = base();
-    peers[0] = (struct adv_peer){.peer = "52.94.0.10:443", .service = "", .new_conns = 9000,
-                                 .new_conns_per_req = 0.9, .lookups_per_req = 0.9};
+    peers[0] = (struct adv_peer){.peer = "52.94.0.10:443",
+                                 .service = "",
+                                 .new_conns = 9000,
+                                 .new_conns_per_req = 0.9,
+                                 .lookups_per_req = 0.9};
     f.net = (struct adv_net){.measured = true, .peers = peers, .npeers = 1};
     struct adv_report r3 = eval(&f);
     expect(&r3, "aws.new_connection_per_call", ADV_CRITICAL,
@@ -689,8 +724,7 @@ static void test_unbatched_reads(void **state)
 {
     (void)state;
     struct adv_facts f = op_facts(get_item(8, 0));
-    static const struct adv_step steps[] = {
-        {"get_orders", 10000, 5000, 9000, 5000, 9000}};
+    static const struct adv_step steps[] = {{"get_orders", 10000, 5000, 9000, 5000, 9000}};
     f.lat.steps = steps;
     f.lat.nsteps = 1;
     struct adv_report r = eval(&f);
@@ -808,11 +842,14 @@ static struct adv_event evs[4];
 static struct adv_facts blocking_facts(double share, double per_req)
 {
     struct adv_facts f = base();
-    evs[0] = (struct adv_event){.blame = {"fixture::tools::get_orders::{{closure}}",
-                                          SRC "/tools.rs", 88, 0},
-                                .call = "nanosleep", .stack = SLEEP_STACK,
-                                .count = (uint64_t)(per_req * 10000), .per_req = per_req,
-                                .us_per_req = 5000, .share = share};
+    evs[0] = (struct adv_event){
+        .blame = {"fixture::tools::get_orders::{{closure}}", SRC "/tools.rs", 88, 0},
+        .call = "nanosleep",
+        .stack = SLEEP_STACK,
+        .count = (uint64_t)(per_req * 10000),
+        .per_req = per_req,
+        .us_per_req = 5000,
+        .share = share};
     f.blocking = (struct adv_events){.measured = true, .ev = evs, .n = 1};
     return f;
 }
@@ -855,8 +892,13 @@ static void test_blocking_on_worker(void **state)
 static struct adv_facts lock_facts(const char *stack, struct adv_frame blame, double us)
 {
     struct adv_facts f = base();
-    evs[0] = (struct adv_event){.blame = blame, .call = "futex", .stack = stack, .count = 10000,
-                                .per_req = 1.0, .us_per_req = us, .share = 0.2};
+    evs[0] = (struct adv_event){.blame = blame,
+                                .call = "futex",
+                                .stack = stack,
+                                .count = 10000,
+                                .per_req = 1.0,
+                                .us_per_req = us,
+                                .share = 0.2};
     f.locks = (struct adv_events){.measured = true, .ev = evs, .n = 1};
     return f;
 }
@@ -881,15 +923,15 @@ static void test_lock_contention(void **state)
     f = lock_facts(MUTEX_STACK, bump, 199);
     silent(&f, "runtime.lock_contention");
     /* Idle workers parked in futex: not contention, however long. */
-    struct adv_frame park = {"tokio::runtime::scheduler::multi_thread::worker::Context::park_timeout",
-                             REG "/tokio-1.24.2/src/runtime/scheduler/multi_thread/worker.rs",
-                             500, 0};
+    struct adv_frame park = {
+        "tokio::runtime::scheduler::multi_thread::worker::Context::park_timeout",
+        REG "/tokio-1.24.2/src/runtime/scheduler/multi_thread/worker.rs", 500, 0};
     f = lock_facts(TOKIO_PARK_STACK, park, 50000);
     silent(&f, "runtime.lock_contention");
     /* The runtime's own lock, no user frame: the runtime's business. */
     struct adv_frame maint = {"tokio::runtime::scheduler::multi_thread::worker::Core::maintenance",
-                              REG "/tokio-1.24.2/src/runtime/scheduler/multi_thread/worker.rs",
-                              650, 0};
+                              REG "/tokio-1.24.2/src/runtime/scheduler/multi_thread/worker.rs", 650,
+                              0};
     f = lock_facts(TOKIO_LOCK_STACK, maint, 5000);
     silent(&f, "runtime.lock_contention");
     /* A bare futex with no stack could be parking: silent. */
@@ -931,11 +973,16 @@ static void test_thread_per_request(void **state)
 {
     (void)state;
     struct adv_facts f = base();
-    evs[0] = (struct adv_event){.blame = {"fixture::tools::report::{{closure}}", SRC "/tools.rs",
-                                          120, 0},
-                                .call = "clone3", .count = 10000, .per_req = 1.0};
-    f.threads = (struct adv_threads){.measured = true, .workers = 2, .busy_share = 0.4,
-                                     .creations_per_req = 1.0, .creations = evs,
+    evs[0] = (struct adv_event){
+        .blame = {"fixture::tools::report::{{closure}}", SRC "/tools.rs", 120, 0},
+        .call = "clone3",
+        .count = 10000,
+        .per_req = 1.0};
+    f.threads = (struct adv_threads){.measured = true,
+                                     .workers = 2,
+                                     .busy_share = 0.4,
+                                     .creations_per_req = 1.0,
+                                     .creations = evs,
                                      .ncreations = 1};
     struct adv_report r = eval(&f);
     expect(&r, "runtime.thread_per_request", ADV_CRITICAL,
@@ -959,12 +1006,21 @@ static void test_cpu_hot_function(void **state)
     /* One function, two lines of it: judged as one function at 45%. */
     evs[0] = (struct adv_event){.blame = {"fixture::sign::hmac_sha256", SRC "/sign.rs", 30, 0},
                                 .stack = "fixture::sign::hmac_sha256 (" SRC "/sign.rs:30)",
-                                .count = 3000, .per_req = 0.3, .us_per_req = 150, .share = 0.30};
+                                .count = 3000,
+                                .per_req = 0.3,
+                                .us_per_req = 150,
+                                .share = 0.30};
     evs[1] = (struct adv_event){.blame = {"fixture::sign::hmac_sha256", SRC "/sign.rs", 34, 0},
-                                .count = 1500, .per_req = 0.15, .us_per_req = 80, .share = 0.15};
+                                .count = 1500,
+                                .per_req = 0.15,
+                                .us_per_req = 80,
+                                .share = 0.15};
     evs[2] = (struct adv_event){.blame = {"hyper::proto::h1::role::parse_headers",
                                           REG "/hyper-0.14.19/src/proto/h1/role.rs", 100, 0},
-                                .count = 5000, .per_req = 0.5, .us_per_req = 300, .share = 0.50};
+                                .count = 5000,
+                                .per_req = 0.5,
+                                .us_per_req = 300,
+                                .share = 0.50};
     f.cpu = (struct adv_events){.measured = true, .ev = evs, .n = 3};
     struct adv_report r = eval(&f);
     expect(&r, "cpu.hot_function", ADV_WARNING,
@@ -1018,9 +1074,9 @@ static void test_coordinated_omission(void **state)
     f.lat.u_p99_us = 4000;
     f.lat.p50_us = 2500;
     static const struct adv_step steps[] = {
-        {"echo", 5000, 1500, 12000, 1500, 4000},    /* 3x */
-        {"slow", 5000, 4000, 60000, 3000, 10000},   /* 6x: the worst */
-        {"tiny", 10, 1000, 90000, 1000, 1000},      /* too few requests to judge */
+        {"echo", 5000, 1500, 12000, 1500, 4000},  /* 3x */
+        {"slow", 5000, 4000, 60000, 3000, 10000}, /* 6x: the worst */
+        {"tiny", 10, 1000, 90000, 1000, 1000},    /* too few requests to judge */
     };
     f.lat.steps = steps;
     f.lat.nsteps = 3;
@@ -1048,7 +1104,9 @@ static void test_session_churn(void **state)
 {
     (void)state;
     struct adv_facts f = base();
-    f.mcp = (struct adv_mcp){.measured = true, .handshakes = 10000, .handshake_share = 0.30,
+    f.mcp = (struct adv_mcp){.measured = true,
+                             .handshakes = 10000,
+                             .handshake_share = 0.30,
                              .session_per_iteration = true};
     struct adv_report r = eval(&f);
     expect(&r, "mcp.session_churn_cost", ADV_WARNING,
@@ -1077,16 +1135,43 @@ static void test_clean_server(void **state)
     f.mcp = (struct adv_mcp){.measured = true, .handshakes = 16, .handshake_share = 0.002};
     /* A shared client (a handful of connections for the run), one batched read, one write. */
     static const struct adv_op clean_ops[] = {
-        {.service = "dynamodb", .operation = "BatchGetItem", .step = "get_orders", .calls = 5000,
-         .attempts = 5000, .calls_per_req = 1, .keys_per_call = 8, .p50_us = 700, .p99_us = 1500,
-         .us_per_req = 700, .conns_measured = true, .new_conns_per_call = 0.0016},
-        {.service = "dynamodb", .operation = "PutItem", .step = "put_order", .calls = 5000,
-         .attempts = 5003, .throttles = 3, .calls_per_req = 1, .keys_per_call = 1, .p50_us = 600,
-         .p99_us = 1400, .us_per_req = 600, .conns_measured = true, .new_conns_per_call = 0.0016,
-         .retry_gap_measured = true, .retry_gap_p50_us = 30000},
-        {.service = "s3", .operation = "GetObject", .step = "get_doc", .calls = 3000,
-         .attempts = 3000, .calls_per_req = 1, .p50_us = 900, .us_per_req = 900,
-         .conns_measured = true, .new_conns_per_call = 0.002},
+        {.service = "dynamodb",
+         .operation = "BatchGetItem",
+         .step = "get_orders",
+         .calls = 5000,
+         .attempts = 5000,
+         .calls_per_req = 1,
+         .keys_per_call = 8,
+         .p50_us = 700,
+         .p99_us = 1500,
+         .us_per_req = 700,
+         .conns_measured = true,
+         .new_conns_per_call = 0.0016},
+        {.service = "dynamodb",
+         .operation = "PutItem",
+         .step = "put_order",
+         .calls = 5000,
+         .attempts = 5003,
+         .throttles = 3,
+         .calls_per_req = 1,
+         .keys_per_call = 1,
+         .p50_us = 600,
+         .p99_us = 1400,
+         .us_per_req = 600,
+         .conns_measured = true,
+         .new_conns_per_call = 0.0016,
+         .retry_gap_measured = true,
+         .retry_gap_p50_us = 30000},
+        {.service = "s3",
+         .operation = "GetObject",
+         .step = "get_doc",
+         .calls = 3000,
+         .attempts = 3000,
+         .calls_per_req = 1,
+         .p50_us = 900,
+         .us_per_req = 900,
+         .conns_measured = true,
+         .new_conns_per_call = 0.002},
     };
     f.ds = (struct adv_downstream){.measured = true, .ops = clean_ops, .nops = 3};
     static const struct adv_peer clean_peers[] = {
@@ -1095,38 +1180,65 @@ static void test_clean_server(void **state)
     };
     f.net = (struct adv_net){.measured = true, .peers = clean_peers, .npeers = 2};
     /* Two workers, idle a third of the time, parked in futex; no thread per request. */
-    f.threads = (struct adv_threads){.measured = true, .workers = 2, .busy_share = 0.62,
-                                     .parked_share = 0.35, .creations_per_req = 0.0004};
+    f.threads = (struct adv_threads){.measured = true,
+                                     .workers = 2,
+                                     .busy_share = 0.62,
+                                     .parked_share = 0.35,
+                                     .creations_per_req = 0.0004};
     static struct adv_event blocking[1], locks[3], cpu[3];
     blocking[0] = (struct adv_event){.blame = {"fixture::main::{{closure}}", SRC "/main.rs", 20, 0},
-                                     .call = "getaddrinfo", .count = 1, .per_req = 0.0001,
-                                     .us_per_req = 0.1, .share = 0.0001};
+                                     .call = "getaddrinfo",
+                                     .count = 1,
+                                     .per_req = 0.0001,
+                                     .us_per_req = 0.1,
+                                     .share = 0.0001};
     f.blocking = (struct adv_events){.measured = true, .ev = blocking, .n = 1};
     locks[0] = (struct adv_event){.blame = {"tokio::runtime::scheduler::multi_thread::worker::"
                                             "Context::park_timeout",
                                             REG "/tokio-1.24.2/src/runtime/scheduler/"
                                                 "multi_thread/worker.rs",
                                             500, 0},
-                                  .call = "futex", .stack = TOKIO_PARK_STACK, .count = 40000,
-                                  .per_req = 4, .us_per_req = 700, .share = 0.35};
+                                  .call = "futex",
+                                  .stack = TOKIO_PARK_STACK,
+                                  .count = 40000,
+                                  .per_req = 4,
+                                  .us_per_req = 700,
+                                  .share = 0.35};
     locks[1] = (struct adv_event){.blame = {"tokio::runtime::scheduler::multi_thread::worker::"
                                             "Core::maintenance",
                                             REG "/tokio-1.24.2/src/runtime/scheduler/"
                                                 "multi_thread/worker.rs",
                                             650, 0},
-                                  .call = "futex", .stack = TOKIO_LOCK_STACK, .count = 300,
-                                  .per_req = 0.03, .us_per_req = 3, .share = 0.001};
+                                  .call = "futex",
+                                  .stack = TOKIO_LOCK_STACK,
+                                  .count = 300,
+                                  .per_req = 0.03,
+                                  .us_per_req = 3,
+                                  .share = 0.001};
     locks[2] = (struct adv_event){.blame = {"fixture::state::bump", SRC "/state.rs", 40, 0},
-                                  .call = "futex", .stack = MUTEX_STACK, .count = 50,
-                                  .per_req = 0.005, .us_per_req = 2, .share = 0.0005};
+                                  .call = "futex",
+                                  .stack = MUTEX_STACK,
+                                  .count = 50,
+                                  .per_req = 0.005,
+                                  .us_per_req = 2,
+                                  .share = 0.0005};
     f.locks = (struct adv_events){.measured = true, .ev = locks, .n = 3};
     cpu[0] = (struct adv_event){.blame = {"hyper::proto::h1::role::parse_headers",
                                           REG "/hyper-0.14.19/src/proto/h1/role.rs", 100, 0},
-                                .count = 3000, .per_req = 0.3, .us_per_req = 40, .share = 0.30};
+                                .count = 3000,
+                                .per_req = 0.3,
+                                .us_per_req = 40,
+                                .share = 0.30};
     cpu[1] = (struct adv_event){.blame = {"fixture::sign::hmac_sha256", SRC "/sign.rs", 30, 0},
-                                .count = 1200, .per_req = 0.12, .us_per_req = 15, .share = 0.12};
+                                .count = 1200,
+                                .per_req = 0.12,
+                                .us_per_req = 15,
+                                .share = 0.12};
     cpu[2] = (struct adv_event){.blame = {"fixture::mcp::handle", SRC "/mcp.rs", 40, 0},
-                                .count = 900, .per_req = 0.09, .us_per_req = 11, .share = 0.09};
+                                .count = 900,
+                                .per_req = 0.09,
+                                .us_per_req = 11,
+                                .share = 0.09};
     f.cpu = (struct adv_events){.measured = true, .ev = cpu, .n = 3};
     /* Allocations: serde's, hyper's, a format! per signing line, a small clone, start-up. */
     static int64_t slab[10];
@@ -1134,34 +1246,60 @@ static void test_clean_server(void **state)
         slab[t] = t < 2 ? 200000 * (t + 1) : 400000;
     static struct adv_alloc_stack st[8];
     st[0] = (struct adv_alloc_stack){.blame = {"fixture::mcp::handle", SRC "/mcp.rs", 40, 0},
-                                     .label = "clone/to_owned", .stack = SERDE_VALUE_STACK,
-                                     .allocs = 200000, .bytes = 4000000, .allocs_per_req = 20,
+                                     .label = "clone/to_owned",
+                                     .stack = SERDE_VALUE_STACK,
+                                     .allocs = 200000,
+                                     .bytes = 4000000,
+                                     .allocs_per_req = 20,
                                      .bytes_per_req = 400};
     st[1] = (struct adv_alloc_stack){.blame = {"bytes::bytes_mut::BytesMut::reserve_inner",
                                                REG "/bytes-1.2.1/src/bytes_mut.rs", 600, 0},
-                                     .label = "vector growth", .allocs = 150000,
-                                     .bytes = 60000000, .allocs_per_req = 15,
-                                     .bytes_per_req = 6000, .reallocs_per_req = 12,
-                                     .live_start_bytes = 200000, .live_end_bytes = 400000,
+                                     .label = "vector growth",
+                                     .allocs = 150000,
+                                     .bytes = 60000000,
+                                     .allocs_per_req = 15,
+                                     .bytes_per_req = 6000,
+                                     .reallocs_per_req = 12,
+                                     .live_start_bytes = 200000,
+                                     .live_end_bytes = 400000,
                                      .live_series = slab};
     for (int k = 0; k < 3; k++) /* one format! per signing line per call */
         st[2 + k] = (struct adv_alloc_stack){
             .blame = {"fixture::sign::canonical_request", SRC "/sign.rs", (uint32_t)(50 + k), 0},
-            .label = "format!", .allocs = 10000, .bytes = 960000, .allocs_per_req = 1,
+            .label = "format!",
+            .allocs = 10000,
+            .bytes = 960000,
+            .allocs_per_req = 1,
             .bytes_per_req = 96};
-    st[5] = (struct adv_alloc_stack){.blame = {"fixture::tools::table_name", SRC "/tools.rs", 170, 0},
-                                     .label = "clone/to_owned", .stack = STR_TO_STRING_STACK,
-                                     .allocs = 20000, .bytes = 320000, .allocs_per_req = 2,
-                                     .bytes_per_req = 32};
+    st[5] =
+        (struct adv_alloc_stack){.blame = {"fixture::tools::table_name", SRC "/tools.rs", 170, 0},
+                                 .label = "clone/to_owned",
+                                 .stack = STR_TO_STRING_STACK,
+                                 .allocs = 20000,
+                                 .bytes = 320000,
+                                 .allocs_per_req = 2,
+                                 .bytes_per_req = 32};
     st[6] = (struct adv_alloc_stack){.blame = {"fixture::main", SRC "/main.rs", 12, 0},
-                                     .label = "vector growth", .allocs = 1, .bytes = 65536,
-                                     .allocs_per_req = 0.0001, .bytes_per_req = 6.5,
-                                     .live_start_bytes = 65536, .live_end_bytes = 65536};
-    st[7] = (struct adv_alloc_stack){.blame = {"malloc", "", 0, 0}, .label = "",
-                                     .allocs = 300000, .bytes = 3000000, .allocs_per_req = 30,
-                                     .bytes_per_req = 300, .reallocs_per_req = 20};
-    f.alloc = (struct adv_alloc){.measured = true, .live_measured = true, .allocs_per_req = 71,
-                                 .bytes_per_req = 7000, .stacks = st, .nstacks = 8,
+                                     .label = "vector growth",
+                                     .allocs = 1,
+                                     .bytes = 65536,
+                                     .allocs_per_req = 0.0001,
+                                     .bytes_per_req = 6.5,
+                                     .live_start_bytes = 65536,
+                                     .live_end_bytes = 65536};
+    st[7] = (struct adv_alloc_stack){.blame = {"malloc", "", 0, 0},
+                                     .label = "",
+                                     .allocs = 300000,
+                                     .bytes = 3000000,
+                                     .allocs_per_req = 30,
+                                     .bytes_per_req = 300,
+                                     .reallocs_per_req = 20};
+    f.alloc = (struct adv_alloc){.measured = true,
+                                 .live_measured = true,
+                                 .allocs_per_req = 71,
+                                 .bytes_per_req = 7000,
+                                 .stacks = st,
+                                 .nstacks = 8,
                                  .nseries = 10};
     struct adv_report r = eval(&f);
     for (size_t i = 0; i < r.n; i++)
@@ -1201,13 +1339,25 @@ static void test_not_measured(void **state)
     assert_string_equal(names, "latency, lock waits");
     assert_string_equal(r.not_measured[0].why, "not measured");
     /* Every id of the table is in the rule table. */
-    static const char *const ids[] = {
-        "aws.new_connection_per_call", "aws.unbatched_reads", "aws.unbatched_writes",
-        "aws.retry_storm", "aws.unprocessed_dropped", "runtime.blocking_on_worker",
-        "runtime.lock_contention", "runtime.workers_saturated", "runtime.thread_per_request",
-        "runtime.spawn_per_request", "alloc.format_in_hot_path", "alloc.clone_in_hot_path",
-        "alloc.vec_growth", "alloc.serde_churn", "mem.live_bytes_growing", "cpu.hot_function",
-        "load.generator_saturated", "load.coordinated_omission", "mcp.session_churn_cost"};
+    static const char *const ids[] = {"aws.new_connection_per_call",
+                                      "aws.unbatched_reads",
+                                      "aws.unbatched_writes",
+                                      "aws.retry_storm",
+                                      "aws.unprocessed_dropped",
+                                      "runtime.blocking_on_worker",
+                                      "runtime.lock_contention",
+                                      "runtime.workers_saturated",
+                                      "runtime.thread_per_request",
+                                      "runtime.spawn_per_request",
+                                      "alloc.format_in_hot_path",
+                                      "alloc.clone_in_hot_path",
+                                      "alloc.vec_growth",
+                                      "alloc.serde_churn",
+                                      "mem.live_bytes_growing",
+                                      "cpu.hot_function",
+                                      "load.generator_saturated",
+                                      "load.coordinated_omission",
+                                      "mcp.session_churn_cost"};
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         assert_true(listed_not_measured(&r, ids[i], NULL));
         assert_non_null(adv_rule_fix(ids[i]));
@@ -1238,28 +1388,40 @@ static void test_not_measured(void **state)
 static void test_ranking(void **state)
 {
     (void)state;
-    /* blocking (critical, 1.0 x 0.9), unbatched reads (critical, 0.7 x 0.9 = 0.63),
-     * then two format! sites with equal numbers (warnings, ordered by where). */
+    /* blocking (critical, 1.0 x 0.9), unbatched reads (critical, 0.7 x 0.9 = 0.63), then
+     * the format! sites: c_key (a warning at 0.8 x 0.8 = 0.64, above the second critical:
+     * severity comes first), then two with equal numbers, ordered by where. */
     struct adv_facts f = blocking_facts(0.30, 1.0);
     ops[0] = get_item(8, 0);
     f.ds = (struct adv_downstream){.measured = true, .ops = ops, .nops = 1};
     static const struct adv_step steps[] = {{"get_orders", 10000, 5000, 9000, 5000, 9000}};
     f.lat.steps = steps;
     f.lat.nsteps = 1;
-    static struct adv_alloc_stack st[2];
+    static struct adv_alloc_stack st[3];
     st[0] = (struct adv_alloc_stack){.blame = {"fixture::b_key", SRC "/b.rs", 1, 0},
-                                     .label = "format!", .allocs = 50000, .allocs_per_req = 5};
+                                     .label = "format!",
+                                     .allocs = 50000,
+                                     .allocs_per_req = 5};
     st[1] = (struct adv_alloc_stack){.blame = {"fixture::a_key", SRC "/a.rs", 1, 0},
-                                     .label = "format!", .allocs = 50000, .allocs_per_req = 5};
-    f.alloc = (struct adv_alloc){.measured = true, .allocs_per_req = 50, .stacks = st,
-                                 .nstacks = 2};
+                                     .label = "format!",
+                                     .allocs = 50000,
+                                     .allocs_per_req = 5};
+    st[2] = (struct adv_alloc_stack){.blame = {"fixture::c_key", SRC "/c.rs", 1, 0},
+                                     .label = "format!",
+                                     .allocs = 400000,
+                                     .allocs_per_req = 40};
+    f.alloc =
+        (struct adv_alloc){.measured = true, .allocs_per_req = 50, .stacks = st, .nstacks = 3};
     struct adv_report r = eval(&f);
-    assert_int_equal(r.n, 4);
+    assert_int_equal(r.n, 5);
     assert_string_equal(r.findings[0].rule, "runtime.blocking_on_worker");
     assert_string_equal(r.findings[1].rule, "aws.unbatched_reads");
     assert_string_equal(r.findings[2].rule, "alloc.format_in_hot_path");
-    assert_string_equal(r.findings[2].where, "fixture::a_key (a.rs:1)");
-    assert_string_equal(r.findings[3].where, "fixture::b_key (b.rs:1)");
+    assert_string_equal(r.findings[2].where, "fixture::c_key (c.rs:1)");
+    assert_true(r.findings[2].impact * r.findings[2].confidence >
+                r.findings[1].impact * r.findings[1].confidence);
+    assert_string_equal(r.findings[3].where, "fixture::a_key (a.rs:1)");
+    assert_string_equal(r.findings[4].where, "fixture::b_key (b.rs:1)");
     /* Deterministic: the same facts, the same order. */
     struct adv_report r2 = eval(&f);
     for (size_t i = 0; i < r.n; i++) {
@@ -1298,11 +1460,12 @@ static void test_per_rule_cap(void **state)
     for (int i = 0; i < 7; i++) {
         snprintf(fn[i], sizeof(fn[i]), "fixture::k%d", i);
         st[i] = (struct adv_alloc_stack){.blame = {fn[i], SRC "/k.rs", (uint32_t)(i + 1), 0},
-                                         .label = "format!", .allocs = 50000,
+                                         .label = "format!",
+                                         .allocs = 50000,
                                          .allocs_per_req = 5 + i};
     }
-    f.alloc = (struct adv_alloc){.measured = true, .allocs_per_req = 100, .stacks = st,
-                                 .nstacks = 7};
+    f.alloc =
+        (struct adv_alloc){.measured = true, .allocs_per_req = 100, .stacks = st, .nstacks = 7};
     struct adv_report r = eval(&f);
     assert_int_equal(r.n, ADV_PER_RULE_MAX);
     assert_string_equal(r.findings[0].where, "fixture::k6 (k.rs:7)");
