@@ -210,7 +210,9 @@ enum sym_kind sym_classify(const struct sym_frame *f)
     if (is_rustc_library_path(f->file) || starts(f->file, "/usr/include/c++/") ||
         is_stdlib_module(f->module))
         return SYM_STDLIB;
-    if (has(f->file, "/.cargo/registry/") || has(f->file, "/.cargo/git/"))
+    /* Crates from crates.io (cargo's cache) or from Debian's packaged sources. */
+    if (has(f->file, "/.cargo/registry/") || has(f->file, "/.cargo/git/") ||
+        starts(f->file, "/usr/share/cargo/registry/"))
         return SYM_DEPENDENCY;
     if (starts(p, "std::") || starts(p, "core::") || starts(p, "alloc::") ||
         starts(p, "__gnu_cxx::"))

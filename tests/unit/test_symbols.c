@@ -404,6 +404,10 @@ static void test_classify_and_label(void **state)
         {mk("<serde::de::impls::StringVisitor as serde::de::Visitor>::visit_str",
             "/home/u/.cargo/registry/src/x/serde-1.0.200/src/de/impls.rs", "app", true),
          SYM_DEPENDENCY, SYM_LABEL_SERDE_STRING},
+        /* a crate built from Debian's packaged sources (cargo's directory source) */
+        {mk("hyper::proto::h1::role::Server::encode",
+            "/usr/share/cargo/registry/hyper-0.14.19/src/proto/h1/role.rs", "app", true),
+         SYM_DEPENDENCY, SYM_LABEL_NONE},
         {mk("serde_json::read::SliceRead::parse_str",
             "/home/u/.cargo/git/checkouts/json/src/"
             "read.rs",
