@@ -57,8 +57,8 @@ const char *export_format_name(size_t i)
     return i < N_FORMATS ? export_formats[i]->name : NULL;
 }
 
-/* Appends the names of the whats with traced == traced: "a, b or c". */
-static void list_whats(char *buf, size_t cap, bool traced)
+/* Appends the names of the whats with traced == traced: "a, b or c" (last: " or "). */
+static void list_whats(char *buf, size_t cap, bool traced, const char *last)
 {
     size_t n = 0, k = 0, len;
 
@@ -68,7 +68,7 @@ static void list_whats(char *buf, size_t cap, bool traced)
         if (export_whats[i]->traced != traced)
             continue;
         len = strlen(buf);
-        snprintf(buf + len, cap - len, "%s%s", k == 0 ? "" : k + 1 == n ? " or " : ", ",
+        snprintf(buf + len, cap - len, "%s%s", k == 0 ? "" : k + 1 == n ? last : ", ",
                  export_whats[i]->name);
         k++;
     }
@@ -102,8 +102,8 @@ static ls_err lookup(const struct export_opts *opts, const struct export_what **
     if (*what == NULL) {
         char traced[128] = "";
 
-        list_whats(names, sizeof(names), false);
-        list_whats(traced, sizeof(traced), true);
+        list_whats(names, sizeof(names), false, " or ");
+        list_whats(traced, sizeof(traced), true, " and ");
         msg(err, errcap, "--what %s: expected %s (a traced session also has %s)", opts->what,
             names, traced);
         return LS_ERR_INVALID;
