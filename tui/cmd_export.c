@@ -67,7 +67,8 @@ static int exit_code(ls_err e)
 }
 
 /* Runs the export to out (NULL or "-": standard output) and reports it on stderr. */
-static int export_and_report(struct store *st, int64_t id, struct export_opts *o, const char *out)
+static int export_and_report(struct store *st, const char *dbpath, int64_t id,
+                             struct export_opts *o, const char *out)
 {
     struct export_result res;
     char err[1024];
@@ -82,6 +83,9 @@ static int export_and_report(struct store *st, int64_t id, struct export_opts *o
     if (e == LS_ERR_INTERRUPTED) {
         fprintf(stderr, "loadscope export: interrupted; %s\n",
                 to_file ? "nothing written" : "the output is incomplete");
+    } else if (e == LS_ERR_NOTFOUND && strncmp(err, "no session ", 11) == 0) {
+        fprintf(stderr, "loadscope export: no session %lld in %s (see `loadscope sessions`)\n",
+                (long long)id, dbpath);
     } else if (e != LS_OK) {
         fprintf(stderr, "loadscope export: %s\n", err);
     } else {
@@ -175,7 +179,7 @@ int cli_export(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    rc = export_and_report(st, id, &o, out);
+    rc = export_and_report(st, path, id, &o, out);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
 out:
