@@ -14,12 +14,13 @@ script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd -- "$script_dir/.." && pwd)
 fixtures_dir="$repo_root/fixtures"
 
+# python3-jsonschema: test_export_json validates exports against docs/export.schema.json.
 apt_packages=(
     build-essential cmake pkg-config clang
     libcurl4-openssl-dev libcjson-dev libsqlite3-dev sqlite3 libssl-dev
     libncurses-dev libcmocka-dev
     libdw-dev libelf-dev libiberty-dev libunwind-dev
-    python3 tmux
+    python3 python3-jsonschema tmux
     locales
 )
 

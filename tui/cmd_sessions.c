@@ -1,11 +1,13 @@
 /*
- * cmd_sessions: `loadscope sessions` lists what the database holds.
+ * cmd_sessions: `loadscope sessions [--db FILE]`, the command line of
+ * app/sessions.h (which queries and formats the listing); and the database
+ * path every command resolves.
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
+#include "sessions.h"
 #include "store.h"
 
 int cli_db_path(const char *given, char *buf, unsigned long cap)
@@ -21,28 +23,6 @@ int cli_db_path(const char *given, char *buf, unsigned long cap)
         fprintf(stderr, "loadscope: no database path: set XDG_DATA_HOME or HOME, or pass --db FILE\n");
         return LS_EXIT_RUNTIME;
     }
-    return 0;
-}
-
-static int print_row(void *ctx, const struct store_session_row *r)
-{
-    (void)ctx;
-    char when[32] = "?";
-    time_t t = (time_t)(r->started_unix_ns / 1000000000ll);
-    struct tm tm;
-    if (localtime_r(&t, &tm))
-        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-    double secs = r->ended_unix_ns > r->started_unix_ns
-                      ? (double)(r->ended_unix_ns - r->started_unix_ns) / 1e9
-                      : 0;
-    char dur[32];
-    if (r->ended_unix_ns)
-        snprintf(dur, sizeof(dur), "%.1fs", secs);
-    else
-        snprintf(dur, sizeof(dur), "unfinished");
-    printf("%6lld  %-19s  %10s  %10lld  %-18.18s  %-20.20s  %s\n", (long long)r->id, when, dur,
-           (long long)r->samples, r->status_text ? r->status_text : "", r->name ? r->name : "",
-           r->target ? r->target : "");
     return 0;
 }
 
@@ -66,11 +46,9 @@ int cli_sessions(int argc, char **argv)
         fprintf(stderr, "loadscope: cannot open %s: %s\n", path, err);
         return LS_EXIT_RUNTIME;
     }
-    printf("%6s  %-19s  %10s  %10s  %-18s  %-20s  %s\n", "id", "started", "duration", "requests",
-           "status", "scenario", "target");
-    ls_err rc = store_list_sessions(st, print_row, NULL);
+    ls_err rc = sessions_list(st, stdout, err, sizeof(err));
     if (rc != LS_OK)
-        fprintf(stderr, "loadscope: %s\n", store_errmsg(st));
+        fprintf(stderr, "loadscope sessions: %s\n", err);
     store_close(st);
     return rc == LS_OK ? LS_EXIT_OK : LS_EXIT_RUNTIME;
 }

@@ -105,12 +105,7 @@ bool csv_formula_lead(unsigned char b)
     return b == '=' || b == '+' || b == '-' || b == '@' || b == '\t' || b == '\r';
 }
 
-/*
- * Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if the
- * bytes there are not one (stray continuation, overlong form, surrogate,
- * beyond U+10FFFF, or cut short).
- */
-static size_t utf8_seq(const unsigned char *p, size_t n)
+size_t csv_utf8_len(const unsigned char *p, size_t n)
 {
     unsigned char b = p[0];
     size_t need;
@@ -164,7 +159,7 @@ void csv_text_n(struct csv *c, const char *s, size_t len)
 
         /* a run of bytes that go out as they are */
         while (i + run < len && p[i + run] != '"') {
-            size_t k = utf8_seq(p + i + run, len - i - run);
+            size_t k = csv_utf8_len(p + i + run, len - i - run);
 
             if (k == 0)
                 break;

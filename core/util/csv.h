@@ -71,6 +71,13 @@ uint64_t csv_rows(const struct csv *c);
 size_t csv_fmt_f64(char *buf, size_t cap, double v);
 size_t csv_fmt_fixed(char *buf, size_t cap, int64_t v, unsigned decimals);
 
+/*
+ * Length of the valid UTF-8 sequence at p (at most n bytes, n > 0), or 0 when
+ * the bytes there are not one (stray continuation byte, overlong form,
+ * surrogate, beyond U+10FFFF, cut short): such a byte is written as U+FFFD.
+ */
+size_t csv_utf8_len(const unsigned char *p, size_t n);
+
 /* True if a text cell starting with byte b is run as a formula by spreadsheets. */
 bool csv_formula_lead(unsigned char b);
 

@@ -19,6 +19,7 @@ const char *ls_strerror(ls_err e)
     case LS_ERR_DB: return "database error";
     case LS_ERR_CURL: return "libcurl error";
     case LS_ERR_INTERNAL: return "internal error";
+    case LS_ERR_INTERRUPTED: return "interrupted";
     case LS_ERR__COUNT: break;
     }
     return "unknown error";

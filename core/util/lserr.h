@@ -25,6 +25,7 @@ typedef enum ls_err {
     LS_ERR_DB,       /* the storage layer failed (message has SQLite's text) */
     LS_ERR_CURL,     /* libcurl set-up failed */
     LS_ERR_INTERNAL, /* a broken invariant: a bug in loadscope */
+    LS_ERR_INTERRUPTED, /* stopped on request (a signal) before it was done */
     LS_ERR__COUNT
 } ls_err;
 
