@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "engine/engine_int.h"
+#include "scenario/mcp_methods.h"
 
 _Atomic int ls_stop_requested;
 
@@ -158,13 +159,11 @@ enum ls_errclass eng_classify(struct vu *v, const struct jsonrpc_msg *m, struct 
                  (int)(pv.len > 40 ? 40 : pv.len), pv.p);
         return r->err = LS_EC_PROTOCOL;
     }
-    if (v->phase == VU_CALL && v->w->e->s->steps[v->step].method == SCN_TOOLS_CALL) {
-        struct json_span ie;
-        if (json_find_member(m->result, "isError", &ie) && json_span_is_true(ie)) {
-            snprintf(r->detail, sizeof(r->detail), "tool %s returned isError: true",
-                     v->w->e->s->steps[v->step].name);
+    if (v->phase == VU_CALL) {
+        const struct scn_step *st = &v->w->e->s->steps[v->step];
+        if (st->mcp && st->mcp->result_failed &&
+            st->mcp->result_failed(st, m->result, r->detail, sizeof(r->detail)))
             return r->err = LS_EC_TOOL;
-        }
     }
     return r->err = LS_EC_OK;
 }

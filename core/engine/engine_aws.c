@@ -32,8 +32,7 @@
 #include "aws/awsconf.h"
 #include "engine/engine_aws_int.h"
 #include "engine/engine_int.h"
-
-#define S3_KEEP_BYTES (64u * 1024u)      /* of an S3 reply body: enough for an error document */
+#include "scenario/aws_ops.h"
 
 /* -------------------------------------------------------------- helpers */
 
@@ -69,11 +68,11 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *userp)
     struct vu *v = userp;
     struct aws_vu *a = v->aws;
     size_t len = size * nmemb;
-    bool s3 = v->w->e->s->steps[v->step].aws->service == SCN_AWS_S3;
+    size_t limit = v->w->e->s->steps[v->step].aws->row->keep_reply_bytes;
     a->resp_total += len;
     size_t keep = len;
-    if (s3 && a->resp_len + keep > S3_KEEP_BYTES)
-        keep = a->resp_len < S3_KEEP_BYTES ? S3_KEEP_BYTES - a->resp_len : 0;
+    if (limit && a->resp_len + keep > limit)
+        keep = a->resp_len < limit ? limit - a->resp_len : 0;
     if (keep == 0)
         return len;
     if (a->resp_len + keep + 1 > a->resp_cap) {

@@ -22,8 +22,6 @@
 #include "engine/engine_int.h"
 #include "aws/sigv4.h"
 
-static const char *const ddb_target_prefix = "DynamoDB_20120810.";
-
 /* -------------------------------------------------------------- helpers */
 
 static void amz_now(char out[17])
@@ -55,7 +53,6 @@ ls_err aws_build_signed_headers(const struct aws_engine *ae, enum aws_service sv
                                    struct curl_slist **out, char *err, size_t errcap)
 {
     char amz_date[17];
-    char target_hdr[128] = "";
     struct sigv4_header hs[3];
     size_t nh = 0;
     struct sigv4_result res = {0};
@@ -69,10 +66,8 @@ ls_err aws_build_signed_headers(const struct aws_engine *ae, enum aws_service sv
     hs[nh++] = (struct sigv4_header){"host", ae->host[svc]};
     if (ctype)
         hs[nh++] = (struct sigv4_header){"content-type", ctype};
-    if (target) {
-        snprintf(target_hdr, sizeof(target_hdr), "%s%s", ddb_target_prefix, target);
-        hs[nh++] = (struct sigv4_header){"x-amz-target", target_hdr};
-    }
+    if (target)
+        hs[nh++] = (struct sigv4_header){"x-amz-target", target};
     struct sigv4_request r = {.method = method, .path = path, .query = "", .headers = hs,
                               .header_count = nh, .body = body, .body_len = body_len};
     struct sigv4_credentials c = {ae->conf.access_key_id, ae->conf.secret_access_key,
@@ -88,7 +83,7 @@ ls_err aws_build_signed_headers(const struct aws_engine *ae, enum aws_service sv
         h = add_header(h, line, &ok);
     }
     if (target) {
-        snprintf(line, sizeof(line), "X-Amz-Target: %s", target_hdr);
+        snprintf(line, sizeof(line), "X-Amz-Target: %s", target);
         h = add_header(h, line, &ok);
     }
     for (size_t i = 0; i < res.added_count; i++)

@@ -113,6 +113,18 @@ ls_err dyn_addf(struct dynbuf *s, const char *fmt, ...)
     return rc;
 }
 
+ls_err dyn_read(struct dynbuf *s, FILE *f)
+{
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        ls_err rc = dyn_addn(s, chunk, got);
+        if (rc != LS_OK)
+            return rc;
+    }
+    return ferror(f) ? LS_ERR_IO : s->err;
+}
+
 void dyn_setlen(struct dynbuf *s, size_t len)
 {
     if (!s->bufr || len >= s->leng)

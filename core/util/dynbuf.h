@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "util/lserr.h"
 
@@ -52,6 +53,12 @@ LS_MUST_CHECK ls_err dyn_addf(struct dynbuf *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 LS_MUST_CHECK ls_err dyn_vaddf(struct dynbuf *s, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+
+/*
+ * Appends everything f has left to read, in chunks. LS_ERR_IO (errno kept)
+ * on a read error, LS_ERR_RANGE when it would pass the maximum.
+ */
+LS_MUST_CHECK ls_err dyn_read(struct dynbuf *s, FILE *f);
 
 /* Cuts the content to its first len bytes (len <= dyn_len()). */
 void dyn_setlen(struct dynbuf *s, size_t len);
