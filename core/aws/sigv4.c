@@ -10,11 +10,17 @@
  * request here gives one code path that passes every vector and is exactly
  * what the debug command shows. libcrypto provides SHA-256 and HMAC.
  *
- * Every string is built in a small growable buffer (struct sb) that remembers
- * an allocation failure, so the building code stays linear and is checked
- * once at the end. Key material is wiped with OPENSSL_cleanse.
+ * Every string is built in a dynbuf (util/dynbuf.h), whose failures are
+ * sticky, so the building code stays linear and is checked once at the end.
+ * Key material is wiped with OPENSSL_cleanse.
+ *
+ * sigv4_sign() is four named steps: the payload hash and the headers the
+ * signer adds, the canonical headers (sorted, values trimmed), the canonical
+ * request, then the string to sign, the signature and Authorization.
  */
 #include "aws/sigv4.h"
+
+#include "util/dynbuf.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -27,66 +33,30 @@
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 #define SHA256_BYTES 32
 
-/* ---- growable string ----------------------------------------------------- */
+/* ---- growing strings ----------------------------------------------------- */
 
-struct sb {
-    char *p;
-    size_t len, cap;
-    bool oom; /* an append failed; everything after is dropped */
-};
+#define SIGV4_MAX_STRING_BYTES ((size_t)(16u << 20)) /* any one string the signer builds */
 
-static void sb_put(struct sb *b, const char *s, size_t n)
+/* Appends; a failure stays in b (sticky) and is checked once, when the string is taken. */
+static void sb_put(struct dynbuf *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (dyn_addn(b, s, n) != LS_OK)
+        return; /* dyn_error(b) remembers it */
 }
 
-static void sb_puts(struct sb *b, const char *s)
+static void sb_puts(struct dynbuf *b, const char *s)
 {
     sb_put(b, s, strlen(s));
 }
 
-static void sb_putc(struct sb *b, char c)
+static void sb_putc(struct dynbuf *b, char c)
 {
     sb_put(b, &c, 1);
 }
 
-/* Hands the string over (never NULL unless out of memory). */
-static char *sb_take(struct sb *b)
+static void sb_init(struct dynbuf *b)
 {
-    if (b->oom) {
-        free(b->p);
-        b->p = NULL;
-        return NULL;
-    }
-    if (!b->p)
-        sb_put(b, "", 0);
-    char *s = b->p;
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return s;
-}
-
-static void sb_free(struct sb *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
+    dyn_init(b, SIGV4_MAX_STRING_BYTES);
 }
 
 /* ---- encoding ------------------------------------------------------------ */
@@ -98,7 +68,7 @@ static bool is_unreserved(unsigned char c)
 }
 
 /* RFC 3986 encoding of every byte but the unreserved set (and '/' if keep_slash). */
-static void uri_encode(struct sb *b, const char *s, size_t n, bool keep_slash)
+static void uri_encode(struct dynbuf *b, const char *s, size_t n, bool keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
@@ -127,7 +97,7 @@ static int hexval(char c)
  * Decodes %XX in s[0..n) into b ('+' stays a plus: the SDKs send spaces as
  * %20). A '%' not followed by two hex digits is kept as a literal percent.
  */
-static void uri_decode(struct sb *b, const char *s, size_t n)
+static void uri_decode(struct dynbuf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%' && i + 2 < n) {
@@ -182,17 +152,15 @@ static bool hmac_sha256(const void *key, size_t keylen, const void *msg, size_t 
  * starts with '/' and keeps a trailing slash when the input had one (or
  * ended in a dot segment).
  */
-static void normalize_path(struct sb *b, const char *path, size_t n, bool encode)
+static ls_err normalize_path(struct dynbuf *b, const char *path, size_t n, bool encode)
 {
     /* segment start/length pairs of the kept segments */
     size_t cap = 1;
     for (size_t i = 0; i < n; i++)
         cap += path[i] == '/';
     size_t *seg = malloc(2 * cap * sizeof(*seg));
-    if (!seg) {
-        b->oom = true;
-        return;
-    }
+    if (!seg)
+        return LS_ERR_NOMEM;
     size_t nseg = 0;
     /* "/a/" and "/a/b/.." keep a trailing slash; "/a" does not */
     bool trailing =
@@ -230,19 +198,21 @@ static void normalize_path(struct sb *b, const char *path, size_t n, bool encode
     if (nseg && trailing)
         sb_putc(b, '/');
     free(seg);
+    return LS_OK;
 }
 
-static void canonical_uri(struct sb *b, const char *path, const struct sigv4_params *p)
+static ls_err canonical_uri(struct dynbuf *b, const char *path, const struct sigv4_params *p)
 {
     if (!path || !*path)
         path = "/";
     size_t n = strlen(path);
     if (p->normalize_path)
-        normalize_path(b, path, n, true);
-    else if (p->encode_path_unnormalized)
+        return normalize_path(b, path, n, true);
+    if (p->encode_path_unnormalized)
         uri_encode(b, path, n, true);
     else
         sb_put(b, path, n);
+    return LS_OK;
 }
 
 /* ---- canonical query ----------------------------------------------------- */
@@ -262,18 +232,20 @@ static int qparam_cmp(const void *a, const void *b)
 /* Decodes then re-encodes s[0..n) so encoded and raw input canonicalize alike. */
 static char *reencode(const char *s, size_t n)
 {
-    struct sb raw = {0}, enc = {0};
+    struct dynbuf raw, enc;
+    sb_init(&raw);
+    sb_init(&enc);
     uri_decode(&raw, s, n);
-    if (raw.oom) {
-        sb_free(&raw);
+    if (dyn_error(&raw) != LS_OK) {
+        dyn_free(&raw);
         return NULL;
     }
-    uri_encode(&enc, raw.p ? raw.p : "", raw.len, false);
-    sb_free(&raw);
-    return sb_take(&enc);
+    uri_encode(&enc, dyn_ptr(&raw) ? dyn_ptr(&raw) : "", dyn_len(&raw), false);
+    dyn_free(&raw);
+    return dyn_take(&enc, NULL);
 }
 
-static ls_err canonical_query(struct sb *b, const char *query)
+static ls_err canonical_query(struct dynbuf *b, const char *query)
 {
     ls_err rc = LS_OK;
     if (!query || !*query)
@@ -346,11 +318,12 @@ static bool is_ws(char c)
 /* Trims and collapses runs of whitespace (obs-fold continuation lines included). */
 static char *canonical_value(const char *v)
 {
-    struct sb b = {0};
+    struct dynbuf b;
     bool pending_space = false;
+    sb_init(&b);
     for (const char *s = v ? v : ""; *s; s++) {
         if (is_ws(*s)) {
-            pending_space = b.len > 0;
+            pending_space = dyn_len(&b) > 0;
             continue;
         }
         if (pending_space)
@@ -358,7 +331,7 @@ static char *canonical_value(const char *v)
         pending_space = false;
         sb_putc(&b, *s);
     }
-    return sb_take(&b);
+    return dyn_take(&b, NULL);
 }
 
 static bool unsigned_header(const char *lname)
@@ -412,11 +385,12 @@ static bool valid_scope_part(const char *s)
 
 static char *dup_line(const char *name, const char *value)
 {
-    struct sb b = {0};
+    struct dynbuf b;
+    sb_init(&b);
     sb_puts(&b, name);
     sb_puts(&b, ": ");
     sb_puts(&b, value);
-    return sb_take(&b);
+    return dyn_take(&b, NULL);
 }
 
 void sigv4_params_for_service(struct sigv4_params *p, const char *service, const char *region,
@@ -476,17 +450,10 @@ out:
     return ok;
 }
 
-ls_err sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *c,
-                  const struct sigv4_params *p, struct sigv4_result *out, char *err, size_t errcap)
+/* Checks what the signer needs before anything is built; err says what is wrong. */
+static ls_err check_input(const struct sigv4_request *r, const struct sigv4_credentials *c,
+                          const struct sigv4_params *p, char *err, size_t errcap)
 {
-    ls_err rc = LS_OK;
-    struct sb creq = {0}, sts = {0}, sh = {0}, auth = {0};
-    struct chdr *hs = NULL;
-    size_t nh = 0;
-    memset(out, 0, sizeof(*out));
-    if (err && errcap)
-        err[0] = '\0';
-
     if (!r || !c || !p || !r->method || !*r->method) {
         snprintf(err, errcap, "sigv4: no request method");
         return LS_ERR_INVALID;
@@ -505,9 +472,18 @@ ls_err sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials 
         snprintf(err, errcap, "sigv4: region and service must be non-empty, without '/' or spaces");
         return LS_ERR_INVALID;
     }
-    const char *token = c->session_token && *c->session_token ? c->session_token : NULL;
+    return LS_OK;
+}
 
-    /* payload hash */
+/*
+ * The payload hash, and the headers the signer adds (out->added), in the
+ * order the vectors show them sent: the session token, X-Amz-Date,
+ * x-amz-content-sha256.
+ */
+static ls_err signer_headers(const struct sigv4_request *r, const char *token,
+                             const struct sigv4_params *p, struct sigv4_result *out, char *err,
+                             size_t errcap)
+{
     const char *given_sha = find_header(r, "x-amz-content-sha256");
     if (r->payload_hash)
         snprintf(out->payload_hash, sizeof out->payload_hash, "%s", r->payload_hash);
@@ -516,14 +492,12 @@ ls_err sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials 
     else
         sigv4_sha256_hex(r->body, r->body_len, out->payload_hash);
 
-    /* the headers the signer adds, in the order the vectors show them sent */
     const char *given_date = find_header(r, "x-amz-date");
     if (given_date && strcmp(given_date, p->amz_date) != 0) {
         snprintf(err, errcap,
                  "sigv4: the request's X-Amz-Date \"%s\" differs from the signing date %s",
                  given_date, p->amz_date);
-        rc = LS_ERR_INVALID;
-        goto out;
+        return LS_ERR_INVALID;
     }
     if (token && !find_header(r, "x-amz-security-token"))
         out->added[out->added_count++] = dup_line("X-Amz-Security-Token", token);
@@ -532,17 +506,39 @@ ls_err sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials 
     if (p->add_content_sha256 && !given_sha)
         out->added[out->added_count++] = dup_line("x-amz-content-sha256", out->payload_hash);
     for (size_t i = 0; i < out->added_count; i++)
-        if (!out->added[i]) {
-            rc = LS_ERR_NOMEM;
-            goto out;
-        }
+        if (!out->added[i])
+            return LS_ERR_NOMEM;
+    return LS_OK;
+}
 
-    /* canonical headers: the request's, then the signer's own */
-    hs = calloc(r->header_count + SIGV4_MAX_ADDED, sizeof(*hs));
-    if (!hs) {
-        rc = LS_ERR_NOMEM;
-        goto out;
+static void free_chdrs(struct chdr *hs, size_t nh)
+{
+    for (size_t i = 0; i < nh; i++) {
+        free(hs[i].name);
+        if (hs[i].value)
+            OPENSSL_cleanse(hs[i].value, strlen(hs[i].value)); /* may be the token */
+        free(hs[i].value);
     }
+    free(hs);
+}
+
+/*
+ * The canonical headers: the request's, then the signer's own, lower-cased,
+ * values trimmed, the unsigned ones left out, sorted by name (repeats in
+ * request order). *out is the caller's (free_chdrs), also after a failure.
+ */
+static ls_err canonical_headers(const struct sigv4_request *r, const char *token,
+                                const struct sigv4_params *p, const char *payload_hash,
+                                struct chdr **out, size_t *count, char *err, size_t errcap)
+{
+    const char *given_sha = find_header(r, "x-amz-content-sha256");
+    const char *given_date = find_header(r, "x-amz-date");
+    size_t nh = 0;
+    struct chdr *hs = calloc(r->header_count + SIGV4_MAX_ADDED, sizeof(*hs));
+    *out = hs;
+    *count = 0;
+    if (!hs)
+        return LS_ERR_NOMEM;
     for (size_t i = 0; i < r->header_count + 3; i++) {
         const char *name, *value;
         if (i < r->header_count) {
@@ -550,8 +546,7 @@ ls_err sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials 
             value = r->headers[i].value;
             if (!valid_header_name(name)) {
                 snprintf(err, errcap, "sigv4: header %zu has an invalid name", i + 1);
-                rc = LS_ERR_INVALID;
-                goto out;
+                return LS_ERR_INVALID;
             }
         } else if (i == r->header_count) {
             if (!token || !p->sign_session_token || find_header(r, "x-amz-security-token"))
@@ -567,14 +562,12 @@ ls_err sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials 
             if (!p->add_content_sha256 || given_sha)
                 continue;
             name = "x-amz-content-sha256";
-            value = out->payload_hash;
+            value = payload_hash;
         }
         size_t nl = strlen(name);
         char *lname = malloc(nl + 1);
-        if (!lname) {
-            rc = LS_ERR_NOMEM;
-            goto out;
-        }
+        if (!lname)
+            return LS_ERR_NOMEM;
         for (size_t k = 0; k <= nl; k++)
             lname[k] = (name[k] >= 'A' && name[k] <= 'Z') ? (char)(name[k] + 32) : name[k];
         if (unsigned_header(lname)) {
@@ -584,107 +577,134 @@ ls_err sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials 
         hs[nh].name = lname;
         hs[nh].order = i;
         hs[nh].value = canonical_value(value);
-        nh++;
-        if (!hs[nh - 1].value) {
-            rc = LS_ERR_NOMEM;
-            goto out;
-        }
+        *count = ++nh;
+        if (!hs[nh - 1].value)
+            return LS_ERR_NOMEM;
     }
     qsort(hs, nh, sizeof(*hs), chdr_cmp);
+    return LS_OK;
+}
 
-    /* canonical request */
-    sb_puts(&creq, r->method);
-    sb_putc(&creq, '\n');
-    canonical_uri(&creq, r->path, p);
-    sb_putc(&creq, '\n');
-    rc = canonical_query(&creq, r->query);
+/* Method, canonical URI, query, headers, signed header names and payload hash, one per line. */
+static ls_err canonical_request(const struct sigv4_request *r, const struct sigv4_params *p,
+                                const struct chdr *hs, size_t nh, const char *payload_hash,
+                                struct dynbuf *creq, struct dynbuf *sh)
+{
+    sb_puts(creq, r->method);
+    sb_putc(creq, '\n');
+    ls_err rc = canonical_uri(creq, r->path, p);
     if (rc != LS_OK)
-        goto out;
-    sb_putc(&creq, '\n');
+        return rc;
+    sb_putc(creq, '\n');
+    rc = canonical_query(creq, r->query);
+    if (rc != LS_OK)
+        return rc;
+    sb_putc(creq, '\n');
     for (size_t i = 0; i < nh; i++) {
         bool repeat = i > 0 && strcmp(hs[i].name, hs[i - 1].name) == 0;
         if (repeat) {
-            sb_putc(&creq, ',');
+            sb_putc(creq, ',');
         } else {
             if (i > 0)
-                sb_putc(&creq, '\n');
-            sb_puts(&creq, hs[i].name);
-            sb_putc(&creq, ':');
-            if (sh.len)
-                sb_putc(&sh, ';');
-            sb_puts(&sh, hs[i].name);
+                sb_putc(creq, '\n');
+            sb_puts(creq, hs[i].name);
+            sb_putc(creq, ':');
+            if (dyn_len(sh))
+                sb_putc(sh, ';');
+            sb_puts(sh, hs[i].name);
         }
-        sb_puts(&creq, hs[i].value);
+        sb_puts(creq, hs[i].value);
     }
     if (nh)
-        sb_putc(&creq, '\n');
-    sb_putc(&creq, '\n');
-    sb_puts(&creq, sh.p ? sh.p : "");
-    sb_putc(&creq, '\n');
-    sb_puts(&creq, out->payload_hash);
-    if (creq.oom || sh.oom) {
-        rc = LS_ERR_NOMEM;
-        goto out;
-    }
+        sb_putc(creq, '\n');
+    sb_putc(creq, '\n');
+    sb_puts(creq, dyn_ptr(sh) ? dyn_ptr(sh) : "");
+    sb_putc(creq, '\n');
+    sb_puts(creq, payload_hash);
+    return dyn_error(creq) != LS_OK || dyn_error(sh) != LS_OK ? LS_ERR_NOMEM : LS_OK;
+}
 
-    /* string to sign */
+/* The string to sign, the signature and the Authorization value, from the canonical request. */
+static ls_err sign_request(const struct sigv4_credentials *c, const struct sigv4_params *p,
+                           const struct dynbuf *creq, const char *signed_headers,
+                           struct dynbuf *sts, struct dynbuf *auth, char signature[65], char *err,
+                           size_t errcap)
+{
     char creq_hash[65], date8[9], scope[256];
-    sigv4_sha256_hex((const uint8_t *)creq.p, creq.len, creq_hash);
+    sigv4_sha256_hex((const uint8_t *)dyn_ptr(creq), dyn_len(creq), creq_hash);
     memcpy(date8, p->amz_date, 8);
     date8[8] = '\0';
     if (snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", date8, p->region, p->service) >=
         (int)sizeof scope) {
         snprintf(err, errcap, "sigv4: region or service name too long");
-        rc = LS_ERR_INVALID;
-        goto out;
+        return LS_ERR_INVALID;
     }
-    sb_puts(&sts, SIGV4_ALGORITHM "\n");
-    sb_puts(&sts, p->amz_date);
-    sb_putc(&sts, '\n');
-    sb_puts(&sts, scope);
-    sb_putc(&sts, '\n');
-    sb_puts(&sts, creq_hash);
-    if (sts.oom) {
-        rc = LS_ERR_NOMEM;
-        goto out;
-    }
-    if (!sign_sts(c->secret_access_key, date8, p->region, p->service, sts.p, out->signature)) {
+    sb_puts(sts, SIGV4_ALGORITHM "\n");
+    sb_puts(sts, p->amz_date);
+    sb_putc(sts, '\n');
+    sb_puts(sts, scope);
+    sb_putc(sts, '\n');
+    sb_puts(sts, creq_hash);
+    if (dyn_error(sts) != LS_OK)
+        return LS_ERR_NOMEM;
+    if (!sign_sts(c->secret_access_key, date8, p->region, p->service, dyn_ptr(sts), signature)) {
         snprintf(err, errcap, "sigv4: HMAC-SHA256 failed in libcrypto");
-        rc = LS_ERR_INTERNAL;
-        goto out;
+        return LS_ERR_INTERNAL;
     }
+    sb_puts(auth, SIGV4_ALGORITHM " Credential=");
+    sb_puts(auth, c->access_key_id);
+    sb_putc(auth, '/');
+    sb_puts(auth, scope);
+    sb_puts(auth, ", SignedHeaders=");
+    sb_puts(auth, signed_headers);
+    sb_puts(auth, ", Signature=");
+    sb_puts(auth, signature);
+    return dyn_error(auth) != LS_OK ? LS_ERR_NOMEM : LS_OK;
+}
 
-    sb_puts(&auth, SIGV4_ALGORITHM " Credential=");
-    sb_puts(&auth, c->access_key_id);
-    sb_putc(&auth, '/');
-    sb_puts(&auth, scope);
-    sb_puts(&auth, ", SignedHeaders=");
-    sb_puts(&auth, sh.p ? sh.p : "");
-    sb_puts(&auth, ", Signature=");
-    sb_puts(&auth, out->signature);
+ls_err sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *c,
+                  const struct sigv4_params *p, struct sigv4_result *out, char *err, size_t errcap)
+{
+    struct dynbuf creq, sts, sh, auth;
+    struct chdr *hs = NULL;
+    size_t nh = 0;
+    memset(out, 0, sizeof(*out));
+    if (err && errcap)
+        err[0] = '\0';
+    ls_err rc = check_input(r, c, p, err, errcap);
+    if (rc != LS_OK)
+        return rc;
+    sb_init(&creq);
+    sb_init(&sts);
+    sb_init(&sh);
+    sb_init(&auth);
+    const char *token = c->session_token && *c->session_token ? c->session_token : NULL;
 
-    out->canonical_request = sb_take(&creq);
-    out->string_to_sign = sb_take(&sts);
-    out->signed_headers = sb_take(&sh);
-    out->authorization = sb_take(&auth);
-    if (!out->canonical_request || !out->string_to_sign || !out->signed_headers ||
-        !out->authorization)
-        rc = LS_ERR_NOMEM;
-out:
+    rc = signer_headers(r, token, p, out, err, errcap);
+    if (rc == LS_OK)
+        rc = canonical_headers(r, token, p, out->payload_hash, &hs, &nh, err, errcap);
+    if (rc == LS_OK)
+        rc = canonical_request(r, p, hs, nh, out->payload_hash, &creq, &sh);
+    if (rc == LS_OK)
+        rc = sign_request(c, p, &creq, dyn_ptr(&sh) ? dyn_ptr(&sh) : "", &sts, &auth,
+                          out->signature, err, errcap);
+    if (rc == LS_OK) {
+        out->canonical_request = dyn_take(&creq, NULL);
+        out->string_to_sign = dyn_take(&sts, NULL);
+        out->signed_headers = dyn_take(&sh, NULL);
+        out->authorization = dyn_take(&auth, NULL);
+        if (!out->canonical_request || !out->string_to_sign || !out->signed_headers ||
+            !out->authorization)
+            rc = LS_ERR_NOMEM;
+    }
     if (rc == LS_ERR_NOMEM && err && errcap && !err[0])
         snprintf(err, errcap, "sigv4: out of memory");
-    for (size_t i = 0; i < nh; i++) {
-        free(hs[i].name);
-        if (hs[i].value)
-            OPENSSL_cleanse(hs[i].value, strlen(hs[i].value));
-        free(hs[i].value);
-    }
-    free(hs);
-    if (creq.p)
-        OPENSSL_cleanse(creq.p, creq.len); /* may hold the session token */
-    sb_free(&creq);
-    sb_free(&sts);
-    sb_free(&sh);
-    sb_free(&auth);
+    free_chdrs(hs, nh);
+    if (dyn_ptr(&creq))
+        OPENSSL_cleanse(dyn_ptr(&creq), dyn_len(&creq)); /* may hold the session token */
+    dyn_free(&creq);
+    dyn_free(&sts);
+    dyn_free(&sh);
+    dyn_free(&auth);
     return rc;
 }

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "engine/engine_int.h"
+#include "util/url.h"
+#include "scenario/mcp_methods.h"
 
 _Atomic int ls_stop_requested;
 
@@ -158,13 +160,11 @@ enum ls_errclass eng_classify(struct vu *v, const struct jsonrpc_msg *m, struct 
                  (int)(pv.len > 40 ? 40 : pv.len), pv.p);
         return r->err = LS_EC_PROTOCOL;
     }
-    if (v->phase == VU_CALL && v->w->e->s->steps[v->step].method == SCN_TOOLS_CALL) {
-        struct json_span ie;
-        if (json_find_member(m->result, "isError", &ie) && json_span_is_true(ie)) {
-            snprintf(r->detail, sizeof(r->detail), "tool %s returned isError: true",
-                     v->w->e->s->steps[v->step].name);
+    if (v->phase == VU_CALL) {
+        const struct scn_step *st = &v->w->e->s->steps[v->step];
+        if (st->mcp && st->mcp->result_failed &&
+            st->mcp->result_failed(st, m->result, r->detail, sizeof(r->detail)))
             return r->err = LS_EC_TOOL;
-        }
     }
     return r->err = LS_EC_OK;
 }
@@ -752,33 +752,17 @@ static void worker_free(struct worker *w)
         close(w->epfd);
 }
 
-/* Splits host and port out of an http(s) URL for the readiness check. */
+/* Host and port of an http(s) URL for the readiness check (util/url.h). */
 static bool url_host_port(const char *url, char *host, size_t hostcap, int *port)
 {
-    CURLU *u = curl_url();
-    char *h = NULL, *p = NULL;
-    bool ok = false;
-    if (!u)
+    struct ls_url u;
+    char err[256];
+    if (url_parse(url, 0, &u, err, sizeof(err)) != LS_OK)
         return false;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
-        goto out;
-    if (curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK)
-        goto out;
-    if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK)
-        goto out;
-    /* IPv6 literals come bracketed. */
-    size_t hl = strlen(h);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
-        snprintf(host, hostcap, "%.*s", (int)(hl - 2), h + 1);
-    else
-        snprintf(host, hostcap, "%s", h);
-    *port = atoi(p);
-    ok = true;
-out:
-    curl_free(h);
-    curl_free(p);
-    curl_url_cleanup(u);
-    return ok;
+    snprintf(host, hostcap, "%s", u.host);
+    *port = (int)u.port;
+    url_free(&u);
+    return true;
 }
 
 static void sleep_ms(unsigned ms)

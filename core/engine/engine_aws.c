@@ -32,33 +32,23 @@
 #include "aws/awsconf.h"
 #include "engine/engine_aws_int.h"
 #include "engine/engine_int.h"
-
-#define S3_KEEP_BYTES (64u * 1024u)      /* of an S3 reply body: enough for an error document */
+#include "util/url.h"
+#include "scenario/aws_ops.h"
 
 /* -------------------------------------------------------------- helpers */
 
-/* Host header as curl sends it: the host, and the port when the URL names one. */
+/*
+ * The Host header of an endpoint: util/url.h's authority, the scheme's
+ * default port left out (as curl sends it, as the SDKs and `aws sign` sign it).
+ */
 static bool url_host_header(const char *url, char *out, size_t cap)
 {
-    CURLU *u = curl_url();
-    char *h = NULL, *p = NULL;
-    bool ok = false;
-    if (!u)
+    struct ls_url u;
+    char err[256];
+    if (url_parse(url, 0, &u, err, sizeof(err)) != LS_OK)
         return false;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK)
-        goto out;
-    if (curl_url_get(u, CURLUPART_PORT, &p, 0) != CURLUE_OK)
-        p = NULL;
-    if (p)
-        snprintf(out, cap, "%s:%s", h, p);
-    else
-        snprintf(out, cap, "%s", h);
-    ok = true;
-out:
-    curl_free(h);
-    curl_free(p);
-    curl_url_cleanup(u);
+    bool ok = (size_t)snprintf(out, cap, "%s", u.authority) < cap;
+    url_free(&u);
     return ok;
 }
 
@@ -69,11 +59,11 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *userp)
     struct vu *v = userp;
     struct aws_vu *a = v->aws;
     size_t len = size * nmemb;
-    bool s3 = v->w->e->s->steps[v->step].aws->service == SCN_AWS_S3;
+    size_t limit = v->w->e->s->steps[v->step].aws->row->keep_reply_bytes;
     a->resp_total += len;
     size_t keep = len;
-    if (s3 && a->resp_len + keep > S3_KEEP_BYTES)
-        keep = a->resp_len < S3_KEEP_BYTES ? S3_KEEP_BYTES - a->resp_len : 0;
+    if (limit && a->resp_len + keep > limit)
+        keep = a->resp_len < limit ? limit - a->resp_len : 0;
     if (keep == 0)
         return len;
     if (a->resp_len + keep + 1 > a->resp_cap) {

@@ -74,7 +74,7 @@ struct aws_vu {
 
 /*
  * Signs and lists the headers of one request. method/path/query as sent;
- * target is the X-Amz-Target operation (DynamoDB) or NULL; ctype the
+ * target is the X-Amz-Target value (aws_ops.h; DynamoDB) or NULL; ctype the
  * Content-Type or NULL. body is only read. On success *out is a new list
  * the caller frees with curl_slist_free_all(); on failure *out is NULL and
  * err says why (never with a secret).

@@ -19,6 +19,7 @@
 #include "aws/awsconf.h"
 #include "engine/engine_aws_int.h"
 #include "engine/engine_int.h"
+#include "scenario/aws_ops.h"
 
 #define MAX_FOLLOWUPS 1000u              /* a batch that never finishes is an error */
 
@@ -80,11 +81,10 @@ static void send_attempt(struct vu *v)
     struct engine *e = w->e;
     struct aws_engine *ae = e->aws;
     struct aws_vu *a = v->aws;
-    const struct scn_aws_step *st = e->s->steps[v->step].aws;
-    enum aws_service svc = st->service == SCN_AWS_S3 ? AWS_S3 : AWS_DYNAMODB;
+    const struct aws_op *op = e->s->steps[v->step].aws->row;
+    enum aws_service svc = op->service == SCN_AWS_S3 ? AWS_S3 : AWS_DYNAMODB;
     CURL *c = a->easy;
     char err[256];
-    const char *method;
     const uint8_t *body = NULL;
     size_t body_len = 0;
 
@@ -94,36 +94,26 @@ static void send_attempt(struct vu *v)
     a->errbuf[0] = '\0';
     curl_slist_free_all(a->hdrs);
     a->hdrs = NULL;
-    ls_err rc;
-    if (svc == AWS_DYNAMODB) {
-        if (a->batch) {
-            body = (const uint8_t *)aws_batch_current(a->batch, &body_len);
-        } else {
-            body = (const uint8_t *)a->body;
-            body_len = a->body_len;
-        }
-        method = "POST";
-        snprintf(a->url, sizeof(a->url), "%s/", ae->base[svc]);
-        rc = aws_build_signed_headers(ae, svc, method, "/", st->op, "application/x-amz-json-1.0", body,
-                                  body_len, &a->hdrs, err, sizeof(err));
-    } else if (e->s->steps[v->step].method == SCN_S3_PUT_OBJECT) {
-        method = "PUT";
+    if (op->body == AWS_BODY_REQUEST && a->batch) {
+        body = (const uint8_t *)aws_batch_current(a->batch, &body_len);
+    } else if (op->body == AWS_BODY_REQUEST) {
+        body = (const uint8_t *)a->body;
+        body_len = a->body_len;
+    } else if (op->body == AWS_BODY_OBJECT) {
         body = ae->object;
         body_len = (size_t)a->obj_size;
-        snprintf(a->url, sizeof(a->url), "%s%s", ae->base[svc], a->path);
-        rc = aws_build_signed_headers(ae, svc, method, a->path, NULL, "application/octet-stream", body,
-                                  body_len, &a->hdrs, err, sizeof(err));
-    } else {
-        method = "GET";
-        snprintf(a->url, sizeof(a->url), "%s%s", ae->base[svc], a->path);
-        rc = aws_build_signed_headers(ae, svc, method, a->path, NULL, NULL, NULL, 0, &a->hdrs, err,
-                                  sizeof(err));
     }
+    const char *path = op->object_path ? a->path : "/";
+    snprintf(a->url, sizeof(a->url), "%s%s", ae->base[svc], path);
+    ls_err rc = aws_build_signed_headers(ae, svc, op->http_method, path, op->target,
+                                         op->content_type, body, body_len, &a->hdrs, err,
+                                         sizeof(err));
     if (rc != LS_OK) {
         a->aws_code = 0;
         complete(v, LS_EC_OTHER, err);
         return;
     }
+    const char *method = op->http_method;
     curl_easy_setopt(c, CURLOPT_URL, a->url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, a->hdrs);
     if (body) {
@@ -171,16 +161,16 @@ void aws_start(struct vu *v)
         .worker = v->id,
         .rng = &w->rng,
     };
-    if (st->service == SCN_AWS_DYNAMODB) {
+    if (st->row->body == AWS_BODY_REQUEST) {
         long n = tmpl_render(st->request, &vars, a->body, a->body_cap);
         if (n < 0) {
             complete(v, LS_EC_OTHER, "request larger than its buffer");
             return;
         }
         a->body_len = (size_t)n;
-        if (step->method == SCN_DDB_BATCH_GET_ITEM || step->method == SCN_DDB_BATCH_WRITE_ITEM) {
-            ls_err rc = aws_batch_open(step->method == SCN_DDB_BATCH_GET_ITEM ? AWS_BATCH_GET : AWS_BATCH_WRITE,
-                                       a->body, a->body_len, &a->batch, err, sizeof(err));
+        if (st->row->batch) {
+            ls_err rc = aws_batch_open(st->row->batch, a->body, a->body_len, &a->batch, err,
+                                       sizeof(err));
             if (rc != LS_OK) {
                 char d[300];
                 snprintf(d, sizeof(d), "%s: %s", step->name, err);
@@ -188,7 +178,8 @@ void aws_start(struct vu *v)
                 return;
             }
         }
-    } else {
+    }
+    if (st->row->object_path) {
         char key[1024], enc[1800];
         long n = tmpl_render(st->key, &vars, key, sizeof(key));
         long m = n < 0 ? -1 : aws_uri_encode(key, (size_t)n, true, enc, sizeof(enc));
@@ -197,11 +188,11 @@ void aws_start(struct vu *v)
             return;
         }
         snprintf(a->path, sizeof(a->path), "/%s/%s", st->bucket, enc);
-        if (step->method == SCN_S3_PUT_OBJECT) {
-            a->obj_size = aws_size_draw(&st->size, &w->rng);
-            if (a->obj_size > e->aws->object_len)
-                a->obj_size = e->aws->object_len;
-        }
+    }
+    if (st->row->body == AWS_BODY_OBJECT) {
+        a->obj_size = aws_size_draw(&st->size, &w->rng);
+        if (a->obj_size > e->aws->object_len)
+            a->obj_size = e->aws->object_len;
     }
     send_attempt(v);
 }
@@ -219,7 +210,8 @@ void aws_on_done(struct worker *w, CURL *easy, CURLcode result)
     struct aws_vu *a = v->aws;
     struct engine *e = w->e;
     const struct scn_step *step = &e->s->steps[v->step];
-    enum aws_service svc = step->aws->service == SCN_AWS_S3 ? AWS_S3 : AWS_DYNAMODB;
+    const struct aws_op *op = step->aws->row;
+    enum aws_service svc = op->service == SCN_AWS_S3 ? AWS_S3 : AWS_DYNAMODB;
     curl_multi_remove_handle(w->multi, easy);
     a->curl_added = false;
     uint64_t now = eng_now(e);
@@ -246,7 +238,7 @@ void aws_on_done(struct worker *w, CURL *easy, CURLcode result)
     char code[96] = "", msg[160] = "";
     if (tf == AWS_TF_NONE && (status >= 300 || status < 200))
         aws_parse_error(svc, a->resp, a->resp_len, code, sizeof(code), msg, sizeof(msg));
-    enum aws_retry_kind k = aws_retry_classify(tf, (unsigned)status, code);
+    enum aws_retry_kind k = op->retry(tf, (unsigned)status, code);
 
     if (k == AWS_RK_OK) {
         if (!a->batch) {

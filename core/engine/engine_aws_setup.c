@@ -7,6 +7,7 @@
  * as the load (the backoff is a plain sleep here). Existing tables and
  * buckets are fine. It leaves events of kind "aws_setup", never samples.
  */
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,33 +20,29 @@
 #include "engine/engine.h"
 #include "engine/engine_aws_int.h"
 #include "engine/engine_int.h"
+#include "scenario/aws_ops.h"
+#include "util/dynbuf.h"
 
 #define SETUP_ACTIVE_TIMEOUT_NS (120ull * 1000000000ull)
 #define SETUP_POLL_NS (100ull * 1000000ull)
 
-struct sync_reply {
-    char *p;
-    size_t n, cap;
-};
+#define SETUP_REPLY_MAX_BYTES ((size_t)(64u << 20)) /* a setup reply larger than this is refused */
 
 static size_t sync_body(char *buf, size_t size, size_t nmemb, void *userp)
 {
-    struct sync_reply *r = userp;
     size_t len = size * nmemb;
-    if (r->n + len + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->n + len + 1)
-            cap *= 2;
-        char *p = realloc(r->p, cap);
-        if (!p)
-            return 0;
-        r->p = p;
-        r->cap = cap;
-    }
-    memcpy(r->p + r->n, buf, len);
-    r->n += len;
-    r->p[r->n] = '\0';
-    return len;
+    return dyn_addn(userp, buf, len) == LS_OK ? len : 0;
+}
+
+/* A DescribeTable reply says {"Table": {"TableStatus": "ACTIVE", ...}}. */
+static bool table_active(const char *reply, size_t len)
+{
+    cJSON *root = reply ? cJSON_ParseWithLength(reply, len) : NULL;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "Table");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(t, "TableStatus");
+    bool active = cJSON_IsString(st) && strcmp(st->valuestring, "ACTIVE") == 0;
+    cJSON_Delete(root);
+    return active;
 }
 
 static void sleep_ns(uint64_t ns)
@@ -66,13 +63,13 @@ struct setup_ctx {
  * before the load). *status and *code describe the final attempt; reply gets
  * its body. Returns LS_ERR_IO when no reply came at all.
  */
-static ls_err sync_call(struct setup_ctx *sc, enum aws_service svc, const char *method,
-                        const char *path, const char *target, const char *ctype,
+static ls_err sync_call(struct setup_ctx *sc, const struct aws_op *op, const char *path,
                         const uint8_t *body, size_t len, long *status, char *code, size_t codecap,
-                        char *msg, size_t msgcap, struct sync_reply *reply, char *err,
-                        size_t errcap)
+                        char *msg, size_t msgcap, struct dynbuf *reply, char *err, size_t errcap)
 {
     struct aws_engine *ae = sc->e->aws;
+    enum aws_service svc = op->service == SCN_AWS_S3 ? AWS_S3 : AWS_DYNAMODB;
+    const char *method = op->http_method;
     uint32_t max_attempts = ae->conf.max_attempts ? ae->conf.max_attempts : AWS_DEFAULT_MAX_ATTEMPTS;
     char url[2600];
     ls_err rc = LS_OK;
@@ -80,12 +77,11 @@ static ls_err sync_call(struct setup_ctx *sc, enum aws_service svc, const char *
     for (uint32_t attempt = 1;; attempt++) {
         struct curl_slist *h = NULL;
         char ebuf[CURL_ERROR_SIZE] = "";
-        rc = aws_build_signed_headers(ae, svc, method, path, target, ctype, body, len, &h, err, errcap);
+        rc = aws_build_signed_headers(ae, svc, method, path, op->target, op->content_type, body, len,
+                                      &h, err, errcap);
         if (rc != LS_OK)
             return rc;
-        reply->n = 0;
-        if (reply->p)
-            reply->p[0] = '\0';
+        dyn_reset(reply);
         CURL *c = sc->easy;
         curl_easy_reset(c);
         curl_easy_setopt(c, CURLOPT_URL, url);
@@ -113,8 +109,8 @@ static ls_err sync_call(struct setup_ctx *sc, enum aws_service svc, const char *
         enum aws_transport_fault tf = aws_fault_of(res);
         code[0] = msg[0] = '\0';
         if (tf == AWS_TF_NONE && (*status >= 300 || *status < 200))
-            aws_parse_error(svc, reply->p, reply->n, code, codecap, msg, msgcap);
-        enum aws_retry_kind k = aws_retry_classify(tf, (unsigned)*status, code);
+            aws_parse_error(svc, dyn_ptr(reply), dyn_len(reply), code, codecap, msg, msgcap);
+        enum aws_retry_kind k = op->retry(tf, (unsigned)*status, code);
         if ((k == AWS_RK_THROTTLE || k == AWS_RK_TRANSIENT) && attempt < max_attempts &&
             !atomic_load(&ls_stop_requested)) {
             sc->retries++;
@@ -143,7 +139,8 @@ static ls_err setup_batch_write(struct setup_ctx *sc, const char *body, size_t l
                                 uint64_t *followups, char *err, size_t errcap)
 {
     struct aws_batch *b = NULL;
-    struct sync_reply rep = {0};
+    struct dynbuf rep;
+    dyn_init(&rep, SETUP_REPLY_MAX_BYTES);
     char code[96], msg[160], what[200];
     long status;
     ls_err rc = aws_batch_open(AWS_BATCH_WRITE, body, len, &b, err, errcap);
@@ -152,7 +149,7 @@ static ls_err setup_batch_write(struct setup_ctx *sc, const char *body, size_t l
     const char *call;
     size_t clen;
     while ((call = aws_batch_current(b, &clen)) != NULL) {
-        rc = sync_call(sc, AWS_DYNAMODB, "POST", "/", "BatchWriteItem", "application/x-amz-json-1.0",
+        rc = sync_call(sc, aws_op_by_name(SCN_AWS_DYNAMODB, "BatchWriteItem"), "/",
                        (const uint8_t *)call, clen, &status, code, sizeof(code), msg, sizeof(msg),
                        &rep, err, errcap);
         if (rc != LS_OK)
@@ -164,7 +161,7 @@ static ls_err setup_batch_write(struct setup_ctx *sc, const char *body, size_t l
         }
         bool fu;
         uint32_t items;
-        rc = aws_batch_reply(b, rep.p ? rep.p : "", rep.n, &fu, &items);
+        rc = aws_batch_reply(b, dyn_ptr(&rep) ? dyn_ptr(&rep) : "", dyn_len(&rep), &fu, &items);
         if (rc != LS_OK) {
             snprintf(err, errcap, "AWS setup: BatchWriteItem reply is not a JSON object");
             goto out;
@@ -174,7 +171,7 @@ static ls_err setup_batch_write(struct setup_ctx *sc, const char *body, size_t l
     }
 out:
     aws_batch_free(b);
-    free(rep.p);
+    dyn_free(&rep);
     return rc;
 }
 
@@ -182,11 +179,12 @@ static ls_err setup_create_table(struct setup_ctx *sc, const struct scn_aws_setu
                                  size_t errcap)
 {
     struct engine *e = sc->e;
-    struct sync_reply rep = {0};
+    struct dynbuf rep;
+    dyn_init(&rep, SETUP_REPLY_MAX_BYTES);
     char code[96], msg[160];
     long status;
     uint64_t t0 = ls_now_ns();
-    ls_err rc = sync_call(sc, AWS_DYNAMODB, "POST", "/", "CreateTable", "application/x-amz-json-1.0",
+    ls_err rc = sync_call(sc, aws_op_by_name(SCN_AWS_DYNAMODB, "CreateTable"), "/",
                           (const uint8_t *)a->body, strlen(a->body), &status, code, sizeof(code),
                           msg, sizeof(msg), &rep, err, errcap);
     if (rc != LS_OK)
@@ -206,9 +204,9 @@ static ls_err setup_create_table(struct setup_ctx *sc, const struct scn_aws_setu
             goto out;
         }
         for (;;) {
-            rc = sync_call(sc, AWS_DYNAMODB, "POST", "/", "DescribeTable",
-                           "application/x-amz-json-1.0", (const uint8_t *)desc, (size_t)n, &status,
-                           code, sizeof(code), msg, sizeof(msg), &rep, err, errcap);
+            rc = sync_call(sc, aws_op_by_name(SCN_AWS_DYNAMODB, "DescribeTable"), "/",
+                           (const uint8_t *)desc, (size_t)n, &status, code, sizeof(code), msg,
+                           sizeof(msg), &rep, err, errcap);
             if (rc != LS_OK)
                 goto out;
             polls++;
@@ -216,7 +214,7 @@ static ls_err setup_create_table(struct setup_ctx *sc, const struct scn_aws_setu
                 rc = setup_fail(err, errcap, "DescribeTable", status, code, msg);
                 goto out;
             }
-            if (rep.p && strstr(rep.p, "\"TableStatus\":\"ACTIVE\""))
+            if (table_active(dyn_ptr(&rep), dyn_len(&rep)))
                 break;
             if (ls_now_ns() - t0 > SETUP_ACTIVE_TIMEOUT_NS || atomic_load(&ls_stop_requested)) {
                 snprintf(err, errcap, "AWS setup: table %s is not ACTIVE after %u DescribeTable calls",
@@ -232,7 +230,7 @@ static ls_err setup_create_table(struct setup_ctx *sc, const struct scn_aws_setu
               a->wait_active ? ", ACTIVE after " : ", not waited for; ", polls,
               (double)(ls_now_ns() - t0) / 1e6);
 out:
-    free(rep.p);
+    dyn_free(&rep);
     return rc;
 }
 
@@ -275,13 +273,15 @@ out:
 static ls_err setup_create_bucket(struct setup_ctx *sc, const struct scn_aws_setup *a, char *err,
                                   size_t errcap)
 {
-    struct sync_reply rep = {0};
+    struct dynbuf rep;
+    dyn_init(&rep, SETUP_REPLY_MAX_BYTES);
     char code[96], msg[160], path[128];
     long status;
     uint64_t t0 = ls_now_ns();
     snprintf(path, sizeof(path), "/%s", a->bucket);
-    ls_err rc = sync_call(sc, AWS_S3, "PUT", path, NULL, NULL, (const uint8_t *)"", 0, &status, code,
-                          sizeof(code), msg, sizeof(msg), &rep, err, errcap);
+    ls_err rc = sync_call(sc, aws_op_by_name(SCN_AWS_S3, "CreateBucket"), path,
+                          (const uint8_t *)"", 0, &status, code, sizeof(code), msg, sizeof(msg),
+                          &rep, err, errcap);
     if (rc == LS_OK) {
         bool existed = strcmp(code, "BucketAlreadyOwnedByYou") == 0;
         if (status != 200 && !existed)
@@ -290,7 +290,7 @@ static ls_err setup_create_bucket(struct setup_ctx *sc, const struct scn_aws_set
             eng_event(sc->e, "aws_setup", "create_bucket %s: %s, %.0f ms", a->bucket,
                       existed ? "already existed" : "created", (double)(ls_now_ns() - t0) / 1e6);
     }
-    free(rep.p);
+    dyn_free(&rep);
     return rc;
 }
 
@@ -298,7 +298,8 @@ static ls_err setup_put_objects(struct setup_ctx *sc, const struct scn_aws_setup
                                 size_t errcap)
 {
     struct aws_engine *ae = sc->e->aws;
-    struct sync_reply rep = {0};
+    struct dynbuf rep;
+    dyn_init(&rep, SETUP_REPLY_MAX_BYTES);
     char code[96], msg[160], key[1024], enc[1800], path[2048];
     long status;
     uint64_t t0 = ls_now_ns(), bytes = 0;
@@ -315,8 +316,9 @@ static ls_err setup_put_objects(struct setup_ctx *sc, const struct scn_aws_setup
         uint64_t size = aws_size_draw(&a->size, &sc->rng);
         if (size > ae->object_len)
             size = ae->object_len;
-        rc = sync_call(sc, AWS_S3, "PUT", path, NULL, "application/octet-stream", ae->object,
-                       (size_t)size, &status, code, sizeof(code), msg, sizeof(msg), &rep, err, errcap);
+        rc = sync_call(sc, aws_op_by_name(SCN_AWS_S3, "PutObject"), path, ae->object,
+                       (size_t)size, &status, code, sizeof(code), msg, sizeof(msg), &rep, err,
+                       errcap);
         if (rc == LS_OK && status != 200)
             rc = setup_fail(err, errcap, "PutObject", status, code, msg);
         bytes += size;
@@ -324,7 +326,7 @@ static ls_err setup_put_objects(struct setup_ctx *sc, const struct scn_aws_setup
     if (rc == LS_OK)
         eng_event(sc->e, "aws_setup", "put_objects %s: %u object(s), %llu bytes, %.0f ms", a->bucket,
                   a->count, (unsigned long long)bytes, (double)(ls_now_ns() - t0) / 1e6);
-    free(rep.p);
+    dyn_free(&rep);
     return rc;
 }
 

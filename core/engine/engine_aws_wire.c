@@ -20,9 +20,8 @@
 #include "aws/awsconf.h"
 #include "engine/engine_aws_int.h"
 #include "engine/engine_int.h"
+#include "aws/aws_sign.h"
 #include "aws/sigv4.h"
-
-static const char *const ddb_target_prefix = "DynamoDB_20120810.";
 
 /* -------------------------------------------------------------- helpers */
 
@@ -50,35 +49,37 @@ static struct curl_slist *add_header(struct curl_slist *h, const char *line, boo
  * Content-Type or NULL. On failure err says why (never with a secret).
  */
 ls_err aws_build_signed_headers(const struct aws_engine *ae, enum aws_service svc,
-                                   const char *method, const char *path, const char *target,
-                                   const char *ctype, const uint8_t *body, size_t body_len,
-                                   struct curl_slist **out, char *err, size_t errcap)
+                                const char *method, const char *path, const char *target,
+                                const char *ctype, const uint8_t *body, size_t body_len,
+                                struct curl_slist **out, char *err, size_t errcap)
 {
     char amz_date[17];
-    char target_hdr[128] = "";
-    struct sigv4_header hs[3];
+    struct sigv4_header hs[2];
     size_t nh = 0;
     struct sigv4_result res = {0};
-    struct sigv4_params p;
     struct curl_slist *h = NULL;
     bool ok = true;
     char line[512];
-    ls_err rc;
 
     amz_now(amz_date);
-    hs[nh++] = (struct sigv4_header){"host", ae->host[svc]};
     if (ctype)
         hs[nh++] = (struct sigv4_header){"content-type", ctype};
-    if (target) {
-        snprintf(target_hdr, sizeof(target_hdr), "%s%s", ddb_target_prefix, target);
-        hs[nh++] = (struct sigv4_header){"x-amz-target", target_hdr};
-    }
-    struct sigv4_request r = {.method = method, .path = path, .query = "", .headers = hs,
-                              .header_count = nh, .body = body, .body_len = body_len};
+    if (target)
+        hs[nh++] = (struct sigv4_header){"x-amz-target", target};
+    struct aws_sign_request rq = {.service = awsconf_service_name(svc),
+                                  .region = ae->conf.region,
+                                  .amz_date = amz_date,
+                                  .method = method,
+                                  .host = ae->host[svc],
+                                  .path = path,
+                                  .query = "",
+                                  .headers = hs,
+                                  .header_count = nh,
+                                  .body = body,
+                                  .body_len = body_len};
     struct sigv4_credentials c = {ae->conf.access_key_id, ae->conf.secret_access_key,
                                   ae->conf.session_token};
-    sigv4_params_for_service(&p, awsconf_service_name(svc), ae->conf.region, amz_date);
-    rc = sigv4_sign(&r, &c, &p, &res, err, errcap);
+    ls_err rc = aws_sign_request(&rq, &c, &res, err, errcap);
     if (rc != LS_OK)
         goto out;
     snprintf(line, sizeof(line), "Host: %s", ae->host[svc]);
@@ -88,7 +89,7 @@ ls_err aws_build_signed_headers(const struct aws_engine *ae, enum aws_service sv
         h = add_header(h, line, &ok);
     }
     if (target) {
-        snprintf(line, sizeof(line), "X-Amz-Target: %s", target_hdr);
+        snprintf(line, sizeof(line), "X-Amz-Target: %s", target);
         h = add_header(h, line, &ok);
     }
     for (size_t i = 0; i < res.added_count; i++)

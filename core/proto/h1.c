@@ -10,6 +10,8 @@
  */
 #include "proto/h1.h"
 
+#include "util/url.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -592,6 +594,7 @@ const char *h1_error(const struct h1_parser *p)
 
 ls_err h1_parse_url(const char *url, struct h1_url *out, char *err, size_t errcap)
 {
+    struct ls_url u;
     memset(out, 0, sizeof(*out));
     if (strncasecmp(url, "http://", 7) != 0) {
         snprintf(err, errcap, "%s: the native HTTP client speaks plain http:// only", url);
@@ -603,78 +606,27 @@ ls_err h1_parse_url(const char *url, struct h1_url *out, char *err, size_t errca
             return LS_ERR_INVALID;
         }
     }
-    const char *a = url + 7;
-    size_t alen = strcspn(a, "/?#");
-    const char *rest = a + alen;
-    if (memchr(a, '@', alen)) {
+    ls_err rc = url_parse(url, 0, &u, err, errcap);
+    if (rc != LS_OK)
+        return rc;
+    if (u.has_userinfo) {
         snprintf(err, errcap, "%s: user information in the URL is not supported", url);
-        return LS_ERR_INVALID;
-    }
-    const char *h = a, *hend, *port = NULL;
-    size_t hlen;
-    if (alen && a[0] == '[') {
-        const char *rb = memchr(a, ']', alen);
-        if (!rb) {
-            snprintf(err, errcap, "%s: unterminated IPv6 address", url);
-            return LS_ERR_INVALID;
-        }
-        h = a + 1;
-        hend = rb;
-        if (rb + 1 < a + alen) {
-            if (rb[1] != ':') {
-                snprintf(err, errcap, "%s: unexpected text after the IPv6 address", url);
-                return LS_ERR_INVALID;
-            }
-            port = rb + 2;
-        }
-    } else {
-        const char *colon = memchr(a, ':', alen);
-        hend = colon ? colon : a + alen;
-        if (colon)
-            port = colon + 1;
-    }
-    hlen = (size_t)(hend - h);
-    if (hlen == 0 || hlen >= sizeof(out->host)) {
-        snprintf(err, errcap, "%s: %s host", url, hlen ? "too long a" : "empty");
-        return LS_ERR_INVALID;
-    }
-    memcpy(out->host, h, hlen);
-    unsigned long pn = 80;
-    if (port) {
-        size_t plen = (size_t)(a + alen - port);
-        pn = 0;
-        for (size_t i = 0; i < plen; i++) {
-            if (port[i] < '0' || port[i] > '9' || pn > 65535) {
-                pn = 70000;
-                break;
-            }
-            pn = pn * 10 + (unsigned long)(port[i] - '0');
-        }
-        if (plen == 0 || pn == 0 || pn > 65535) {
-            snprintf(err, errcap, "%s: bad port", url);
-            return LS_ERR_INVALID;
-        }
-    }
-    snprintf(out->port, sizeof(out->port), "%lu", pn);
-    bool v6 = a[0] == '[';
-    if (pn == 80)
-        snprintf(out->authority, sizeof(out->authority), "%s%s%s", v6 ? "[" : "", out->host,
-                 v6 ? "]" : "");
-    else
-        snprintf(out->authority, sizeof(out->authority), "%s%s%s:%lu", v6 ? "[" : "", out->host,
-                 v6 ? "]" : "", pn);
-    size_t tlen = strcspn(rest, "#");
-    if (tlen + 2 > sizeof(out->target)) {
+        rc = LS_ERR_INVALID;
+    } else if (strlen(u.host) >= sizeof(out->host) || strlen(u.authority) >= sizeof(out->authority)) {
+        snprintf(err, errcap, "%s: too long a host", url);
+        rc = LS_ERR_INVALID;
+    } else if (strlen(u.path) + (u.query ? strlen(u.query) + 1 : 0) + 2 > sizeof(out->target)) {
         snprintf(err, errcap, "%s: path longer than %zu bytes", url, sizeof(out->target) - 2);
-        return LS_ERR_INVALID;
-    }
-    if (tlen == 0 || rest[0] != '/') {
-        out->target[0] = '/';
-        memcpy(out->target + 1, rest, tlen);
+        rc = LS_ERR_INVALID;
     } else {
-        memcpy(out->target, rest, tlen);
+        snprintf(out->host, sizeof(out->host), "%s", u.host);
+        snprintf(out->port, sizeof(out->port), "%u", u.port);
+        snprintf(out->authority, sizeof(out->authority), "%s", u.authority);
+        snprintf(out->target, sizeof(out->target), "%s%s%s", u.path, u.query ? "?" : "",
+                 u.query ? u.query : "");
     }
-    return LS_OK;
+    url_free(&u);
+    return rc;
 }
 
 static bool put(char **w, char *end, const char *s, size_t n)

@@ -109,7 +109,8 @@ struct h1_url {
 };
 
 /*
- * Splits an http:// URL (scheme case-insensitive). Refuses https://, user
+ * Splits an http:// URL (scheme case-insensitive) with util/url.h, the URL
+ * parser every part of loadscope shares. Refuses https://, user
  * information, an empty host, a bad port, parts longer than struct h1_url
  * holds, and spaces or control characters, with a message in err.
  */

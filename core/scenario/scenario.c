@@ -218,9 +218,7 @@ out:
 
 ls_err scenario_load(const char *path, struct scenario **out, char *err, size_t errcap)
 {
-    ls_err rc = LS_OK;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
+    struct dynbuf buf;
     FILE *f = fopen(path, "rb");
 
     *out = NULL;
@@ -229,39 +227,25 @@ ls_err scenario_load(const char *path, struct scenario **out, char *err, size_t 
             snprintf(err, errcap, "%s: cannot open: %s", path, strerror(errno));
         return LS_ERR_IO;
     }
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4096;
-            char *nb = realloc(buf, cap);
-            if (nb == NULL) {
-                rc = LS_ERR_NOMEM;
-                if (err != NULL && errcap > 0)
-                    snprintf(err, errcap, "%s: out of memory", path);
-                goto out;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-        if (n > SCN_MAX_FILE_BYTES) {
-            rc = LS_ERR_INVALID;
-            if (err != NULL && errcap > 0)
-                snprintf(err, errcap, "%s: file too large (more than %u bytes)", path,
-                         SCN_MAX_FILE_BYTES);
-            goto out;
-        }
-    }
-    if (ferror(f)) {
+    dyn_init(&buf, (size_t)SCN_MAX_FILE_BYTES + 1);
+    ls_err rc = dyn_read(&buf, f);
+    if (rc == LS_ERR_RANGE) {
+        rc = LS_ERR_INVALID;
+        if (err != NULL && errcap > 0)
+            snprintf(err, errcap, "%s: file too large (more than %u bytes)", path,
+                     SCN_MAX_FILE_BYTES);
+    } else if (rc == LS_ERR_NOMEM) {
+        if (err != NULL && errcap > 0)
+            snprintf(err, errcap, "%s: out of memory", path);
+    } else if (rc != LS_OK) {
         rc = LS_ERR_IO;
         if (err != NULL && errcap > 0)
             snprintf(err, errcap, "%s: read failed: %s", path, strerror(errno));
-        goto out;
+    } else {
+        rc = scenario_parse(path, dyn_ptr(&buf) != NULL ? dyn_ptr(&buf) : "", dyn_len(&buf), out,
+                            err, errcap);
     }
-    rc = scenario_parse(path, buf != NULL ? buf : "", n, out, err, errcap);
-out:
-    free(buf);
+    dyn_free(&buf);
     fclose(f);
     return rc;
 }

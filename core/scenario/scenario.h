@@ -124,6 +124,7 @@ struct scn_size {
 
 /* What an AWS step sends. */
 struct scn_aws_step {
+    const struct aws_op *row;   /* the operation's table row (aws_ops.h) */
     enum scn_aws_service service;
     const char *op;             /* "GetItem", "PutObject", ... (static string) */
     struct tmpl *request;       /* DynamoDB: the JSON body */
@@ -173,11 +174,15 @@ struct scn_stage {
     double target_rate;         /* requests per second reached at the end of the stage */
 };
 
+struct mcp_method; /* mcp_methods.h */
+struct aws_op;     /* aws_ops.h */
+
 struct scn_step {
     char *name;
     uint32_t weight;            /* >= 1; default 1 */
     enum scn_method method;
     const char *method_name;    /* "tools/call", ... (static string) */
+    const struct mcp_method *mcp; /* MCP steps: the method's table row; NULL for AWS steps */
     char *params_text;          /* params JSON before substitution, for storage/display */
     struct tmpl *params;        /* compiled params JSON; NULL when the method takes none */
     struct scn_aws_step *aws;   /* AWS steps only; NULL for MCP steps */

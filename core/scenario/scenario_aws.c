@@ -10,6 +10,8 @@
  */
 #include "scenario/scenario_int.h"
 
+#include "scenario/aws_ops.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +19,6 @@
 
 #define SCN_MAX_OBJECT_BYTES (1ull << 30) /* 1 GiB: one buffer of the largest size is kept */
 #define SCN_MAX_SETUP_COUNT 10000000u
-
-static const char *const aws_method_names[] = {
-    "dynamodb.GetItem",        "dynamodb.PutItem", "dynamodb.UpdateItem",
-    "dynamodb.DeleteItem",     "dynamodb.Query",   "dynamodb.BatchGetItem",
-    "dynamodb.BatchWriteItem", "s3.PutObject",     "s3.GetObject"};
-static const enum scn_method aws_method_ids[] = {
-    SCN_DDB_GET_ITEM,         SCN_DDB_PUT_ITEM,  SCN_DDB_UPDATE_ITEM,
-    SCN_DDB_DELETE_ITEM,      SCN_DDB_QUERY,     SCN_DDB_BATCH_GET_ITEM,
-    SCN_DDB_BATCH_WRITE_ITEM, SCN_S3_PUT_OBJECT, SCN_S3_GET_OBJECT};
 
 /* True when a step's "method" names an AWS operation (or tries to: "dynamodb.", "s3."). */
 bool scn_is_aws_method_value(const cJSON *m)
@@ -187,34 +180,100 @@ static const char *as_bucket(struct ctx *c, const struct field *f)
     return b;
 }
 
+/* The keys an AWS step may have: its own, then every key some operation takes, in table order. */
+static size_t aws_step_keys(const char **keys, size_t cap)
+{
+    size_t n = 0;
+    keys[n++] = "name";
+    keys[n++] = "weight";
+    keys[n++] = "method";
+    for (size_t o = 0; o < aws_op_count; o++) {
+        for (size_t k = 0; k < AWS_OP_MAX_KEYS && aws_ops[o].keys[k] != NULL; k++) {
+            bool seen = false;
+            for (size_t i = 0; i < n && !seen; i++)
+                seen = strcmp(keys[i], aws_ops[o].keys[k]) == 0;
+            if (!seen && n < cap)
+                keys[n++] = aws_ops[o].keys[k];
+        }
+    }
+    return n;
+}
+
+static bool op_takes(const struct aws_op *op, const char *key)
+{
+    for (size_t k = 0; k < AWS_OP_MAX_KEYS && op->keys[k] != NULL; k++)
+        if (strcmp(op->keys[k], key) == 0)
+            return true;
+    return false;
+}
+
+/* A DynamoDB step's "request": an object with the member its operation needs. */
+static bool parse_ddb_request(struct ctx *c, struct scn_step *st, const cJSON *v,
+                              const struct jpath *p)
+{
+    const struct aws_op *op = st->aws->row;
+    struct field f = scn_field(v, "request", p);
+    if (!scn_need(c, &f, "an object (the DynamoDB request JSON)"))
+        return false;
+    if (!cJSON_IsObject(f.v)) {
+        scn_expected(c, f.v, &f.p, "an object (the DynamoDB request JSON)");
+        return false;
+    }
+    struct field need_f = scn_field(f.v, op->needs, &f.p);
+    if (op->batch) {
+        if (!scn_need(c, &need_f, "an object of tables") ||
+            !scn_check_object(c, need_f.v, &need_f.p, NULL, 0, "an object of tables"))
+            return false;
+        if (need_f.v->child == NULL) {
+            scn_expected(c, need_f.v, &need_f.p, "an object with at least one table");
+            return false;
+        }
+    } else if (!scn_need(c, &need_f, "a non-empty string (the table)") ||
+               !scn_as_string(c, &need_f, true)) {
+        return false;
+    }
+    return scn_compile_json_template(c, &f, "an object (the DynamoDB request JSON)",
+                                     &st->params_text, &st->aws->request);
+}
+
+static bool parse_s3_object(struct ctx *c, struct scn_step *st, const cJSON *v,
+                            const struct jpath *p);
+
 bool scn_parse_aws_step(struct ctx *c, struct scn_step *st, const cJSON *v, const struct jpath *p)
 {
-    static const char *const keys[] = {"name",   "weight", "method", "request",
-                                       "bucket", "key",    "size"};
-    if (!CHECK_OBJECT(c, v, p, keys, "an object with a \"method\""))
+    const char *keys[3 + AWS_OP_MAX * AWS_OP_MAX_KEYS];
+    size_t nkeys = aws_step_keys(keys, sizeof keys / sizeof keys[0]);
+    if (!scn_check_object(c, v, p, keys, nkeys, "an object with a \"method\""))
         return false;
+    const char *names[AWS_OP_MAX];
+    const struct aws_op *rows[AWS_OP_MAX];
+    size_t nnames = 0;
+    for (size_t i = 0; i < aws_op_count; i++) {
+        if (aws_ops[i].method != NULL) {
+            rows[nnames] = &aws_ops[i];
+            names[nnames++] = aws_ops[i].method;
+        }
+    }
     struct field f = scn_field(v, "method", p);
-    int m = AS_ENUM(c, &f, aws_method_names);
+    int m = scn_as_enum(c, &f, names, nnames);
     if (m < 0)
         return false;
-    st->method = aws_method_ids[m];
-    st->method_name = aws_method_names[m];
+    const struct aws_op *op = rows[m];
+    st->method = op->id;
+    st->method_name = op->method;
     st->aws = calloc(1, sizeof *st->aws);
     if (st->aws == NULL) {
         scn_nomem(c);
         return false;
     }
-    bool s3 = strncmp(st->method_name, "s3.", 3) == 0;
-    st->aws->service = s3 ? SCN_AWS_S3 : SCN_AWS_DYNAMODB;
-    st->aws->op = strchr(st->method_name, '.') + 1;
+    st->aws->row = op;
+    st->aws->service = op->service;
+    st->aws->op = op->name;
 
     /* keys the method does not take */
-    for (size_t i = 3; i < sizeof keys / sizeof keys[0]; i++) {
-        bool takes = s3 ? (strcmp(keys[i], "request") != 0 &&
-                           (strcmp(keys[i], "size") != 0 || st->method == SCN_S3_PUT_OBJECT))
-                        : strcmp(keys[i], "request") == 0;
+    for (size_t i = 3; i < nkeys; i++) {
         f = scn_field(v, keys[i], p);
-        if (f.v != NULL && !takes) {
+        if (f.v != NULL && !op_takes(op, keys[i])) {
             scn_fail_key(c, &f.p, "not allowed for method \"%s\"", st->method_name);
             return false;
         }
@@ -222,33 +281,15 @@ bool scn_parse_aws_step(struct ctx *c, struct scn_step *st, const cJSON *v, cons
 
     if (!scn_step_weight_name(c, st, v, p))
         return false;
+    if (op->body == AWS_BODY_REQUEST)
+        return parse_ddb_request(c, st, v, p);
+    return parse_s3_object(c, st, v, p);
+}
 
-    if (!s3) {
-        f = scn_field(v, "request", p);
-        if (!scn_need(c, &f, "an object (the DynamoDB request JSON)"))
-            return false;
-        if (!cJSON_IsObject(f.v)) {
-            scn_expected(c, f.v, &f.p, "an object (the DynamoDB request JSON)");
-            return false;
-        }
-        bool batch = st->method == SCN_DDB_BATCH_GET_ITEM || st->method == SCN_DDB_BATCH_WRITE_ITEM;
-        struct field need_f = scn_field(f.v, batch ? "RequestItems" : "TableName", &f.p);
-        if (batch) {
-            if (!scn_need(c, &need_f, "an object of tables") ||
-                !scn_check_object(c, need_f.v, &need_f.p, NULL, 0, "an object of tables"))
-                return false;
-            if (need_f.v->child == NULL) {
-                scn_expected(c, need_f.v, &need_f.p, "an object with at least one table");
-                return false;
-            }
-        } else if (!scn_need(c, &need_f, "a non-empty string (the table)") ||
-                   !scn_as_string(c, &need_f, true)) {
-            return false;
-        }
-        return scn_compile_json_template(c, &f, "an object (the DynamoDB request JSON)",
-                                         &st->params_text, &st->aws->request);
-    }
-
+/* An S3 step's "bucket", "key" and, when it puts an object, "size". */
+static bool parse_s3_object(struct ctx *c, struct scn_step *st, const cJSON *v,
+                            const struct jpath *p)
+{
     struct field fb = scn_field(v, "bucket", p);
     struct field fk = scn_field(v, "key", p);
     struct field fz = scn_field(v, "size", p);
@@ -259,12 +300,13 @@ bool scn_parse_aws_step(struct ctx *c, struct scn_step *st, const cJSON *v, cons
     if (!scn_need(c, &fk, "a non-empty string (the object key; placeholders allowed)") ||
         !scn_compile_string_template(c, &fk, &st->aws->key))
         return false;
-    struct dbuf b = {0};
+    struct dynbuf b;
+    dyn_init(&b, SCN_MAX_EMIT_BYTES);
     scn_db_str(&b, "{\"bucket\":");
     bool ok = scn_emit_field(c, &b, &fb, false);
     scn_db_str(&b, ",\"key\":");
     ok = ok && scn_emit_field(c, &b, &fk, false);
-    if (ok && st->method == SCN_S3_PUT_OBJECT) {
+    if (ok && st->aws->row->body == AWS_BODY_OBJECT) {
         if (!scn_need(c, &fz,
                       "a size in bytes, or an object with one of \"uniform\", \"lognormal\" or "
                       "\"choices\"") ||
@@ -276,15 +318,15 @@ bool scn_parse_aws_step(struct ctx *c, struct scn_step *st, const cJSON *v, cons
         }
     }
     scn_db_str(&b, "}");
-    if (ok && b.oom) {
-        scn_nomem(c);
-        ok = false;
-    }
+    ok = ok && scn_emit_done(c, &b);
     if (ok) {
-        st->params_text = b.p;
-        b.p = NULL;
+        st->params_text = dyn_take(&b, NULL);
+        if (st->params_text == NULL) {
+            scn_nomem(c);
+            ok = false;
+        }
     }
-    free(b.p);
+    dyn_free(&b);
     return ok;
 }
 
@@ -483,7 +525,7 @@ bool scn_check_aws_mix(struct ctx *c, struct scenario *s, const cJSON *root)
         const struct scn_step *st = &s->steps[i];
         if (st->aws != NULL) {
             s->has_aws_steps = true;
-            if (st->method == SCN_S3_PUT_OBJECT && st->aws->size.hi > max_obj)
+            if (st->aws->row->body == AWS_BODY_OBJECT && st->aws->size.hi > max_obj)
                 max_obj = st->aws->size.hi;
         } else {
             s->has_mcp_steps = true;

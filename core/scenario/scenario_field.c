@@ -16,18 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sbuf {
-    char *p;
-    size_t cap;
-    size_t n;
-};
+#define PATH_SHOWN_BYTES 255 /* of a JSON path in a message; longer paths are cut */
 
-static void sb_add(struct sbuf *b, const char *s, size_t n)
+/* Appends to a path being formatted; a failure is sticky in b (the path is then left out). */
+static void sb_add(struct dynbuf *b, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n && b->n + 1 < b->cap; i++)
-        b->p[b->n++] = s[i];
-    if (b->cap > 0)
-        b->p[b->n] = '\0';
+    if (dyn_addn(b, s, n) != LS_OK)
+        return;
 }
 
 static bool is_ident(const char *s)
@@ -41,7 +36,7 @@ static bool is_ident(const char *s)
     return true;
 }
 
-static void path_fmt(const struct jpath *p, struct sbuf *b)
+static void path_fmt(const struct jpath *p, struct dynbuf *b)
 {
     if (p->up == NULL) {
         sb_add(b, "$", 1);
@@ -79,14 +74,16 @@ static void vfail_at(struct ctx *c, const struct jpath *p, size_t pos, const cha
     c->rc = LS_ERR_INVALID;
     if (c->err == NULL || c->errcap == 0)
         return;
-    char path[256];
     char msg[768];
-    struct sbuf b = {path, sizeof path, 0};
-    path_fmt(p, &b);
+    struct dynbuf path;
+    dyn_init(&path, SCN_MAX_EMIT_BYTES);
+    path_fmt(p, &path);
     vsnprintf(msg, sizeof msg, fmt, ap);
     unsigned line, col;
     scn_line_col(c, pos, &line, &col);
-    snprintf(c->err, c->errcap, "%s:%u:%u: %s: %s", c->file, line, col, path, msg);
+    snprintf(c->err, c->errcap, "%s:%u:%u: %.*s: %s", c->file, line, col, PATH_SHOWN_BYTES,
+             dyn_ptr(&path) ? dyn_ptr(&path) : "$", msg);
+    dyn_free(&path);
 }
 
 void scn_fail_at(struct ctx *c, const struct jpath *p, size_t pos, const char *fmt, ...)
@@ -215,11 +212,11 @@ const char *scn_suggest(const char *word, const char *const *names, size_t count
     return best;
 }
 
-/* Writes `"a", "b" or "c"` into buf. */
+/* Writes `"a", "b" or "c"` into buf (cut to cap). */
 static void name_list(const char *const *names, size_t count, char *buf, size_t cap)
 {
-    struct sbuf b = {buf, cap, 0};
-    sb_add(&b, "", 0);
+    struct dynbuf b;
+    dyn_init(&b, SCN_MAX_EMIT_BYTES);
     for (size_t i = 0; i < count; i++) {
         if (i > 0)
             sb_add(&b, i + 1 == count ? " or " : ", ", i + 1 == count ? 4 : 2);
@@ -227,6 +224,8 @@ static void name_list(const char *const *names, size_t count, char *buf, size_t 
         sb_add(&b, names[i], strlen(names[i]));
         sb_add(&b, "\"", 1);
     }
+    snprintf(buf, cap, "%s", dyn_ptr(&b) ? dyn_ptr(&b) : "");
+    dyn_free(&b);
 }
 
 /* ---- typed access -------------------------------------------------------- */

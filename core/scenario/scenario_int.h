@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "scenario/scenario.h"
+#include "util/dynbuf.h"
 
 #define SCN_MAX_COUNT 1000000u /* concurrency, max_in_flight, weight */
 #define SCN_MAX_NAME_BYTES 128
@@ -53,13 +54,8 @@ struct field {
     struct jpath p;
 };
 
-/* Growing text buffer for emitted request JSON; oom is sticky. */
-struct dbuf {
-    char *p;
-    size_t n;
-    size_t cap;
-    bool oom;
-};
+/* Emitted request JSON is at most this long (it is a compact copy of part of the file). */
+#define SCN_MAX_EMIT_BYTES ((size_t)(32u << 20))
 
 static inline bool scn_is_digit(char ch)
 {
@@ -146,13 +142,16 @@ bool scn_parse_http(struct ctx *c, struct scenario *s, const struct field *fh);
 
 /* ---- scenario_steps.c ----------------------------------------------------- */
 
-void scn_db_str(struct dbuf *b, const char *s);
+/* Appends s to emitted JSON; a failure is sticky in b (checked once, by scn_emit_done()). */
+void scn_db_str(struct dynbuf *b, const char *s);
 /*
  * Appends f's value compactly, copied from the raw text (numbers as
  * written); `numeric` writes strings that are exactly one placeholder
  * without quotes. Checks every string's placeholders.
  */
-bool scn_emit_field(struct ctx *c, struct dbuf *b, const struct field *f, bool numeric);
+bool scn_emit_field(struct ctx *c, struct dynbuf *b, const struct field *f, bool numeric);
+/* False, after reporting out of memory, when an append to b failed. */
+bool scn_emit_done(struct ctx *c, const struct dynbuf *b);
 /* Compiles a non-empty string value as a template (S3 keys); *out is the caller's. */
 bool scn_compile_string_template(struct ctx *c, const struct field *f, struct tmpl **out);
 /*

@@ -11,36 +11,32 @@
  */
 #include "scenario/scenario_int.h"
 
+#include "scenario/mcp_methods.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SCN_MAX_STEPS 65000
 
-static void db_add(struct dbuf *b, const char *s, size_t n)
+/* Appends to emitted JSON; a failure stays in b and is reported once, by scn_emit_done(). */
+static void db_add(struct dynbuf *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
+    if (dyn_addn(b, s, n) != LS_OK)
+        return; /* sticky: dyn_error(b) says it */
 }
 
-void scn_db_str(struct dbuf *b, const char *s)
+void scn_db_str(struct dynbuf *b, const char *s)
 {
     db_add(b, s, strlen(s));
+}
+
+bool scn_emit_done(struct ctx *c, const struct dynbuf *b)
+{
+    if (dyn_error(b) == LS_OK)
+        return true;
+    scn_nomem(c);
+    return false;
 }
 
 /* Checks the placeholders of one raw string (between its quotes). */
@@ -70,7 +66,7 @@ static bool check_template(struct ctx *c, const struct jpath *p, size_t pos, con
  * cJSON tree and the raw text side by side. `numeric` turns single
  * placeholder strings into bare numbers (tools/call arguments).
  */
-static bool emit_value(struct ctx *c, struct dbuf *b, const cJSON *v, const struct jpath *p,
+static bool emit_value(struct ctx *c, struct dynbuf *b, const cJSON *v, const struct jpath *p,
                        size_t *pos, bool numeric)
 {
     size_t i = scn_skip_ws(c, *pos);
@@ -148,29 +144,10 @@ broken:
     return false;
 }
 
-bool scn_emit_field(struct ctx *c, struct dbuf *b, const struct field *f, bool numeric)
+bool scn_emit_field(struct ctx *c, struct dynbuf *b, const struct field *f, bool numeric)
 {
     size_t pos = scn_locate(c, &f->p, NULL);
     return emit_value(c, b, f->v, &f->p, &pos, numeric);
-}
-
-static const char *const method_names[] = {"tools/call", "tools/list", "resources/read",
-                                           "prompts/get", "ping"};
-static const enum scn_method method_ids[] = {SCN_TOOLS_CALL, SCN_TOOLS_LIST, SCN_RESOURCES_READ,
-                                             SCN_PROMPTS_GET, SCN_PING};
-
-/* Which optional step keys each method takes (same order as method_names). */
-static bool method_takes(int m, const char *key)
-{
-    static const char *const takes[5][2] = {{"tool", "arguments"},
-                                            {"cursor", NULL},
-                                            {"uri", NULL},
-                                            {"prompt", "arguments"},
-                                            {NULL, NULL}};
-    for (int i = 0; i < 2; i++)
-        if (takes[m][i] != NULL && strcmp(takes[m][i], key) == 0)
-            return true;
-    return false;
 }
 
 /* Compiles a string value as a template (S3 keys). */
@@ -196,20 +173,17 @@ bool scn_compile_string_template(struct ctx *c, const struct field *f, struct tm
 bool scn_compile_json_template(struct ctx *c, const struct field *f, const char *what, char **text,
                                struct tmpl **out)
 {
-    struct dbuf b = {0};
+    struct dynbuf b;
     bool ok = false;
+    dyn_init(&b, SCN_MAX_EMIT_BYTES);
     if (!cJSON_IsObject(f->v)) {
         scn_expected(c, f->v, &f->p, what);
         goto out;
     }
-    if (!scn_emit_field(c, &b, f, false))
+    if (!scn_emit_field(c, &b, f, false) || !scn_emit_done(c, &b))
         goto out;
-    if (b.oom) {
-        scn_nomem(c);
-        goto out;
-    }
     char terr[200];
-    ls_err rc = tmpl_compile(b.p, b.n, out, terr, sizeof terr);
+    ls_err rc = tmpl_compile(dyn_ptr(&b), dyn_len(&b), out, terr, sizeof terr);
     if (rc == LS_ERR_NOMEM) {
         scn_nomem(c);
         goto out;
@@ -220,12 +194,15 @@ bool scn_compile_json_template(struct ctx *c, const struct field *f, const char 
         goto out;
     }
     if (text != NULL) {
-        *text = b.p;
-        b.p = NULL;
+        *text = dyn_take(&b, NULL);
+        if (*text == NULL) {
+            scn_nomem(c);
+            goto out;
+        }
     }
     ok = true;
 out:
-    free(b.p);
+    dyn_free(&b);
     return ok;
 }
 
@@ -256,119 +233,46 @@ bool scn_step_weight_name(struct ctx *c, struct scn_step *st, const cJSON *v, co
     return true;
 }
 
-static bool parse_step(struct ctx *c, struct scn_step *st, const cJSON *v, const struct jpath *p)
+/*
+ * The keys an MCP step may have: its own, then every key some method takes,
+ * in table order. Returns how many were written to keys (cap >= 3 + all).
+ */
+static size_t mcp_step_keys(const char **keys, size_t cap)
 {
-    if (cJSON_IsObject(v) && scn_is_aws_method_value(cJSON_GetObjectItemCaseSensitive(v, "method")))
-        return scn_parse_aws_step(c, st, v, p);
-    static const char *const keys[] = {"name",      "weight", "method", "tool",
-                                       "arguments", "uri",    "prompt", "cursor"};
-    if (!CHECK_OBJECT(c, v, p, keys, "an object with a \"method\""))
-        return false;
-    struct field f = scn_field(v, "method", p);
-    if (!scn_need(c, &f, "a method name"))
-        return false;
-    int m = AS_ENUM(c, &f, method_names);
-    if (m < 0)
-        return false;
-    st->method = method_ids[m];
-    st->method_name = method_names[m];
-
-    /* keys that the method does not take */
-    for (size_t i = 3; i < sizeof keys / sizeof keys[0]; i++) {
-        f = scn_field(v, keys[i], p);
-        if (f.v != NULL && !method_takes(m, keys[i])) {
-            scn_fail_key(c, &f.p, "not allowed for method \"%s\"", method_names[m]);
-            return false;
+    size_t n = 0;
+    keys[n++] = "name";
+    keys[n++] = "weight";
+    keys[n++] = "method";
+    for (size_t m = 0; m < mcp_method_count; m++) {
+        for (size_t k = 0; k < MCP_METHOD_MAX_KEYS && mcp_methods[m].keys[k] != NULL; k++) {
+            bool seen = false;
+            for (size_t i = 0; i < n && !seen; i++)
+                seen = strcmp(keys[i], mcp_methods[m].keys[k]) == 0;
+            if (!seen && n < cap)
+                keys[n++] = mcp_methods[m].keys[k];
         }
     }
+    return n;
+}
 
-    if (!scn_step_weight_name(c, st, v, p))
-        return false;
+static bool method_takes(const struct mcp_method *m, const char *key)
+{
+    for (size_t k = 0; k < MCP_METHOD_MAX_KEYS && m->keys[k] != NULL; k++)
+        if (strcmp(m->keys[k], key) == 0)
+            return true;
+    return false;
+}
 
-    struct dbuf b = {0};
+/* Compiles the params the method's row builds from the step into st->params. */
+static bool build_params(struct ctx *c, struct scn_step *st, const cJSON *v, const struct jpath *p)
+{
+    struct dynbuf b;
     bool ok = false;
-    struct field fa = scn_field(v, "arguments", p);
-    switch (st->method) {
-    case SCN_TOOLS_CALL:
-        f = scn_field(v, "tool", p);
-        if (!scn_need(c, &f, "a non-empty string (the tool to call)") ||
-            !scn_as_string(c, &f, true))
-            goto out;
-        scn_db_str(&b, "{\"name\":");
-        if (!scn_emit_field(c, &b, &f, false))
-            goto out;
-        scn_db_str(&b, ",\"arguments\":");
-        if (fa.v == NULL) {
-            scn_db_str(&b, "{}");
-        } else {
-            if (!cJSON_IsObject(fa.v)) {
-                scn_expected(c, fa.v, &fa.p, "an object");
-                goto out;
-            }
-            if (!scn_emit_field(c, &b, &fa, true))
-                goto out;
-        }
-        scn_db_str(&b, "}");
-        break;
-    case SCN_TOOLS_LIST:
-        f = scn_field(v, "cursor", p);
-        if (f.v == NULL) {
-            scn_db_str(&b, "{}");
-            break;
-        }
-        if (!scn_as_string(c, &f, false))
-            goto out;
-        scn_db_str(&b, "{\"cursor\":");
-        if (!scn_emit_field(c, &b, &f, false))
-            goto out;
-        scn_db_str(&b, "}");
-        break;
-    case SCN_RESOURCES_READ:
-        f = scn_field(v, "uri", p);
-        if (!scn_need(c, &f, "a non-empty string (the resource URI)") ||
-            !scn_as_string(c, &f, true))
-            goto out;
-        scn_db_str(&b, "{\"uri\":");
-        if (!scn_emit_field(c, &b, &f, false))
-            goto out;
-        scn_db_str(&b, "}");
-        break;
-    case SCN_PROMPTS_GET:
-        f = scn_field(v, "prompt", p);
-        if (!scn_need(c, &f, "a non-empty string (the prompt name)") || !scn_as_string(c, &f, true))
-            goto out;
-        scn_db_str(&b, "{\"name\":");
-        if (!scn_emit_field(c, &b, &f, false))
-            goto out;
-        if (fa.v != NULL) {
-            if (!scn_check_object(c, fa.v, &fa.p, NULL, 0, "an object of strings"))
-                goto out;
-            long k = 0;
-            for (const cJSON *it = fa.v->child; it != NULL; it = it->next, k++) {
-                struct jpath ap = {&fa.p, it->string, 0, k};
-                if (!cJSON_IsString(it)) {
-                    scn_expected(c, it, &ap, "a string (prompt arguments are strings)");
-                    goto out;
-                }
-            }
-            scn_db_str(&b, ",\"arguments\":");
-            if (!scn_emit_field(c, &b, &fa, false))
-                goto out;
-        }
-        scn_db_str(&b, "}");
-        break;
-    case SCN_PING:
-        ok = true;
+    dyn_init(&b, SCN_MAX_EMIT_BYTES);
+    if (!st->mcp->params(c, &b, v, p) || !scn_emit_done(c, &b))
         goto out;
-    default: /* AWS methods are read by scn_parse_aws_step */
-        goto out;
-    }
-    if (b.oom) {
-        scn_nomem(c);
-        goto out;
-    }
     char terr[200];
-    ls_err rc = tmpl_compile(b.p, b.n, &st->params, terr, sizeof terr);
+    ls_err rc = tmpl_compile(dyn_ptr(&b), dyn_len(&b), &st->params, terr, sizeof terr);
     if (rc == LS_ERR_NOMEM) {
         scn_nomem(c);
         goto out;
@@ -378,12 +282,49 @@ static bool parse_step(struct ctx *c, struct scn_step *st, const cJSON *v, const
         c->rc = LS_ERR_INTERNAL;
         goto out;
     }
-    st->params_text = b.p;
-    b.p = NULL;
+    st->params_text = dyn_take(&b, NULL);
+    if (st->params_text == NULL) {
+        scn_nomem(c);
+        goto out;
+    }
     ok = true;
 out:
-    free(b.p);
+    dyn_free(&b);
     return ok;
+}
+
+static bool parse_step(struct ctx *c, struct scn_step *st, const cJSON *v, const struct jpath *p)
+{
+    if (cJSON_IsObject(v) && scn_is_aws_method_value(cJSON_GetObjectItemCaseSensitive(v, "method")))
+        return scn_parse_aws_step(c, st, v, p);
+    const char *keys[3 + MCP_METHOD_MAX * MCP_METHOD_MAX_KEYS];
+    size_t nkeys = mcp_step_keys(keys, sizeof keys / sizeof keys[0]);
+    if (!scn_check_object(c, v, p, keys, nkeys, "an object with a \"method\""))
+        return false;
+    struct field f = scn_field(v, "method", p);
+    if (!scn_need(c, &f, "a method name"))
+        return false;
+    const char *names[MCP_METHOD_MAX];
+    for (size_t i = 0; i < mcp_method_count; i++)
+        names[i] = mcp_methods[i].name;
+    int m = scn_as_enum(c, &f, names, mcp_method_count);
+    if (m < 0)
+        return false;
+    st->mcp = &mcp_methods[m];
+    st->method = st->mcp->id;
+    st->method_name = st->mcp->name;
+
+    /* keys that the method does not take */
+    for (size_t i = 3; i < nkeys; i++) {
+        f = scn_field(v, keys[i], p);
+        if (f.v != NULL && !method_takes(st->mcp, keys[i])) {
+            scn_fail_key(c, &f.p, "not allowed for method \"%s\"", st->method_name);
+            return false;
+        }
+    }
+    if (!scn_step_weight_name(c, st, v, p))
+        return false;
+    return st->mcp->params == NULL || build_params(c, st, v, p);
 }
 
 /*

@@ -475,8 +475,10 @@ static bool curl_agrees(const char *dir, int port)
 
 /*
  * Why loadscope does not sign with CURLOPT_AWS_SIGV4: run every case
- * through it and count. On Debian 12's libcurl 7.88.1 the count is pinned;
- * other versions only print theirs (later releases fixed some cases).
+ * through it and count. The count is reported, never asserted: Debian 12's
+ * libcurl 7.88.1 agreed on 21; another libcurl (a later release that fixed
+ * some cases, or a differently patched build) prints its own score and how
+ * it differs from that one. What must hold is that every case ran.
  */
 static void test_curl_signer_disagrees(void **state)
 {
@@ -519,8 +521,10 @@ static void test_curl_signer_disagrees(void **state)
     const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
     print_message("  libcurl %s CURLOPT_AWS_SIGV4 agrees on %zu of %zu cases; differs on:%s\n",
                   vi->version, agree, n, disagree);
-    if (vi->version_num == 0x075801)
-        assert_int_equal(agree, CURL_7_88_1_AGREES);
+    assert_int_equal(n, 38);
+    if (agree != CURL_7_88_1_AGREES)
+        print_message("  (libcurl 7.88.1 agreed on %d; this libcurl %s scores %zu)\n",
+                      CURL_7_88_1_AGREES, vi->version, agree);
     curl_global_cleanup();
 }
 
