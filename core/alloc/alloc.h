@@ -30,6 +30,8 @@
 
 enum alloc_mode { ALLOC_OFF = 0, ALLOC_COUNT, ALLOC_FULL, ALLOC_SAMPLED };
 
+struct alloc_inside_row; /* alloc/alloc_inside.h */
+
 /* "count" / "full" / "sampled" (NULL for ALLOC_OFF). */
 const char *alloc_mode_name(enum alloc_mode m);
 /* Parses a mode word; false if unknown. */
@@ -43,6 +45,8 @@ struct alloc_opts {
     bool follow_fork;           /* forked children are traced too */
     const char *shim_path;      /* libloadscope-shim.so; NULL: found next to the executable */
     bool include_deps;          /* blame may land in std/dependency code (default: user code) */
+    const char *worker_threads; /* comma-separated thread names of the async runtime's workers;
+                                   NULL: the shim's default ("tokio-runtime-worker") */
 };
 
 /* A hot path: one traced stack with its totals over the run so far. */
@@ -87,6 +91,8 @@ struct alloc_interval {
     size_t nrows;
     const struct alloc_procstat *procs;
     size_t nprocs;
+    const struct alloc_inside_row *inside; /* connections, DNS, blocking calls, lock waits (alloc_inside.h) */
+    size_t ninside;
 };
 
 /* A newly symbolized stack. */
