@@ -7,7 +7,9 @@
  * becomes a row of its second (in the second's bucket, next to the
  * allocation rows), keyed by kind, worker or not, stack key and target. A
  * futex wait is a lock wait or parking depending on its stack
- * (alloc_inside_lock_stack), decided once per stack. When a second closes,
+ * (alloc_inside_lock_stack), and a call on a thread named as a worker ran on
+ * a blocking pool's thread instead when its stack says so
+ * (alloc_inside_off_worker_stack), each decided once per stack. When a second closes,
  * its rows go to the sink with the allocation rows, then into the run's
  * inside model, which the snapshot functions read under the handle's lock.
  * Reader thread only, but for the model and the dropped counts (under the
@@ -37,7 +39,8 @@ struct alloc_inside_conn {
 struct alloc_inside_state {
     char **targets;             /* "ip:port" and names, each once */
     size_t ntargets, captargets;
-    uint8_t *futex_class;       /* by stack key: 0 not decided, 1 lock wait, 2 parking */
+    uint8_t *stack_class;      /* by stack key: 0 not decided, bit 0: decided, bit 1: a lock's
+                                   wait (futex), bit 2: not on a worker (alloc_inside_off_worker_stack) */
     size_t capclass;
     struct alloc_inside_model *model; /* guarded by the handle's lock */
 };
@@ -84,7 +87,7 @@ void alloc_inside_free(struct alloc *a)
     for (size_t i = 0; i < s->ntargets; i++)
         free(s->targets[i]);
     free(s->targets);
-    free(s->futex_class);
+    free(s->stack_class);
     alloc_inside_model_close(s->model);
     free(s);
     a->inside = NULL;
@@ -169,23 +172,30 @@ static void on_name(struct alloc *a, struct alloc_conn *c, const uint8_t *p, uin
     map_set(&ic->names, &ic->nnames, n.id, intern(s, text));
 }
 
-/* Lock wait or parking for a futex wait with stack key (decided once per stack). */
-static enum alloc_inside_kind futex_kind(struct alloc *a, struct alloc_inside_state *s, uint32_t key)
+#define CLASS_DECIDED 1u
+#define CLASS_LOCK 2u
+#define CLASS_OFF_WORKER 4u
+
+/* What a stack says (decided once per stack key): CLASS_* bits, 0 for no stack. */
+static unsigned class_of(struct alloc *a, struct alloc_inside_state *s, uint32_t key)
 {
     if (key == 0 || key > a->nstacks)
-        return ALLOC_IN_PARK;
+        return 0;
+    const char *text = a->stacks[key - 1]->text;
     if (key >= s->capclass) {
         size_t nc = (size_t)key + 256;
-        uint8_t *n = realloc(s->futex_class, nc);
+        uint8_t *n = realloc(s->stack_class, nc);
         if (n == NULL)
-            return alloc_inside_lock_stack(a->stacks[key - 1]->text) ? ALLOC_IN_LOCK_WAIT : ALLOC_IN_PARK;
+            return CLASS_DECIDED | (alloc_inside_lock_stack(text) ? CLASS_LOCK : 0) |
+                   (alloc_inside_off_worker_stack(text) ? CLASS_OFF_WORKER : 0);
         memset(n + s->capclass, 0, nc - s->capclass);
-        s->futex_class = n;
+        s->stack_class = n;
         s->capclass = nc;
     }
-    if (s->futex_class[key] == 0)
-        s->futex_class[key] = alloc_inside_lock_stack(a->stacks[key - 1]->text) ? 1 : 2;
-    return s->futex_class[key] == 1 ? ALLOC_IN_LOCK_WAIT : ALLOC_IN_PARK;
+    if (s->stack_class[key] == 0)
+        s->stack_class[key] = (uint8_t)(CLASS_DECIDED | (alloc_inside_lock_stack(text) ? CLASS_LOCK : 0) |
+                                        (alloc_inside_off_worker_stack(text) ? CLASS_OFF_WORKER : 0));
+    return s->stack_class[key];
 }
 
 static bool kind_of(struct alloc *a, struct alloc_inside_state *s, uint32_t wire, uint32_t key,
@@ -201,7 +211,9 @@ static bool kind_of(struct alloc *a, struct alloc_inside_state *s, uint32_t wire
     case LSW_IN_FILE_WRITE: *out = ALLOC_IN_FILE_WRITE; return true;
     case LSW_IN_POLL: *out = ALLOC_IN_POLL; return true;
     case LSW_IN_MUTEX: *out = ALLOC_IN_LOCK_WAIT; return true;
-    case LSW_IN_FUTEX: *out = futex_kind(a, s, key); return true;
+    case LSW_IN_FUTEX:
+        *out = (class_of(a, s, key) & CLASS_LOCK) ? ALLOC_IN_LOCK_WAIT : ALLOC_IN_PARK;
+        return true;
     case LSW_IN_THREAD: *out = ALLOC_IN_THREAD; return true;
     default: return false;
     }
@@ -260,6 +272,8 @@ static void on_inside(struct alloc *a, struct alloc_conn *c, const uint8_t *p, u
                                      .time_ns = d.time_ns, .target = ""};
         if (!kind_of(a, s, wire, key, &r.kind))
             continue;
+        if (r.worker && (class_of(a, s, key) & CLASS_OFF_WORKER))
+            r.worker = false; /* tokio's blocking pool shares its workers' name */
         if (wire == LSW_IN_CONNECT || wire == LSW_IN_CLOSE)
             r.target = map_get(s, ic->peers, ic->npeers, d.obj);
         else if (wire == LSW_IN_DNS)

@@ -28,7 +28,7 @@ enum alloc_inside_kind {
     ALLOC_IN_CONNECT = 0, /* a new TCP connection (target: peer ip:port); failed: refused at once */
     ALLOC_IN_CLOSE,       /* one of those closed (target: peer; no stack) */
     ALLOC_IN_DNS,         /* a getaddrinfo call (target: the name); on a worker it also blocked it */
-    ALLOC_IN_SLEEP,       /* worker threads only, as the four after it */
+    ALLOC_IN_SLEEP,       /* timed on threads named as workers only, as the four after it */
     ALLOC_IN_FSYNC,
     ALLOC_IN_FILE_READ,
     ALLOC_IN_FILE_WRITE,
@@ -43,7 +43,7 @@ enum alloc_inside_kind {
 const char *alloc_inside_kind_name(enum alloc_inside_kind k);
 /* Parses a kind name; false if unknown. */
 bool alloc_inside_kind_parse(const char *s, enum alloc_inside_kind *out);
-/* True for the calls a runtime worker should not make (the five worker-only kinds, and DNS on a worker). */
+/* True for a blocking call on a runtime worker: sleep, fsync, file I/O, poll or DNS, with worker set. */
 bool alloc_inside_blocking(enum alloc_inside_kind k, bool worker);
 
 /*
@@ -54,10 +54,21 @@ bool alloc_inside_blocking(enum alloc_inside_kind k, bool worker);
  */
 bool alloc_inside_lock_stack(const char *frames);
 
+/*
+ * True when a call with this stack, on a thread named as a worker, did not
+ * block the runtime: tokio names its blocking pool's threads as its workers
+ * ("tokio-runtime-worker"; the workers themselves run as tasks of that pool),
+ * so a stack under the pool's BlockingTask and under no scheduler's frame is
+ * spawn_blocking's (or hyper's DNS resolver's) thread; a stack through
+ * block_in_place handed its worker's duties over first.
+ */
+bool alloc_inside_off_worker_stack(const char *frames);
+
 /* One (kind, stack, worker or not, target) within one second. */
 struct alloc_inside_row {
     enum alloc_inside_kind kind;
-    bool worker;            /* the calling thread was an async runtime's worker */
+    bool worker;            /* on an async runtime's worker: its thread's name says so, and its
+                               stack is not a blocking-pool task's (alloc_inside_off_worker_stack) */
     uint32_t key;           /* stack key, as struct alloc_hot's (0: no stack) */
     int pid;
     const char *target;     /* connect, close: "ip:port"; dns: the name; else "" (owned by the producer) */

@@ -41,12 +41,54 @@ bool alloc_inside_blocking(enum alloc_inside_kind k, bool worker)
     case ALLOC_IN_FILE_READ:
     case ALLOC_IN_FILE_WRITE:
     case ALLOC_IN_POLL:
-        return true;
     case ALLOC_IN_DNS:
         return worker;
     default:
         return false;
     }
+}
+
+/* True when a line of frames (one per line) has a function whose name contains needle. */
+static bool frames_have(const char *frames, const char *needle)
+{
+    size_t nl = strlen(needle);
+    for (const char *p = frames; p != NULL && *p;) {
+        size_t len = strcspn(p, "\n");
+        /* the function's part of the line: up to " (file:line)" or " [inlined]" */
+        size_t fn = len;
+        for (size_t i = 0; i + 1 < len; i++) {
+            if (p[i] == ' ' && (p[i + 1] == '(' || p[i + 1] == '[')) {
+                fn = i;
+                break;
+            }
+        }
+        for (size_t i = 0; i + nl <= fn; i++)
+            if (memcmp(p + i, needle, nl) == 0)
+                return true;
+        p += len;
+        if (*p == '\n')
+            p++;
+    }
+    return false;
+}
+
+bool alloc_inside_off_worker_stack(const char *frames)
+{
+    static const char *const schedulers[] = {
+        "tokio::runtime::scheduler::multi_thread::worker::",
+        "tokio::runtime::scheduler::multi_thread_alt::worker::",
+        "tokio::runtime::scheduler::current_thread::",
+        "tokio::runtime::thread_pool::worker::", /* tokio before 1.21 */
+        "tokio::runtime::basic_scheduler::",
+    };
+    if (frames_have(frames, "block_in_place"))
+        return true;
+    if (!frames_have(frames, "tokio::runtime::blocking::task::BlockingTask"))
+        return false;
+    for (size_t i = 0; i < sizeof(schedulers) / sizeof(schedulers[0]); i++)
+        if (frames_have(frames, schedulers[i]))
+            return false;
+    return true;
 }
 
 /*

@@ -63,6 +63,43 @@ static void test_lock_stack(void **state)
     assert_false(alloc_inside_lock_stack(""));
 }
 
+/* tokio's frames, as the symbolizer writes them (tokio 1.x, multi-thread runtime) */
+#define TOKIO_WORKER_ROOT                                                                          \
+    "tokio::runtime::scheduler::multi_thread::worker::Context::run_task (worker.rs:591)\n"          \
+    "tokio::runtime::scheduler::multi_thread::worker::run (worker.rs:454)\n"                        \
+    "<tokio::runtime::blocking::task::BlockingTask<T> as core::future::future::Future>::poll\n"      \
+    "tokio::runtime::blocking::pool::Inner::run (pool.rs:511)\n"                                   \
+    "std::sys::thread::unix::Thread::new::thread_start"
+#define TOKIO_POOL_ROOT                                                                            \
+    "<tokio::runtime::blocking::task::BlockingTask<T> as core::future::future::Future>::poll (task.rs:42)\n" \
+    "tokio::runtime::task::core::Core<T,S>::poll [inlined]\n"                                      \
+    "tokio::runtime::blocking::pool::Inner::run (pool.rs:511)\n"                                   \
+    "std::sys::thread::unix::Thread::new::thread_start"
+
+static void test_off_worker(void **state)
+{
+    (void)state;
+    /* a handler's std::thread::sleep on a worker: blocks the runtime */
+    assert_false(alloc_inside_off_worker_stack(
+        "std::thread::sleep\napp::handler (src/main.rs:40)\n" TOKIO_WORKER_ROOT));
+    /* the same sleep in spawn_blocking's closure: the pool's thread, named as the workers */
+    assert_true(alloc_inside_off_worker_stack(
+        "std::thread::sleep\napp::handler::{{closure}} (src/main.rs:44)\n" TOKIO_POOL_ROOT));
+    /* hyper's resolver: getaddrinfo on the pool */
+    assert_true(alloc_inside_off_worker_stack(
+        "<std::net::SocketAddrs>::resolve\nhyper::client::connect::dns::GaiResolver::call::{{closure}}\n"
+        TOKIO_POOL_ROOT));
+    /* block_in_place hands the worker's duties over first */
+    assert_true(alloc_inside_off_worker_stack(
+        "std::fs::read\ntokio::runtime::scheduler::multi_thread::worker::block_in_place\n"
+        TOKIO_WORKER_ROOT));
+    /* not tokio at all, or a stack cut before its root: the thread's name decides */
+    assert_false(alloc_inside_off_worker_stack("nanosleep\nworker (inside_sites.c:153)"));
+    assert_false(alloc_inside_off_worker_stack(""));
+    /* a path is not a frame's name */
+    assert_false(alloc_inside_off_worker_stack("f (/src/tokio/runtime/blocking/task.rs:1)"));
+}
+
 static void test_kinds(void **state)
 {
     (void)state;
@@ -75,6 +112,7 @@ static void test_kinds(void **state)
     assert_false(alloc_inside_kind_parse("nap", &x));
     assert_string_equal(alloc_inside_kind_name(ALLOC_IN_LOCK_WAIT), "lock_wait");
     assert_true(alloc_inside_blocking(ALLOC_IN_SLEEP, true));
+    assert_false(alloc_inside_blocking(ALLOC_IN_SLEEP, false)); /* a blocking pool's thread */
     assert_true(alloc_inside_blocking(ALLOC_IN_DNS, true));
     assert_false(alloc_inside_blocking(ALLOC_IN_DNS, false));
     assert_false(alloc_inside_blocking(ALLOC_IN_LOCK_WAIT, true));
@@ -438,6 +476,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lock_stack),
+        cmocka_unit_test(test_off_worker),
         cmocka_unit_test(test_kinds),
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_stream),
