@@ -12,6 +12,10 @@
  * little after it ends (deltas arrive every ~200 ms) and handed to the sink
  * with the target's RSS, CPU and threads read from /proc. Hot paths
  * (per-stack totals) can be snapshotted at any time from any thread.
+ * The same streams carry what the shim sees inside the target besides
+ * allocations (connections, DNS, blocking calls on runtime workers, lock
+ * waits, thread creations): each second's rows reach the sink in struct
+ * alloc_interval, and alloc_inside.h reads them live.
  *
  * alloc_check_target() looks at the target's ELF file before launch: a
  * static or musl binary cannot be traced by LD_PRELOAD, and a binary
