@@ -10,16 +10,18 @@
  * every 200 ms, the new stacks, one batch of per-stack deltas and the
  * process-wide counters.
  *
- * Order on a connection: HELLO first; a STACK before any DELTA naming its id;
+ * Order on a connection: HELLO first; a STACK before any DELTA or INSIDE
+ * record naming its id, a PEER or NAME before any INSIDE record naming it;
  * MAPS whenever the shim sees a return address outside the modules it last
- * sent; COUNTERS after each batch; BYE when the process exits normally.
+ * sent; INSIDE and COUNTERS after each batch; BYE when the process exits
+ * normally.
  */
 #ifndef LSALLOC_WIRE_H
 #define LSALLOC_WIRE_H
 
 #include <stdint.h>
 
-#define LSW_VERSION 3
+#define LSW_VERSION 4
 #define LSW_MAX_PAYLOAD (1u << 20)  /* a reader refuses longer messages */
 #define LSW_MAX_FRAMES 256          /* deepest stack the shim sends */
 
@@ -34,6 +36,10 @@
 #define LSW_ENV_KEEP_PRELOAD "LOADSCOPE_SHIM_KEEP_PRELOAD" /* 1: children exec'd with the shim */
 #define LSW_ENV_HEADERS "LOADSCOPE_SHIM_HEADERS"       /* 0: full mode without block headers */
 #define LSW_ENV_PID "LOADSCOPE_SHIM_PID"               /* set by the shim: the traced process's pid */
+/* Comma-separated thread names (prefixes, 15 bytes at most count, as the kernel keeps them)
+ * of an async runtime's workers; unset: "tokio-runtime-worker"; empty: none. */
+#define LSW_ENV_WORKERS "LOADSCOPE_WORKER_THREADS"
+#define LSW_DEFAULT_WORKERS "tokio-runtime-worker"
 
 enum lsw_type {
     LSW_HELLO = 1,
@@ -42,6 +48,9 @@ enum lsw_type {
     LSW_DELTA = 4,
     LSW_COUNTERS = 5,
     LSW_BYE = 6,
+    LSW_INSIDE = 7,
+    LSW_PEER = 8,
+    LSW_NAME = 9,
 };
 
 enum lsw_mode { LSW_MODE_COUNT = 0, LSW_MODE_FULL = 1, LSW_MODE_SAMPLED = 2 };
@@ -126,6 +135,62 @@ struct lsw_counters {
     uint32_t pad;
     uint64_t walks_fp, walks_libunwind;
     uint64_t peak_rss;           /* the image's peak resident set, bytes (VmHWM); 0: not known */
+};
+
+/*
+ * Inside the target: calls the shim times or counts besides allocations
+ * (connections, DNS lookups, blocking calls on an async runtime's worker
+ * threads, lock and futex waits, thread creations), each charged to the
+ * call's stack (the same stack ids as allocations).
+ */
+enum lsw_inside_kind {
+    LSW_IN_CONNECT = 1,       /* a TCP connect() to an IP peer (obj: peer); failed: refused at once */
+    LSW_IN_CLOSE = 2,         /* close() of a socket connect() opened (obj: peer; stack 0) */
+    LSW_IN_DNS = 3,           /* getaddrinfo() (obj: name); failed: it returned an error */
+    LSW_IN_SLEEP = 4,         /* nanosleep, clock_nanosleep, usleep, sleep (worker threads) */
+    LSW_IN_FSYNC = 5,         /* fsync, fdatasync (worker threads) */
+    LSW_IN_FILE_READ = 6,     /* read, pread on a regular file (worker threads) */
+    LSW_IN_FILE_WRITE = 7,    /* write, pwrite on a regular file (worker threads) */
+    LSW_IN_POLL = 8,          /* poll, select with a timeout other than 0 (worker threads) */
+    LSW_IN_MUTEX = 9,         /* pthread_mutex_lock / pthread_rwlock_*lock that had to wait */
+    LSW_IN_FUTEX = 10,        /* a FUTEX_WAIT* through syscall(): a lock's wait or parking,
+                                 told apart by loadscope from the stack */
+    LSW_IN_THREAD = 11,       /* pthread_create */
+    LSW_IN__COUNT
+};
+
+#define LSW_IN_WORKER 0x100u  /* flag in lsw_inside.kind: the calling thread is a runtime worker */
+
+/* INSIDE payload: this head, then count records; figures are differences since the last INSIDE. */
+struct lsw_inside_head {
+    uint64_t t_unix_ns;
+    uint32_t count;
+    uint32_t pad;
+    uint64_t dropped;        /* cumulative: events no record could hold (tables full) */
+};
+
+struct lsw_inside {
+    uint32_t kind;           /* enum lsw_inside_kind | LSW_IN_WORKER */
+    uint32_t stack_id;       /* 0: none taken (close) or unattributed */
+    uint32_t obj;            /* PEER or NAME id for CONNECT, CLOSE, DNS; else 0 */
+    uint32_t pad;
+    uint64_t count;          /* calls */
+    uint64_t failed;         /* of which failed (CONNECT, DNS) */
+    uint64_t time_ns;        /* wall time spent in them (monotonic clock) */
+};
+
+/* PEER payload: a TCP peer, named once per connection before INSIDE records use its id. */
+struct lsw_peer {
+    uint32_t id;             /* 1.. */
+    uint16_t family;         /* AF_INET or AF_INET6 */
+    uint16_t port;           /* host order */
+    uint8_t addr[16];        /* network order; AF_INET uses the first 4 */
+};
+
+/* NAME payload: this, then len bytes (no NUL): a name getaddrinfo was asked for ("host" or "host:service"). */
+struct lsw_name {
+    uint32_t id;             /* 1.. */
+    uint32_t len;
 };
 
 #endif

@@ -272,6 +272,11 @@ static struct shim_thread *thread_get(void)
     return t;
 }
 
+struct shim_thread *shim_thread_get(void)
+{
+    return thread_get();
+}
+
 #define bump shim_bump
 
 /* Zeroes the per-stack counters the thread touched and forgets they were (its thread is gone, or forked away). */
@@ -598,6 +603,7 @@ void shim_reset_after_fork(void)
             atomic_store(&t->state, SHIM_TS_FREE); /* its thread does not exist here */
     }
     shim_ptr_clear();
+    shim_inside_reset_after_fork();
     shim_fork_gen++; /* the parent's blocks keep their headers but are not charged here */
     if (me != NULL)
         shim_thread_hdr_bits(me);
@@ -619,6 +625,7 @@ __attribute__((constructor(101))) static void shim_init(void)
     atomic_store(&shim_unwind_now, shim_cfg.unwind);
     if (shim_cfg.socket_path[0] == '\0' || !shim_tables_init())
         goto out;
+    shim_inside_init();
     thread_key_ok = pthread_key_create(&thread_key, thread_exit) == 0;
     pthread_atfork(shim_fork_prepare, shim_fork_parent, shim_fork_child);
     shim_flush_start();

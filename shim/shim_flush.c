@@ -380,6 +380,7 @@ static void fold_exited(void)
                 add_totals(&retired[i], &t->ctr[i]);
         }
         shim_ctr_clear(t);
+        shim_inside_fold(t);
         atomic_store_explicit(&t->state, SHIM_TS_FREE, memory_order_release);
     }
 }
@@ -475,6 +476,8 @@ static void flush_once(bool final)
     }
     if (head.count > 0)
         put_msg(LSW_DELTA, &head, sizeof(head), recs, head.count * sizeof(*recs));
+
+    shim_inside_flush(put_msg, stacks_sent);
 
     struct lsw_counters c = {
         .t_unix_ns = head.t_unix_ns, .allocs = ex.allocs, .frees = ex.frees,

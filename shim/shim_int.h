@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <errno.h>
 #include <emmintrin.h> /* SSE2: in every x86-64 processor */
 
 #include "lsalloc_wire.h"
@@ -82,6 +83,7 @@ struct shim_thread {
         uint32_t id;
     } cache[SHIM_CACHE];
     struct shim_unw_entry *unw_cache;   /* libunwind mode: SHIM_UNW_ENTRIES, mmap'd on first use */
+    struct shim_in_tab *inside;         /* inside-the-target records (shim_inside.c), mmap'd on first use */
     uint8_t fp_victim[1u << 6];         /* per set of fp_cache: the way to replace next */
     uint8_t fp_way[SHIM_FPW_SLOTS];     /* the way of fp_cache to try first, by key and fp_history */
 };
@@ -170,6 +172,8 @@ struct shim_tls {
     struct shim_thread *fast; /* self while the guard is clear, else NULL: the hooks' one test */
     struct shim_thread *self; /* NULL until the thread's first traced call */
     int guard;                /* 1: inside the shim; allocations pass through untraced */
+    uint32_t worker_gen;      /* shim_names_gen when `worker` was decided; 0: not decided */
+    bool worker;              /* the thread's name marks an async runtime's worker */
 };
 extern __thread struct shim_tls shim_tls;
 
@@ -296,6 +300,86 @@ bool shim_ptr_remove(uintptr_t p, struct shim_block *out);
 void shim_ptr_lock_all(void);
 void shim_ptr_unlock_all(void);
 void shim_ptr_clear(void);
+
+/* shim_inside.c: connections, DNS, blocking calls, lock waits, thread creations */
+#define SHIM_FD_MAX 65536u                  /* fds the per-fd tables cover */
+extern _Atomic uint32_t shim_names_gen;     /* bumped when a thread renames another */
+/* Reads the table sizes and the worker names; maps the per-fd tables (constructor). */
+void shim_inside_init(void);
+/* Decides (and caches in shim_tls) whether this thread is a runtime worker; see shim_on_worker. */
+bool shim_worker_decide(void);
+/*
+ * Charges one call of kind (enum lsw_inside_kind, with LSW_IN_WORKER) to the
+ * stack of the hook whose return address and frame are given (none for
+ * LSW_IN_CLOSE), with obj (a peer or name id, or 0), whether it failed and
+ * the time it took. Keeps errno. Nothing when the guard is set or tracing is off.
+ */
+void shim_inside_record(uint32_t kind, uint32_t obj, bool failed, uint64_t time_ns, void *ret,
+                        void *frame);
+/* The id of a TCP peer (0: table full); of a name getaddrinfo was asked for (0: table full). */
+uint32_t shim_peer_id(const void *sockaddr, uint32_t len);
+uint32_t shim_name_id(const char *node, const char *service);
+/* True when fd is a regular file (cached per fd, forgotten at close). */
+bool shim_fd_regular(int fd);
+/* The fd is about to be closed (or replaced by dup2): forgets its class; counts a peer's close. */
+void shim_fd_forget(int fd);
+/* The fd was just made by socket() or accept(): not a regular file. */
+void shim_fd_other(int fd);
+/* A connect() on fd reached peer. */
+void shim_fd_peer(int fd, uint32_t peer);
+/* Flush thread: folds an exited thread's records into the retired totals. */
+void shim_inside_fold(struct shim_thread *t);
+/*
+ * Flush thread: sends new peers and names, then one INSIDE message of the
+ * differences since the last; records naming a stack id >= stacks_sent wait
+ * for the next batch. put is shim_flush.c's message writer.
+ */
+void shim_inside_flush(void (*put)(uint32_t type, const void *a, size_t alen, const void *b,
+                                   size_t blen),
+                       uint32_t stacks_sent);
+/* In a forked child that keeps tracing: every count starts over; peers and names are sent again. */
+void shim_inside_reset_after_fork(void);
+/* shim_inside_hooks.c (absent from the bench's build without the hooks): glibc's definitions looked up. */
+void shim_inside_hooks_init(void) __attribute__((weak));
+
+/* Monotonic nanoseconds (vDSO). */
+uint64_t shim_mono_ns(void);
+
+/* This thread's state, made on first use; call with the guard set. */
+struct shim_thread *shim_thread_get(void);
+
+/*
+ * A system call without glibc's syscall() (which the shim interposes): -1
+ * and errno on failure, as glibc's. x86-64 only, like the rest of the shim.
+ */
+static inline long shim_raw_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+    long ret;
+    register long r10 __asm__("r10") = a4;
+    register long r8 __asm__("r8") = a5;
+    register long r9 __asm__("r9") = a6;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    if ((unsigned long)ret > -4096ul) {
+        errno = (int)-ret;
+        return -1;
+    }
+    return ret;
+}
+
+/*
+ * True when the calling thread is an async runtime's worker (its name
+ * matches LOADSCOPE_WORKER_THREADS). Decided once per thread, again after a
+ * rename: one thread-local compare on every other call.
+ */
+static inline __attribute__((always_inline)) bool shim_on_worker(void)
+{
+    if (SHIM_LIKELY(shim_tls.worker_gen == atomic_load_explicit(&shim_names_gen, memory_order_relaxed)))
+        return shim_tls.worker;
+    return shim_worker_decide();
+}
 
 /* shim_flush.c */
 void shim_flush_start(void);

@@ -21,6 +21,7 @@
  * with the opposite cast, and read naturally in SQL below 2^63.
  */
 #include "store.h"
+#include "store_inside_int.h"
 #include "store_int.h"
 
 #include <errno.h>
@@ -356,6 +357,7 @@ static const store_migration_fn migrations[STORE_SCHEMA_VERSION] = {
     migrate_v3,
     migrate_v4,
     migrate_v5,
+    store_inside_migrate, /* version 6: inside_seconds (store_inside.c) */
 };
 
 /* Runs the migrations from version v up, inside the caller's transaction. */

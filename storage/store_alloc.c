@@ -2,6 +2,7 @@
  * store_alloc: writing and reading the allocation tables (see store_alloc.h).
  */
 #include "store_alloc.h"
+#include "store_inside_int.h"
 #include "store_int.h"
 
 #include <stdio.h>
@@ -14,6 +15,7 @@ struct store_alloc {
     sqlite3 *db;
     int64_t session;
     sqlite3_stmt *ins_stack, *ins_row, *ins_proc, *ins_sum;
+    sqlite3_stmt *ins_inside;   /* store_inside.c's rows, in the same transaction */
     char errmsg[STORE_MSG_CAP];
 };
 
@@ -54,6 +56,8 @@ ls_err store_alloc_open(struct store *st, int64_t session_id, struct store_alloc
         e = store_db_prepare(w->db, SQL_PROC, &w->ins_proc, st->errmsg, sizeof(st->errmsg));
     if (e == LS_OK)
         e = store_db_prepare(w->db, SQL_SUM, &w->ins_sum, st->errmsg, sizeof(st->errmsg));
+    if (e == LS_OK)
+        e = store_inside_prepare(w->db, &w->ins_inside, st->errmsg, sizeof(st->errmsg));
     if (e != LS_OK)
         goto fail;
     *out = w;
@@ -132,6 +136,8 @@ ls_err store_alloc_interval(struct store_alloc *w, const struct alloc_interval *
         e = step(w, q, "storing process figures");
     }
     if (e == LS_OK)
+        e = store_inside_write(w->db, w->ins_inside, w->session, iv, w->errmsg, sizeof(w->errmsg));
+    if (e == LS_OK)
         return store_db_exec(w->db, "COMMIT", "allocation rows", w->errmsg, sizeof(w->errmsg));
     (void)sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
     return e;
@@ -172,6 +178,7 @@ void store_alloc_close(struct store_alloc *w)
     sqlite3_finalize(w->ins_row);
     sqlite3_finalize(w->ins_proc);
     sqlite3_finalize(w->ins_sum);
+    sqlite3_finalize(w->ins_inside);
     sqlite3_close(w->db);
     free(w);
 }

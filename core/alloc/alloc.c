@@ -111,6 +111,7 @@ ls_err alloc_open(const struct alloc_opts *o, const struct alloc_sink *sink, str
         return LS_ERR_NOMEM;
     a->o = *o;
     a->o.shim_path = NULL;
+    a->o.worker_threads = NULL; /* the caller's string: given to the environment below */
     if (sink)
         a->sink = *sink;
     a->lfd = a->epfd = -1;
@@ -160,6 +161,8 @@ ls_err alloc_open(const struct alloc_opts *o, const struct alloc_sink *sink, str
         set_env(a, LSW_ENV_SAMPLE_EVERY, "%" PRIu64, o->sample_every);
     if (o->follow_fork)
         set_env(a, LSW_ENV_FOLLOW_FORK, "1");
+    if (o->worker_threads)
+        set_env(a, LSW_ENV_WORKERS, "%s", o->worker_threads);
     if (pthread_create(&a->th, NULL, alloc_reader_main, a) != 0) {
         snprintf(err, errcap, "cannot start the allocation reader thread");
         goto fail;
@@ -240,6 +243,7 @@ void alloc_close(struct alloc *a)
         return;
     if (a->started)
         alloc_finish(a, 0);
+    alloc_inside_free(a);
     for (size_t i = 0; i < a->nconns; i++) {
         struct alloc_conn *c = a->conns[i];
         if (!c->closed && c->fd >= 0)

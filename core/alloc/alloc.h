@@ -12,6 +12,10 @@
  * little after it ends (deltas arrive every ~200 ms) and handed to the sink
  * with the target's RSS, CPU and threads read from /proc. Hot paths
  * (per-stack totals) can be snapshotted at any time from any thread.
+ * The same streams carry what the shim sees inside the target besides
+ * allocations (connections, DNS, blocking calls on runtime workers, lock
+ * waits, thread creations): each second's rows reach the sink in struct
+ * alloc_interval, and alloc_inside.h reads them live.
  *
  * alloc_check_target() looks at the target's ELF file before launch: a
  * static or musl binary cannot be traced by LD_PRELOAD, and a binary
@@ -30,6 +34,8 @@
 
 enum alloc_mode { ALLOC_OFF = 0, ALLOC_COUNT, ALLOC_FULL, ALLOC_SAMPLED };
 
+struct alloc_inside_row; /* alloc/alloc_inside.h */
+
 /* "count" / "full" / "sampled" (NULL for ALLOC_OFF). */
 const char *alloc_mode_name(enum alloc_mode m);
 /* Parses a mode word; false if unknown. */
@@ -43,6 +49,8 @@ struct alloc_opts {
     bool follow_fork;           /* forked children are traced too */
     const char *shim_path;      /* libloadscope-shim.so; NULL: found next to the executable */
     bool include_deps;          /* blame may land in std/dependency code (default: user code) */
+    const char *worker_threads; /* comma-separated thread names of the async runtime's workers;
+                                   NULL: the shim's default ("tokio-runtime-worker") */
 };
 
 /* A hot path: one traced stack with its totals over the run so far. */
@@ -87,6 +95,8 @@ struct alloc_interval {
     size_t nrows;
     const struct alloc_procstat *procs;
     size_t nprocs;
+    const struct alloc_inside_row *inside; /* connections, DNS, blocking calls, lock waits (alloc_inside.h) */
+    size_t ninside;
 };
 
 /* A newly symbolized stack. */

@@ -1,7 +1,7 @@
 /*
  * alloc_int: what the alloc module's files share (not for other modules):
  * alloc.c, alloc_reader.c, alloc_stacks.c, alloc_seconds.c,
- * alloc_snapshot.c and alloc_target.c.
+ * alloc_snapshot.c, alloc_target.c and alloc_inside.c.
  */
 #ifndef LS_ALLOC_INT_H
 #define LS_ALLOC_INT_H
@@ -65,6 +65,7 @@ struct alloc_conn {
     uint32_t *keys;             /* shim stack id -> stack index + 1 */
     size_t nkeys;
     struct lsw_counters ctr;
+    struct alloc_inside_conn *inside; /* its peers and names (alloc_inside.c) */
 };
 
 /* A traced stack and its totals over the run. Strings are malloc'd, label is static. */
@@ -92,6 +93,8 @@ struct alloc_bucket {
     struct alloc_procstat procs[ALLOC_MAX_CONNS];
     char *names[ALLOC_MAX_CONNS];
     size_t nprocs;
+    struct alloc_inside_row *in_rows; /* inside-the-target rows (alloc_inside.c) */
+    size_t in_n, in_cap;
 };
 
 /* The handle: options, the socket, and the run so far. */
@@ -130,6 +133,7 @@ struct alloc {
     uint32_t max_second;        /* highest second any data fell into */
     bool any_data;
     uint32_t sampled_upto;      /* /proc read for every second below */
+    struct alloc_inside_state *inside; /* created by the reader; the model under lock (alloc_inside.c) */
 };
 
 /* CLOCK_REALTIME in nanoseconds (alloc.c). */
@@ -170,6 +174,18 @@ bool alloc_register_stack(struct alloc *a, struct alloc_conn *c, uint32_t id,
 
 /* Adds a DELTA message's records into their second and the stacks' totals (alloc_seconds.c). */
 void alloc_on_delta(struct alloc *a, struct alloc_conn *c, const uint8_t *p, uint32_t len);
+
+/* The run second of a CLOCK_REALTIME instant, and its open bucket (alloc_seconds.c). */
+uint32_t alloc_second_of(const struct alloc *a, uint64_t t_ns);
+struct alloc_bucket *alloc_bucket_for(struct alloc *a, uint32_t sec);
+
+/* An INSIDE, PEER or NAME message of connection c (alloc_inside.c). */
+void alloc_inside_on_message(struct alloc *a, struct alloc_conn *c, uint32_t type,
+                             const uint8_t *p, uint32_t len);
+/* A second closed (its rows went to the sink): feeds the run's inside model (alloc_inside.c). */
+void alloc_inside_close_second(struct alloc *a, const struct alloc_interval *iv);
+/* Frees the inside state of the run, of its connections and buckets (alloc_inside.c). */
+void alloc_inside_free(struct alloc *a);
 
 /*
  * Samples /proc for every second that has ended and closes the seconds

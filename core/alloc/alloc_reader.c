@@ -116,6 +116,11 @@ static void on_message(struct alloc *a, struct alloc_conn *c, uint32_t type, con
             pthread_mutex_unlock(&a->lock);
         }
         break;
+    case LSW_INSIDE:
+    case LSW_PEER:
+    case LSW_NAME:
+        alloc_inside_on_message(a, c, type, p, len);
+        break;
     case LSW_BYE:
         pthread_mutex_lock(&a->lock);
         c->bye = true;

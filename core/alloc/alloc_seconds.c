@@ -22,7 +22,7 @@
 
 #define ALLOC_CLOSE_LAG_NS 1500000000ull
 
-static uint32_t second_of(const struct alloc *a, uint64_t t_ns)
+uint32_t alloc_second_of(const struct alloc *a, uint64_t t_ns)
 {
     uint64_t o = atomic_load(&a->origin_ns);
     return t_ns <= o ? 0 : (uint32_t)((t_ns - o) / 1000000000ull);
@@ -30,7 +30,7 @@ static uint32_t second_of(const struct alloc *a, uint64_t t_ns)
 
 /* ---- seconds ---------------------------------------------------------------- */
 
-static struct alloc_bucket *bucket_for(struct alloc *a, uint32_t sec)
+struct alloc_bucket *alloc_bucket_for(struct alloc *a, uint32_t sec)
 {
     if (sec < a->next_close)
         sec = a->next_close; /* late data joins the oldest open second */
@@ -42,6 +42,7 @@ static struct alloc_bucket *bucket_for(struct alloc *a, uint32_t sec)
         b->second = sec;
         b->n = 0;
         b->nprocs = 0;
+        b->in_n = 0;
     }
     if (sec > a->max_second || !a->any_data)
         a->max_second = sec;
@@ -62,9 +63,12 @@ static void close_second(struct alloc *a, uint32_t sec)
         iv.nrows = b->n;
         iv.procs = b->procs;
         iv.nprocs = b->nprocs;
+        iv.inside = b->in_rows;
+        iv.ninside = b->in_n;
     }
     if (a->sink.interval)
         a->sink.interval(a->sink.ctx, &iv);
+    alloc_inside_close_second(a, &iv);
     if (b->used && b->second == sec) {
         for (size_t i = 0; i < b->nprocs; i++) {
             free(b->names[i]);
@@ -73,6 +77,7 @@ static void close_second(struct alloc *a, uint32_t sec)
         b->used = false;
         b->n = 0;
         b->nprocs = 0;
+        b->in_n = 0;
     }
     a->next_close = sec + 1;
 }
@@ -80,7 +85,7 @@ static void close_second(struct alloc *a, uint32_t sec)
 /* Reads /proc for every watched process into the bucket of second sec. */
 static void sample_procs(struct alloc *a, uint32_t sec)
 {
-    struct alloc_bucket *b = bucket_for(a, sec);
+    struct alloc_bucket *b = alloc_bucket_for(a, sec);
     pthread_mutex_lock(&a->lock);
     size_t nw = a->nwatch;
     int pids[ALLOC_MAX_CONNS];
@@ -133,7 +138,7 @@ static void sample_procs(struct alloc *a, uint32_t sec)
 
 void alloc_tick(struct alloc *a, bool final)
 {
-    uint32_t now_sec = second_of(a, alloc_now_unix_ns());
+    uint32_t now_sec = alloc_second_of(a, alloc_now_unix_ns());
     while (a->sampled_upto <= now_sec && !final) {
         if (a->sampled_upto == now_sec)
             break; /* sample a second at its end */
@@ -142,7 +147,7 @@ void alloc_tick(struct alloc *a, bool final)
     }
     uint64_t lagged = alloc_now_unix_ns() - ALLOC_CLOSE_LAG_NS;
     uint32_t upto = final ? (a->any_data ? a->max_second + 1 : a->next_close)
-                          : second_of(a, lagged);
+                          : alloc_second_of(a, lagged);
     if (final && a->sampled_upto == now_sec && now_sec + 1 > a->next_close) {
         sample_procs(a, now_sec);
         a->sampled_upto++;
@@ -166,7 +171,7 @@ void alloc_on_delta(struct alloc *a, struct alloc_conn *c, const uint8_t *p, uin
                    h.count, len);
         return;
     }
-    struct alloc_bucket *b = bucket_for(a, second_of(a, h.t_unix_ns));
+    struct alloc_bucket *b = alloc_bucket_for(a, alloc_second_of(a, h.t_unix_ns));
     pthread_mutex_lock(&a->lock);
     for (uint32_t i = 0; i < h.count; i++) {
         struct lsw_delta d;

@@ -46,9 +46,12 @@ size_t alloc_snapshot(struct alloc *a, enum alloc_sort by, struct alloc_hot *out
     for (size_t i = 0; i < a->nreq; i++)
         reqs += a->requests[i];
     double secs = a->traced_seconds ? a->traced_seconds : 1;
+    size_t k = 0;
     for (size_t i = 0; all && i < n; i++) {
         const struct alloc_stack *s = a->stacks[i];
-        struct alloc_hot *h = &all[i];
+        if (s->allocs == 0 && s->frees == 0)
+            continue; /* a stack of the inside records only (alloc_inside.h): not a hot path */
+        struct alloc_hot *h = &all[k++];
         h->key = s->key;
         h->pid = s->pid;
         h->blame = s->blame;
@@ -74,6 +77,7 @@ size_t alloc_snapshot(struct alloc *a, enum alloc_sort by, struct alloc_hot *out
     pthread_mutex_unlock(&a->lock);
     if (all == NULL)
         return 0;
+    n = k;
     qsort_r(all, n, sizeof(*all), cmp_hot, &by);
     if (n > cap)
         n = cap;
