@@ -170,8 +170,10 @@ class Driver:
             elif tag == "DONE":
                 break
         self.p.stdin.close()
-        self.p.wait(timeout=30)
+        rc = self.p.wait(timeout=30)
         self.err.close()
+        check(rc == 0 and res.get("STORE_ERRORS") == 0,
+              "ds_driver (%s) stopped cleanly, nothing lost in storage" % os.path.basename(self.path))
         outputs.append("".join(self.out))
         outputs.append(open(self.errpath).read())
         return res
