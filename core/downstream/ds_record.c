@@ -361,21 +361,23 @@ static void tick(struct ds_recorder *r, bool final)
 static void process(struct ds_recorder *r, struct ds_done *w, size_t n)
 {
     struct downstream *d = r->d;
-    if (n == 0)
-        return;
-    if (!grow((void **)&r->calls, &r->ccap, n, sizeof(*r->calls)))
-        n = r->ccap; /* out of memory: the rest are lost (the tally still counts them) */
     uint64_t org = origin(r);
-    for (size_t i = 0; i < n; i++) {
-        w[i].call.start_ns = (int64_t)(w[i].t0_ns - org);
-        read_bodies(r, &w[i]);
-        free(w[i].req_body);
-        free(w[i].resp_body);
-        account(r, &w[i].call);
-        r->calls[i] = w[i].call;
+    /* out of memory for the batch: the calls go to the sink in the pieces that fit */
+    size_t piece = grow((void **)&r->calls, &r->ccap, n, sizeof(*r->calls)) ? n : r->ccap;
+    for (size_t at = 0; at < n; at += piece ? piece : n) {
+        size_t k = piece == 0 || n - at < piece ? n - at : piece;
+        for (size_t i = at; i < at + k; i++) {
+            w[i].call.start_ns = (int64_t)(w[i].t0_ns - org);
+            read_bodies(r, &w[i]);
+            free(w[i].req_body);
+            free(w[i].resp_body);
+            account(r, &w[i].call);
+            if (piece)
+                r->calls[i - at] = w[i].call;
+        }
+        if (d->sink.calls && piece)
+            d->sink.calls(d->sink.ctx, r->calls, k);
     }
-    if (d->sink.calls)
-        d->sink.calls(d->sink.ctx, r->calls, n);
 }
 
 static void *run(void *arg)
