@@ -3,8 +3,10 @@
  * or any plain endpoint) byte for byte.
  *
  * The request goes on exactly as the target sent it (only an
- * "Expect: 100-continue" line is left out, since the proxy answered it), so
- * the target's own signature still holds for a server that checks one. The
+ * "Expect: 100-continue" line is left out, since the proxy answered it, and
+ * the path of an upstream URL such as http://host:4566/base is put before
+ * the target's), so the target's own signature still holds for a server
+ * that checks one (unless that path was added). The
  * reply is relayed as it arrives: the h1 response parser only finds where it
  * ends (and hands body bytes over for the recorder when the call is a batch
  * or failed). Upstream connections are kept alive in a pool and reused; a
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -168,16 +171,18 @@ static void up_close(struct ds_proxy *p, struct ds_uconn *u)
     ds_bury(p, &u->ev);
 }
 
-/* Copies the request as it came, without an Expect line the proxy answered itself. */
-static bool fill_request(struct ds_uconn *u, struct ds_tconn *t)
+/*
+ * Copies the request as it came, without an Expect line the proxy answered
+ * itself, and with the upstream URL's path (if it has one) before its target.
+ */
+static bool fill_request(struct ds_proxy *p, struct ds_uconn *u, struct ds_tconn *t)
 {
     const char *base = t->in.p + t->in.start;
     size_t total = (size_t)t->req.msg_len;
+    size_t at = t->req.target.off;
+    size_t from = total, to = total;
     ds_buf_clear(&u->out);
-    if (!t->sent_continue)
-        return ds_buf_add(&u->out, base, total);
-    size_t from = 0, to = 0;
-    for (uint32_t i = 0; i < t->req.nfields; i++) {
+    for (uint32_t i = 0; i < t->req.nfields && t->sent_continue; i++) {
         const struct h1req_field *f = &t->req.fields[i];
         if (f->name.len == 6 && strncasecmp(base + f->name.off, "expect", 6) == 0) {
             from = f->name.off;
@@ -186,7 +191,9 @@ static bool fill_request(struct ds_uconn *u, struct ds_tconn *t)
             break;
         }
     }
-    return ds_buf_add(&u->out, base, from) && ds_buf_add(&u->out, base + to, total - to);
+    const char *prefix = base[at] == '/' ? p->up->path_prefix : "";
+    return ds_buf_add(&u->out, base, at) && ds_buf_add(&u->out, prefix, strlen(prefix)) &&
+           ds_buf_add(&u->out, base + at, from - at) && ds_buf_add(&u->out, base + to, total - to);
 }
 
 static void up_write(struct ds_proxy *p, struct ds_uconn *u);
@@ -198,7 +205,7 @@ static void start_on(struct ds_proxy *p, struct ds_tconn *t, struct ds_uconn *u)
     u->got_bytes = false;
     u->paused = false;
     h1_parser_reset(u->rp);
-    if (!fill_request(u, t)) {
+    if (!fill_request(p, u, t)) {
         ds_upstream_failed(p, t, false, "out of memory");
         return;
     }

@@ -450,6 +450,64 @@ static void test_model(void **state)
     ds_model_close(m);
 }
 
+/* ------------------------------------------------------------ opening */
+
+static void test_open_aws(void **state)
+{
+    (void)state;
+    char err[512];
+    struct downstream *d = NULL;
+    char aws[] = "aws", badurl[] = "http://127.0.0.1:9/x?y=1", base[] = "http://127.0.0.1:9/base/";
+    struct scn_downstream cfg = {.url = {aws, NULL}, .seed = 1};
+    struct downstream_opts o = {.cfg = &cfg, .nsteps = 2};
+    unsetenv("AWS_ENDPOINT_URL");
+    unsetenv("AWS_ENDPOINT_URL_DYNAMODB");
+    unsetenv("AWS_PROFILE");
+    setenv("AWS_CONFIG_FILE", "/dev/null", 1);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    setenv("AWS_REGION", "eu-west-1", 1);
+    /* "aws" needs the chain, and the chain needs credentials */
+    assert_int_equal(downstream_open(&o, NULL, &d, err, sizeof err), LS_ERR_NOTFOUND);
+    assert_null(d);
+    assert_non_null(strstr(err, "downstream: AWS configuration: no AWS credentials"));
+    setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1);
+    assert_int_equal(downstream_open(&o, NULL, &d, err, sizeof err), LS_OK);
+    assert_string_equal(downstream_upstream(d, AWS_DYNAMODB),
+                        "https://dynamodb.eu-west-1.amazonaws.com");
+    assert_null(downstream_upstream(d, AWS_S3));
+    assert_int_equal(downstream_port(d, AWS_S3), 0);
+    const struct scn_kv *kv;
+    size_t n;
+    downstream_env(d, &kv, &n);
+    assert_int_equal(n, 2);
+    char want[64];
+    snprintf(want, sizeof want, "http://127.0.0.1:%u", downstream_port(d, AWS_DYNAMODB));
+    assert_string_equal(kv[0].key, "AWS_ENDPOINT_URL_DYNAMODB");
+    assert_string_equal(kv[0].value, want);
+    assert_string_equal(kv[1].key, "AWS_ENDPOINT_URL");
+    assert_string_equal(kv[1].value, want);
+    struct ds_tally t;
+    downstream_tally(d, AWS_DYNAMODB, &t);
+    assert_int_equal(t.calls, 0);
+    downstream_finish(d, 0);
+    downstream_finish(d, 0); /* idempotent */
+    downstream_close(d);
+    /* a base URL with a path keeps it; one with a query is refused */
+    struct scn_downstream bad = {.url = {NULL, badurl}};
+    o.cfg = &bad;
+    assert_int_equal(downstream_open(&o, NULL, &d, err, sizeof err), LS_ERR_INVALID);
+    assert_string_equal(err, "downstream s3: \"http://127.0.0.1:9/x?y=1\": an upstream URL takes no "
+                             "user and no query");
+    struct scn_downstream path = {.url = {NULL, base}};
+    o.cfg = &path;
+    assert_int_equal(downstream_open(&o, NULL, &d, err, sizeof err), LS_OK);
+    assert_string_equal(downstream_upstream(d, AWS_S3), "http://127.0.0.1:9/base");
+    downstream_close(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_batch_count),   cmocka_unit_test(test_attribution),
         cmocka_unit_test(test_fault_seeding), cmocka_unit_test(test_fault_latency),
         cmocka_unit_test(test_fault_replies), cmocka_unit_test(test_model),
+        cmocka_unit_test(test_open_aws),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
