@@ -13,6 +13,11 @@
  * "Expect: 100-continue" is answered by the proxy itself (it needs the body
  * before forwarding), so the upstream never sees it.
  *
+ * A target that closes its side while a call is in progress has given up on
+ * it (an SDK's timeout): the call is recorded then, with status 0, and the
+ * upstream's reply dropped. HTTP clients do not half-close to wait for a
+ * reply, and writing to a closed peer would first "succeed".
+ *
  * Objects closed while a batch of events is being handled (a connection,
  * an upstream connection, a libcurl socket) are freed after the batch: a
  * later event of the same batch may still point at them.
