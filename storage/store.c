@@ -37,6 +37,7 @@
 
 #include <sqlite3.h>
 
+#include "store_downstream.h"
 
 /*
  * Version 1. Adding an error class to enum ls_errclass must bump the version:
@@ -345,6 +346,12 @@ static ls_err migrate_v5(sqlite3 *db, char *msg, size_t cap)
                          "adding the peak resident set", msg, cap);
 }
 
+/* Version 7: the launched target's downstream AWS calls (store_downstream.c). */
+static ls_err migrate_v7(sqlite3 *db, char *msg, size_t cap)
+{
+    return store_downstream_migrate(db, msg, cap);
+}
+
 /*
  * The schema's history: migration i brings a database from version i to
  * i + 1. A new table or column is a new entry here (and STORE_SCHEMA_VERSION
@@ -358,6 +365,7 @@ static const store_migration_fn migrations[STORE_SCHEMA_VERSION] = {
     migrate_v4,
     migrate_v5,
     store_inside_migrate, /* version 6: inside_seconds (store_inside.c) */
+    migrate_v7,           /* version 7: the downstream tables (store_downstream.c) */
 };
 
 /* Runs the migrations from version v up, inside the caller's transaction. */

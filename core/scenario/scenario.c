@@ -277,6 +277,7 @@ void scenario_free(struct scenario *s)
     free(s->client_name);
     free(s->stages);
     scn_free_aws(s);
+    scn_free_downstream(s);
     for (size_t i = 0; i < s->step_count; i++) {
         free(s->steps[i].name);
         free(s->steps[i].params_text);

@@ -164,6 +164,8 @@ struct scn_aws {
     uint64_t max_object_bytes;  /* largest object any step or setup can put */
 };
 
+struct scn_downstream; /* scenario/scenario_downstream.h */
+
 struct scn_kv {
     char *key;
     char *value;
@@ -224,6 +226,7 @@ struct scenario {
     uint64_t ready_timeout_ns;  /* http with command: wait this long for the port */
     uint8_t trace_allocations;  /* launched target: 0 off, 1 count, 2 full, 3 sampled (enum alloc_mode) */
     bool trace_children;        /* with trace_allocations: the target's children too */
+    struct scn_downstream *downstream; /* target.downstream(_faults); NULL when absent */
 
     char *protocol_version;     /* requested MCP revision, default "2025-11-25" */
     enum scn_session session;

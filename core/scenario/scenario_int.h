@@ -12,6 +12,7 @@
  *   scenario_steps.c       "steps": params emitted from the raw text, templates
  *   scenario_thresholds.c  "thresholds"
  *   scenario_aws.c         AWS steps and the "aws" object
+ *   scenario_downstream.c  the target's "downstream" and "downstream_faults"
  * One struct ctx carries the text and the first error through all of them:
  * a reader that refuses a value reports it with scn_fail*() / scn_expected()
  * and returns false (NULL, -1), and the first report wins.
@@ -184,5 +185,12 @@ bool scn_parse_aws(struct ctx *c, struct scenario *s, const struct field *fa);
 bool scn_check_aws_mix(struct ctx *c, struct scenario *s, const cJSON *root);
 /* Frees the steps' st->aws and s->aws (NULL-safe). */
 void scn_free_aws(struct scenario *s);
+
+/* ---- scenario_downstream.c ------------------------------------------------ */
+
+/* "downstream" and "downstream_faults" of the target object t (path pt); s->command is read. */
+bool scn_parse_downstream(struct ctx *c, struct scenario *s, const cJSON *t, const struct jpath *pt);
+/* Frees s->downstream (NULL-safe). */
+void scn_free_downstream(struct scenario *s);
 
 #endif

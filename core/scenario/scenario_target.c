@@ -67,7 +67,7 @@ bool scn_parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
     static const char *const keys[] = {"transport",     "command",   "env",
                                        "cwd",           "processes", "url",
                                        "ready_timeout", "headers",   "trace_allocations",
-                                       "trace_children"};
+                                       "trace_children", "downstream", "downstream_faults"};
     static const char *const transports[] = {"stdio", "http", "aws"};
     static const char *const procs[] = {"shared", "per_vu"};
     const struct jpath *pt = &ft->p;
@@ -172,6 +172,8 @@ bool scn_parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
     /* ... and of the processes it starts (a server behind npx, uvx or a shell). */
     f = scn_field(t, "trace_children", pt);
     if (f.v != NULL && !scn_as_bool(c, &f, &s->trace_children))
+        return false;
+    if (!scn_parse_downstream(c, s, t, pt))
         return false;
     f = scn_field(t, "processes", pt);
     if (f.v != NULL) {

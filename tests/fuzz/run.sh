@@ -10,7 +10,7 @@ secs=${1:-15}
 out=$(mktemp -d /tmp/loadscope-fuzz-XXXXXX)
 trap 'rm -rf "$out"' EXIT
 srcs=("$root"/core/util/lserr.c "$root"/core/stats/hdr.c "$root"/core/proto/sse.c "$root"/core/proto/jsonrpc.c
-      "$root"/core/scenario/template.c "$root"/core/scenario/scenario*.c "$root"/core/proto/h1.c)
+      "$root"/core/scenario/template.c "$root"/core/scenario/scenario*.c "$root"/core/proto/h1.c "$root"/core/proto/h1req.c)
 status=0
 for target in "$root"/tests/fuzz/fuzz_*.c; do
   name=$(basename "$target" .c)
