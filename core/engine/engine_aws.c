@@ -217,8 +217,7 @@ static bool aws_wanted(const struct scenario *s)
     return s->has_aws_steps || (s->aws && s->aws->setup_count > 0);
 }
 
-/* Endpoints without their trailing '/', and the Host header of each. */
-static ls_err aws_engine_endpoints(struct aws_engine *ae, char *err, size_t errcap)
+ls_err aws_engine_endpoints(struct aws_engine *ae, char *err, size_t errcap)
 {
     for (int i = 0; i < AWS__SERVICES; i++) {
         const char *ep = ae->conf.endpoint[i];

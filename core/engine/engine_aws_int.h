@@ -90,6 +90,15 @@ static inline struct aws_vu *av_of(const struct vu *v)
     return v->tp[TP_AWS];
 }
 
+/* ---- engine_aws.c ------------------------------------------------------- */
+
+/*
+ * Fills ae->base (each endpoint without its trailing '/') and ae->host (the
+ * Host header every request to it carries and signs: util/url.h's
+ * authority, the scheme's default port left out) from ae->conf.
+ */
+LS_MUST_CHECK ls_err aws_engine_endpoints(struct aws_engine *ae, char *err, size_t errcap);
+
 /* ---- engine_aws_op.c ---------------------------------------------------- */
 
 /* Runs v->step, an AWS step (phase VU_CALL): the row's send. */
