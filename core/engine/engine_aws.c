@@ -64,23 +64,13 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *userp)
     size_t limit = v->w->e->s->steps[v->step].aws->row->keep_reply_bytes;
     a->resp_total += len;
     size_t keep = len;
-    if (limit && a->resp_len + keep > limit)
-        keep = a->resp_len < limit ? limit - a->resp_len : 0;
+    size_t have = dyn_len(&a->resp);
+    if (limit && have + keep > limit)
+        keep = have < limit ? limit - have : 0;
     if (keep == 0)
         return len;
-    if (a->resp_len + keep + 1 > a->resp_cap) {
-        size_t cap = a->resp_cap ? a->resp_cap : 4096;
-        while (cap < a->resp_len + keep + 1)
-            cap *= 2;
-        char *n = realloc(a->resp, cap);
-        if (!n)
-            return 0;
-        a->resp = n;
-        a->resp_cap = cap;
-    }
-    memcpy(a->resp + a->resp_len, buf, keep);
-    a->resp_len += keep;
-    a->resp[a->resp_len] = '\0';
+    if (dyn_addn(&a->resp, buf, keep) != LS_OK)
+        return 0;
     return len;
 }
 
@@ -127,6 +117,7 @@ static ls_err aws_vu_open(struct vu *v, char *err, size_t errcap)
         goto fail;
     v->tp[TP_AWS] = a;
     a->v = v;
+    dyn_init(&a->resp, AWS_REPLY_MAX_BYTES);
     a->body_cap = aw->body_cap;
     a->body = malloc(a->body_cap);
     CURL *easy = curl_easy_init();
@@ -155,7 +146,7 @@ static void aws_vu_close(struct vu *v)
     curl_slist_free_all(a->hdrs);
     aws_batch_free(a->batch);
     free(a->body);
-    free(a->resp);
+    dyn_free(&a->resp);
     free(a);
     v->tp[TP_AWS] = NULL;
 }

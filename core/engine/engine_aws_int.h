@@ -33,6 +33,9 @@
 #include "aws/awsconf.h"
 #include "engine/engine_curlm.h"
 #include "engine/transport.h"
+#include "util/dynbuf.h"
+
+#define AWS_REPLY_MAX_BYTES ((size_t)1 << 30) /* a reply body kept larger than this fails */
 
 struct aws_engine {
     struct aws_config conf;
@@ -56,8 +59,8 @@ struct aws_vu {
     struct curl_slist *hdrs;
     char *body;                    /* rendered DynamoDB request */
     size_t body_cap, body_len;
-    char *resp;
-    size_t resp_len, resp_cap, resp_total;
+    struct dynbuf resp;            /* the reply body kept (all of it, or the row's keep_reply_bytes) */
+    size_t resp_total;             /* reply body bytes received */
     char path[2048];               /* S3: /bucket/encoded-key */
     char url[2600];
     struct aws_batch *batch;

@@ -89,7 +89,7 @@ static void send_attempt(struct vu *v)
     size_t body_len = 0;
 
     a->waiting = false;
-    a->resp_len = 0;
+    dyn_reset(&a->resp);
     a->resp_total = 0;
     a->errbuf[0] = '\0';
     curl_slist_free_all(a->hdrs);
@@ -237,7 +237,8 @@ void aws_on_done(struct curlm_xfer *x, CURLcode result)
     enum aws_transport_fault tf = aws_fault_of(result);
     char code[96] = "", msg[160] = "";
     if (tf == AWS_TF_NONE && (status >= 300 || status < 200))
-        aws_parse_error(svc, a->resp, a->resp_len, code, sizeof(code), msg, sizeof(msg));
+        aws_parse_error(svc, dyn_ptr(&a->resp), dyn_len(&a->resp), code, sizeof(code), msg,
+                        sizeof(msg));
     enum aws_retry_kind k = op->retry(tf, (unsigned)status, code);
 
     if (k == AWS_RK_OK) {
@@ -247,7 +248,8 @@ void aws_on_done(struct curlm_xfer *x, CURLcode result)
         }
         bool followup = false;
         uint32_t items = 0;
-        ls_err rc = aws_batch_reply(a->batch, a->resp ? a->resp : "", a->resp_len, &followup, &items);
+        const char *reply = dyn_ptr(&a->resp) ? dyn_ptr(&a->resp) : "";
+        ls_err rc = aws_batch_reply(a->batch, reply, dyn_len(&a->resp), &followup, &items);
         if (rc != LS_OK) {
             complete(v, rc == LS_ERR_PARSE ? LS_EC_PROTOCOL : LS_EC_OTHER,
                      rc == LS_ERR_PARSE ? "batch reply is not a JSON object" : "out of memory");
