@@ -127,13 +127,57 @@ static bool parse_command(struct ctx *c, struct scenario *s, const cJSON *t,
     return true;
 }
 
+/*
+ * "worker_threads": the thread names of the target's async runtime workers
+ * (["tokio-runtime-worker", "actix-rt"]), where the tracer times blocking
+ * calls; kept comma-separated, as the shim reads them. A name holds no comma
+ * and is at most 15 bytes long, as the kernel keeps thread names.
+ */
+static bool parse_worker_threads(struct ctx *c, struct scenario *s, const cJSON *t,
+                                 const struct jpath *pt)
+{
+    struct field f = scn_field(t, "worker_threads", pt);
+    if (f.v == NULL)
+        return true;
+    if (!cJSON_IsArray(f.v)) {
+        scn_expected(c, f.v, &f.p, "an array of thread names");
+        return false;
+    }
+    size_t len = 1;
+    long k = 0;
+    for (const cJSON *it = f.v->child; it != NULL; it = it->next, k++) {
+        struct jpath ip = {&f.p, NULL, (size_t)k, k};
+        if (!cJSON_IsString(it) || it->valuestring[0] == '\0') {
+            scn_expected(c, it, &ip, "a thread name");
+            return false;
+        }
+        if (strchr(it->valuestring, ',') != NULL || strlen(it->valuestring) > 15) {
+            scn_fail_key(c, &ip, "a thread name has no comma and at most 15 bytes (the kernel's limit)");
+            return false;
+        }
+        len += strlen(it->valuestring) + 1;
+    }
+    s->worker_threads = calloc(1, len);
+    if (s->worker_threads == NULL) {
+        scn_nomem(c);
+        return false;
+    }
+    for (const cJSON *it = f.v->child; it != NULL; it = it->next) {
+        if (s->worker_threads[0])
+            strcat(s->worker_threads, ",");
+        strcat(s->worker_threads, it->valuestring);
+    }
+    return true;
+}
+
 /* What a launched target takes: "env", "cwd", "trace_allocations", "trace_children", "processes". */
 static bool parse_launch(struct ctx *c, struct scenario *s, const cJSON *t, const struct jpath *pt)
 {
-    static const char *const launch_keys[] = {"env", "cwd", "trace_allocations", "trace_children"};
+    static const char *const launch_keys[] = {"env", "cwd", "trace_allocations", "trace_children",
+                                              "worker_threads"};
     static const char *const procs[] = {"shared", "per_vu"};
     struct field f;
-    for (size_t i = 0; i < 4 && s->command == NULL; i++) {
+    for (size_t i = 0; i < 5 && s->command == NULL; i++) {
         f = scn_field(t, launch_keys[i], pt);
         if (f.v != NULL) {
             scn_fail_key(c, &f.p, "only allowed together with \"command\"");
@@ -170,6 +214,8 @@ static bool parse_launch(struct ctx *c, struct scenario *s, const cJSON *t, cons
     if (f.v != NULL && !scn_as_bool(c, &f, &s->trace_children))
         return false;
     if (!scn_parse_downstream(c, s, t, pt))
+        return false;
+    if (!parse_worker_threads(c, s, t, pt))
         return false;
     f = scn_field(t, "processes", pt);
     if (f.v != NULL) {
@@ -211,7 +257,8 @@ bool scn_parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
     static const char *const keys[] = {"transport",     "command",   "env",
                                        "cwd",           "processes", "url",
                                        "ready_timeout", "headers",   "trace_allocations",
-                                       "trace_children", "downstream", "downstream_faults"};
+                                       "trace_children", "downstream", "downstream_faults",
+                                       "worker_threads"};
     static const char *const transports[] = {"stdio", "http", "aws"};
     const struct jpath *pt = &ft->p;
 
