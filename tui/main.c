@@ -38,6 +38,9 @@ static void usage(FILE *f)
             "                                                     show a SigV4 signature step by step\n"
             "  loadscope trace [--mode count|full|sampled] [--format table|csv|folded] [--stacks]\n"
             "                [--db FILE] -- COMMAND [ARGS]        a program under the allocation tracer\n"
+            "  loadscope compare A B [--db FILE] [--db-b FILE] [--fail-if 'p99 +10%%']...\n"
+            "                                                     two sessions side by side, with 95%% intervals\n"
+            "  loadscope compare --calibrate SESSION              how often noise is called a change here\n"
             "  loadscope version\n"
             "\n"
             "exit codes: 0 ok, 1 runtime error, 2 usage or invalid scenario, 3 target died,\n"
@@ -82,6 +85,8 @@ int main(int argc, char **argv)
         rc = cli_export(argc - 1, argv + 1);
     } else if (strcmp(cmd, "trace") == 0) {
         rc = cli_trace(argc - 1, argv + 1);
+    } else if (strcmp(cmd, "compare") == 0) {
+        rc = cli_compare(argc - 1, argv + 1);
     } else {
         fprintf(stderr, "loadscope: unknown command \"%s\"\n\n", cmd);
         usage(stderr);
