@@ -11,6 +11,7 @@
  * producers' spare list.
  */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -115,6 +116,27 @@ static long long mono_ns(void)
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+/*
+ * Marks the session storage_failed (exit code 1) and ended, in a transaction
+ * of one row, first thing after the failure: on a full disk the little room
+ * left (what the failed transaction took in the WAL) goes to the status
+ * rather than to rows written later, so the session says what happened even
+ * when the caller's own end of session cannot be written.
+ */
+static void w_mark_failed(struct store_writer *w)
+{
+    struct timespec now;
+    char sql[256];
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(sql, sizeof(sql),
+             "UPDATE sessions SET status_text = 'storage_failed', exit_code = 1, "
+             "ended_unix_ns = %lld WHERE id = %lld",
+             (long long)now.tv_sec * 1000000000LL + now.tv_nsec, (long long)w->session_id);
+    if (sqlite3_exec(w->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        atomic_fetch_add(&w->errors, 1);
+}
+
 /* The first failed transaction: kept for store_writer_failed, and told to the caller once. */
 static void w_failed(struct store_writer *w)
 {
@@ -125,6 +147,7 @@ static void w_failed(struct store_writer *w)
         return;
     memcpy(w->fail_msg, w->last_msg, sizeof(w->fail_msg));
     atomic_store_explicit(&w->failed, true, memory_order_release);
+    w_mark_failed(w);
     pthread_mutex_lock(&w->mu);
     fn = w->on_fail;
     ctx = w->on_fail_ctx;
@@ -181,14 +204,42 @@ failed:
     return false;
 }
 
-/* Finish gave up: count what could not be written, say so and free it. */
+/*
+ * Finish gave up: one last try for each interval, summary and event row
+ * alone (a small row may fit where the samples did not: on a full disk the
+ * space the failed transactions took in the WAL is there to reuse), then
+ * count what could not be written, say so and free it.
+ */
 static void w_give_up(struct store_writer *w)
 {
     uint64_t ns = 0, nitems = 0;
+    struct wblock *blocks = w->pending.head, *blocks_tail = w->pending.tail;
+    struct witem *it = w->pending.ihead, *left = NULL, *left_tail = NULL;
+
+    /* One transaction each: the event saying what happened is worth more than an interval. */
+    w->pending.head = w->pending.tail = NULL;
+    while (it != NULL) {
+        struct witem *next = it->next;
+
+        it->next = NULL;
+        w->pending.ihead = w->pending.itail = it;
+        if (!w_write_txn(w)) { /* kept: back on the list of what is left */
+            if (left_tail != NULL)
+                left_tail->next = it;
+            else
+                left = it;
+            left_tail = it;
+        }
+        it = next;
+    }
+    w->pending.ihead = left;
+    w->pending.itail = left_tail;
+    w->pending.head = blocks;
+    w->pending.tail = blocks_tail;
 
     for (const struct wblock *b = w->pending.head; b != NULL; b = b->next)
         ns += b->n;
-    for (const struct witem *it = w->pending.ihead; it != NULL; it = it->next)
+    for (const struct witem *x = w->pending.ihead; x != NULL; x = x->next)
         nitems++;
     sw_error(w,
             "session %lld: gave up after %d failed transactions in a row: "

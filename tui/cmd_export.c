@@ -8,9 +8,10 @@
  * Rows stream from the database straight into the CSV writer: the only
  * memory held is the steps' names (a scenario's worth), so an export of
  * millions of samples runs in the same few megabytes as one of a hundred.
- * With -o FILE the CSV goes to FILE.tmp, is flushed to disk and renamed
- * over FILE only once complete; a failed or interrupted export removes the
- * temporary file and leaves FILE as it was.
+ * With -o FILE the CSV goes to a new temporary file beside FILE
+ * (util/safefile), is flushed to disk and renamed over FILE only once
+ * complete; a failed or interrupted export removes the temporary file and
+ * leaves FILE as it was.
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include "aws/aws_retry.h"
 #include "cli.h"
 #include "util/csv.h"
+#include "util/safefile.h"
 #include "store.h"
 #include "store_alloc.h"
 #include "store_alloc_read.h"
@@ -428,53 +430,37 @@ static int export_to(struct store *st, int64_t id, enum what what, FILE *f, cons
     return LS_EXIT_OK;
 }
 
-/* Exports into path via path.tmp, renamed over path only when complete. */
+/*
+ * Exports into a new temporary file beside path (util/safefile: never a
+ * name planted there), renamed over path only when complete.
+ */
 static int export_file(struct store *st, int64_t id, enum what what, const char *path,
                        struct exp *x)
 {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 5);
-    FILE *f = NULL;
+    struct safefile sf;
+    char why[512];
     int rc;
 
-    if (tmp == NULL) {
-        fprintf(stderr, "loadscope export: out of memory\n");
+    if (safefile_open(path, &sf, why, sizeof(why)) != LS_OK) {
+        fprintf(stderr, "loadscope export: cannot write %s (%s)\n", path, why);
         return LS_EXIT_RUNTIME;
     }
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
-    f = fopen(tmp, "w");
-    if (f == NULL) {
-        fprintf(stderr, "loadscope export: cannot write %s (creating %s: %s)\n", path, tmp,
-                strerror(errno));
-        rc = LS_EXIT_RUNTIME;
-        goto out;
+    rc = export_to(st, id, what, sf.f, path, x);
+    if (rc != LS_EXIT_OK) {
+        safefile_abort(&sf);
+        return rc;
     }
-    rc = export_to(st, id, what, f, path, x);
-    if (rc == LS_EXIT_OK && fsync(fileno(f)) != 0) {
-        fprintf(stderr, "loadscope export: writing %s: %s\n", path, strerror(errno));
-        rc = LS_EXIT_RUNTIME;
+    if (safefile_commit(&sf, why, sizeof(why)) != LS_OK) {
+        fprintf(stderr, "loadscope export: cannot write %s (%s)\n", path, why);
+        return LS_EXIT_RUNTIME;
     }
-    if (fclose(f) != 0 && rc == LS_EXIT_OK) {
-        fprintf(stderr, "loadscope export: writing %s: %s\n", path, strerror(errno));
-        rc = LS_EXIT_RUNTIME;
-    }
-    if (rc == LS_EXIT_OK && rename(tmp, path) != 0) {
-        fprintf(stderr, "loadscope export: cannot write %s (renaming %s: %s)\n", path, tmp,
-                strerror(errno));
-        rc = LS_EXIT_RUNTIME;
-    }
-    if (rc != LS_EXIT_OK)
-        unlink(tmp);
-    else if (what == W_FOLDED)
+    if (what == W_FOLDED)
         fprintf(stderr, "loadscope export: %llu folded stacks written to %s\n",
                 (unsigned long long)x->lines, path);
     else
         fprintf(stderr, "loadscope export: %llu rows (and a header) written to %s\n",
                 (unsigned long long)(csv_rows(x->csv) - 1), path);
-out:
-    free(tmp);
-    return rc;
+    return LS_EXIT_OK;
 }
 
 int cli_export(int argc, char **argv)
@@ -542,17 +528,9 @@ int cli_export(int argc, char **argv)
     }
     if (cli_db_path(db, path, sizeof(path)))
         return LS_EXIT_RUNTIME;
-    /* opening would create an empty database: say there is none instead */
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        fprintf(stderr,
-                "loadscope export: no session database at %s (%s); run a session first "
-                "or pass --db FILE\n",
-                path, strerror(errno));
-        return LS_EXIT_RUNTIME;
-    }
-    if (store_open(path, &st, err, sizeof(err)) != LS_OK) {
-        fprintf(stderr, "loadscope export: cannot open %s: %s\n", path, err);
+    /* Read-only: a missing file is said to be missing, not created; nothing is changed. */
+    if (store_open_readonly(path, &st, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "loadscope export: %s\n", err);
         return LS_EXIT_RUNTIME;
     }
     if (latest && store_session_latest(st, &id) != LS_OK) {
