@@ -159,11 +159,12 @@ struct spawn_req {
     struct spawn_req *next;
 };
 
-static pthread_once_t spawner_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t spawner_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t spawner_cv = PTHREAD_COND_INITIALIZER;
 static struct spawn_req *spawner_queue; /* under spawner_mu */
-static bool spawner_running;            /* set once by spawner_init */
+/* Under spawner_mu: the process the spawner thread runs in (a fork has none), 0 before the first. */
+static pid_t spawner_pid;
+static bool spawner_running;            /* under spawner_mu: whether it could be started there */
 
 /* In the vfork child: says which step failed and why, and ends. */
 __attribute__((noreturn)) static void child_fail(int errfd, int step)
@@ -271,11 +272,21 @@ static void *spawner_main(void *arg)
     return NULL;
 }
 
-static void spawner_init(void)
+/* Starts the spawner in this process if it has none; under spawner_mu. */
+static void spawner_start_locked(void)
 {
     pthread_attr_t attr;
     pthread_t t;
     sigset_t all, old;
+
+    if (spawner_pid == getpid())
+        return;
+    /* After a fork: the parent's spawner is not here, and its wait left marks on the condition. */
+    if (spawner_pid != 0)
+        pthread_cond_init(&spawner_cv, NULL);
+    spawner_pid = getpid();
+    spawner_queue = NULL;
+    spawner_running = false;
 
     /* Signals are for the other threads; the spawner's children start with all blocked. */
     sigfillset(&all);
@@ -296,8 +307,11 @@ static void spawner_init(void)
  */
 static void spawn_run(struct spawn_req *r)
 {
-    pthread_once(&spawner_once, spawner_init);
-    if (!spawner_running) {
+    pthread_mutex_lock(&spawner_mu);
+    spawner_start_locked();
+    bool running = spawner_running;
+    pthread_mutex_unlock(&spawner_mu);
+    if (!running) {
         sigset_t all, old;
 
         sigfillset(&all);
