@@ -41,7 +41,7 @@ bool store_owner_gone(const char *host, int64_t owner_pid, int64_t owner_start)
     return kill((pid_t)owner_pid, 0) != 0 && errno == ESRCH;
 }
 
-/* Runs one query returning one integer (NULL: 0). */
+/* Runs one query returning one integer (NULL, or no row: 0). */
 static ls_err one_int(sqlite3 *db, const char *sql, int64_t id, int64_t *out, char *msg, size_t cap)
 {
     sqlite3_stmt *s = NULL;
@@ -51,12 +51,12 @@ static ls_err one_int(sqlite3 *db, const char *sql, int64_t id, int64_t *out, ch
         sqlite3_bind_int64(s, 1, id);
         rc = sqlite3_step(s);
     }
-    if (rc != SQLITE_ROW) {
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         store_msg_set(msg, cap, "closing unfinished sessions: %s", sqlite3_errmsg(db));
         sqlite3_finalize(s);
         return LS_ERR_DB;
     }
-    *out = sqlite3_column_int64(s, 0);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
     return LS_OK;
 }
