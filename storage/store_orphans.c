@@ -137,9 +137,9 @@ static ls_err close_one(sqlite3 *db, int64_t id, int64_t started, int64_t pid, c
     if (rc == SQLITE_OK) {
         snprintf(text, sizeof(text),
                  "loadscope (pid %lld) ended without closing this session (killed, crashed, or "
-                 "its launch failed); %s when the database was next opened",
-                 (long long)pid, any ? "marked interrupted, what it stored is kept"
-                                     : "marked failed, it stored no result");
+                 "its launch failed); marked %s when the database was next opened",
+                 (long long)pid, any ? "interrupted (what it stored is kept)"
+                                     : "failed (it stored no result)");
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_int64(s, 2, last);
         sqlite3_bind_text(s, 3, any ? "interrupted" : "failed", -1, SQLITE_STATIC);
