@@ -156,8 +156,8 @@ while r.p.poll() is None:
         for fd in os.listdir(fddir):
             try:
                 target = os.readlink(os.path.join(fddir, fd))
-                if target.startswith(dbpath):
-                    continue  # the database, its WAL and SHM
+                if target.startswith(dbpath) or target.startswith(("/usr/", "/lib", "/etc/")):
+                    continue  # the database, its WAL and SHM; libraries and configuration
                 st = os.stat(os.path.join(fddir, fd))
                 if (st.st_mode & 0o170000) == 0o100000:
                     total += st.st_size

@@ -1089,7 +1089,7 @@ static int collect_status(void *ctx, const struct store_session_row *row)
 static void test_orphans_closed(void **state)
 {
     struct fx *f = *state;
-    char host[256] = "", sql[1024], err[512];
+    char host[256] = "", sql[4096], err[512];
     struct store *ro = NULL, *rw = NULL;
     struct statuses seen;
     pid_t gone = dead_pid();
