@@ -7,10 +7,17 @@
  * blocks of WBLOCK_SAMPLES under a mutex held only for the memcpy, and the
  * thread moves whole blocks to its own pending list and writes them in
  * transactions. Pending rows are dropped only once their transaction has
- * committed; a failed transaction keeps them and is retried, so a slow or
- * briefly failing disk costs memory, not samples. Only at finish, after
- * WFINISH_ATTEMPTS failures in a row, does the writer give up, and then it
- * says how many rows it could not write.
+ * committed; a failed transaction keeps them and is retried, so a slow disk
+ * costs memory, not samples. The first failed transaction is reported at
+ * once (the run stops: what follows would not be stored either) and marks
+ * the session storage_failed. Only at finish, after WFINISH_ATTEMPTS
+ * failures in a row, does the writer give up, and then it says how many
+ * rows it could not write.
+ *
+ * This file holds opening (for writing: the file created 0600; read-only:
+ * nothing created or changed), sessions, steps and listing; the schema and
+ * its migrations are in store_schema.c, the closing of sessions whose
+ * process is gone in store_orphans.c.
  *
  * A second connection (rather than sharing the caller's) keeps the writer's
  * transactions and statements its own: the caller may read the database, or

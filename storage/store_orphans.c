@@ -63,15 +63,17 @@ static ls_err one_int(sqlite3 *db, const char *sql, int64_t id, int64_t *out, ch
 
 /*
  * The last moment session id stored (ns after its start) and whether it
- * stored any result. Samples go in rowid order, so the last one is found
- * through the session index without a scan.
+ * stored any result. Samples go in roughly the order they ended (the
+ * workers' batches interleave), so the latest end is among the last rows
+ * stored, found through the session index without a scan of the session.
  */
 static ls_err last_stored(sqlite3 *db, int64_t id, int64_t *last_ns, bool *any, char *msg,
                           size_t cap)
 {
     int64_t t = 0, v = 0;
-    ls_err e = one_int(db, "SELECT end_ns FROM samples WHERE session_id = ?1 "
-                           "ORDER BY rowid DESC LIMIT 1", id, &t, msg, cap);
+    ls_err e = one_int(db, "SELECT max(end_ns) FROM (SELECT end_ns FROM samples "
+                           "WHERE session_id = ?1 ORDER BY rowid DESC LIMIT 65536)",
+                       id, &t, msg, cap);
 
     *any = false;
     if (e == LS_OK)

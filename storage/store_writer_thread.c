@@ -121,7 +121,8 @@ static long long mono_ns(void)
  * of one row, first thing after the failure: on a full disk the little room
  * left (what the failed transaction took in the WAL) goes to the status
  * rather than to rows written later, so the session says what happened even
- * when the caller's own end of session cannot be written.
+ * when the caller's own end of session cannot be written. Under a file size
+ * limit the WAL itself is at the limit: it is checkpointed and emptied first.
  */
 static void w_mark_failed(struct store_writer *w)
 {
@@ -133,7 +134,12 @@ static void w_mark_failed(struct store_writer *w)
              "UPDATE sessions SET status_text = 'storage_failed', exit_code = 1, "
              "ended_unix_ns = %lld WHERE id = %lld",
              (long long)now.tv_sec * 1000000000LL + now.tv_nsec, (long long)w->session_id);
-    if (sqlite3_exec(w->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(w->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+        return;
+    /* No room at the end of the WAL (a file size limit): move it into the database, which may
+     * still grow, and write the status at the start of an emptied WAL. */
+    if (sqlite3_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(w->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         atomic_fetch_add(&w->errors, 1);
 }
 
