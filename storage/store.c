@@ -519,11 +519,11 @@ ls_err store_list_sessions(struct store *st, store_session_fn fn, void *ctx)
         row.exit_code = sqlite3_column_int(s, 5);
         row.status_text = col_text(s, 6);
         row.samples = sqlite3_column_int64(s, 7);
-        /* Unfinished, and its process is gone: a read-only handle cannot close it, but says so. */
+        /* Unfinished, its process gone: said as the next open for writing will close it. */
         if (sqlite3_column_type(s, 4) == SQLITE_NULL &&
             store_owner_gone(col_text(s, 8), sqlite3_column_int64(s, 9),
                              sqlite3_column_int64(s, 10)))
-            row.status_text = "interrupted";
+            row.status_text = store_orphan_has_results(st->db, row.id) ? "interrupted" : "failed";
         if (fn(ctx, &row) != 0)
             break;
     }

@@ -50,7 +50,8 @@ LS_MUST_CHECK ls_err store_open(const char *path, struct store **out, char *err,
  * loadscope's is refused (LS_ERR_INVALID). A file of an older schema is
  * brought forward first when it may be written, else refused with why.
  * Listing through this handle shows an unfinished session whose process is
- * gone as "interrupted" (the file is not changed).
+ * gone as "interrupted" or "failed", as store_open would close it (the file
+ * is not changed).
  */
 LS_MUST_CHECK ls_err store_open_readonly(const char *path, struct store **out, char *err,
                                          size_t errcap);

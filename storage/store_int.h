@@ -68,5 +68,7 @@ LS_MUST_CHECK ls_err store_orphans_close(sqlite3 *db, char *msg, size_t cap);
  * be gone: on this host, and no process with that pid and start exists.
  */
 bool store_owner_gone(const char *host, int64_t owner_pid, int64_t owner_start);
+/* Whether session id stored any result (as store_orphans_close judges: interrupted, else failed). */
+bool store_orphan_has_results(sqlite3 *db, int64_t id);
 
 #endif

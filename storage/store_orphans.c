@@ -26,6 +26,13 @@
 
 #define ORPHANS_MAX 64 /* closed per open; more wait for the next one */
 
+/* Whether session ?1 stored any result: interrupted if so, failed if not. */
+#define HAS_RESULTS_SQL                                                                            \
+    "SELECT EXISTS(SELECT 1 FROM samples WHERE session_id = ?1) "                                  \
+    "OR EXISTS(SELECT 1 FROM intervals WHERE session_id = ?1) "                                    \
+    "OR EXISTS(SELECT 1 FROM alloc_process WHERE session_id = ?1) "                                \
+    "OR EXISTS(SELECT 1 FROM alloc_summary WHERE session_id = ?1)"
+
 bool store_owner_gone(const char *host, int64_t owner_pid, int64_t owner_start)
 {
     char here[256] = "";
@@ -91,16 +98,19 @@ static ls_err last_stored(sqlite3 *db, int64_t id, int64_t *last_ns, bool *any, 
     if (e == LS_OK && v > t)
         t = v;
     if (e == LS_OK)
-        e = one_int(db, "SELECT EXISTS(SELECT 1 FROM samples WHERE session_id = ?1) "
-                        "OR EXISTS(SELECT 1 FROM intervals WHERE session_id = ?1) "
-                        "OR EXISTS(SELECT 1 FROM alloc_process WHERE session_id = ?1) "
-                        "OR EXISTS(SELECT 1 FROM alloc_summary WHERE session_id = ?1)",
-                    id, &v, msg, cap);
+        e = one_int(db, HAS_RESULTS_SQL, id, &v, msg, cap);
     if (e == LS_OK) {
         *any = v != 0;
         *last_ns = t;
     }
     return e;
+}
+
+bool store_orphan_has_results(sqlite3 *db, int64_t id)
+{
+    int64_t v = 0;
+
+    return one_int(db, HAS_RESULTS_SQL, id, &v, NULL, 0) == LS_OK && v != 0;
 }
 
 /* Ends one orphan, in the caller's transaction. */

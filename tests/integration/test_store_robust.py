@@ -7,10 +7,10 @@
 2. A file size limit (ulimit -f): no SIGXFSZ death; the same storage failure.
 3. kill -9 during a run under umask 000: at most one second of what the
    progress lines reported is lost; the database, its -wal and -shm are 0600.
-4. The killed session, and one killed before it stored anything, are
-   "unfinished" no more: `sessions` shows them interrupted at once (read-only,
-   file unchanged), and the next run closes them as interrupted (exit code
-   130) and failed (1), with an event.
+4. The killed session, one killed before it stored anything and a trace
+   that could not launch its program are "unfinished" no more: `sessions`
+   shows them as interrupted / failed at once (read-only, file unchanged),
+   and the next run closes them so (exit code 130 / 1), with an event.
 5. Read-only use: `sessions --db` on a missing file says so and creates
    nothing; another program's SQLite file is refused by sessions, export and
    run, byte for byte untouched; a database on a read-only mount and one
@@ -189,11 +189,24 @@ r.wait()
 conn = db(dbpath)
 nothing = last_session(conn)["id"]
 conn.close()
+# A trace whose program cannot be launched (no execute permission) leaves its session behind.
+noexec = tmp.file("noexec-true")
+shutil.copy("/bin/true", noexec)
+os.chmod(noexec, 0o644)
+rc, out, err = run_loadscope(["trace", "--db", dbpath, "--", noexec])
+conn = db(dbpath)
+traced = last_session(conn)["id"]
+check(rc == 1 and "cannot launch" in err and traced > nothing and
+      conn.execute("SELECT ended_unix_ns FROM sessions WHERE id=?", (traced,)).fetchone()[0] is None,
+      "a trace that cannot launch its program leaves session %d unfinished (%s)" %
+      (traced, err.strip()))
+conn.close()
 before = sha(dbpath)
 rc, out, err = run_loadscope(["sessions", "--db", dbpath])
 rows = {int(line.split()[0]): line for line in out.splitlines()[1:] if line.strip()}
-check(rc == 0 and "interrupted" in rows.get(killed, "") and "interrupted" in rows.get(nothing, ""),
-      "`sessions` shows both as interrupted at once:\n%s" % out)
+check(rc == 0 and "interrupted" in rows.get(killed, "") and "failed" in rows.get(nothing, "") and
+      "failed" in rows.get(traced, ""),
+      "`sessions` shows the killed run interrupted, the two that stored nothing failed:\n%s" % out)
 check(sha(dbpath) == before, "... without changing the file (read-only)")
 short = scenario("short", {"model": "closed", "concurrency": 2, "duration": "1s"})
 rc, out, err = run_loadscope(["run", short, "--headless", "--quiet", "--db", dbpath])
@@ -208,6 +221,9 @@ check(rc == 0 and k["status_text"] == "interrupted" and k["exit_code"] == 130 an
       "the killed run: interrupted, exit code 130, ended at its last stored sample")
 check(z["status_text"] == "failed" and z["exit_code"] == 1 and z["ended_unix_ns"] > 0,
       "the run killed before storing anything: failed, exit code 1")
+t = conn.execute("SELECT * FROM sessions WHERE id=?", (traced,)).fetchone()
+check(t["status_text"] == "failed" and t["exit_code"] == 1 and t["ended_unix_ns"] > 0,
+      "the trace that could not launch: failed, exit code 1")
 check(len(ev) == 1 and "ended without closing this session" in ev[0][0],
       "an event says what happened: %s" % [e[0] for e in ev])
 check(conn.execute("SELECT count(*) FROM sessions WHERE ended_unix_ns IS NULL").fetchone()[0] == 0,

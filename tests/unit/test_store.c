@@ -1120,6 +1120,7 @@ static void test_orphans_closed(void **state)
     assert_int_equal(store_list_sessions(ro, collect_status, &seen), LS_OK);
     store_close(ro);
     assert_string_equal(seen.text[1], "interrupted");
+    assert_string_equal(seen.text[2], "failed");
     assert_string_equal(seen.text[0], "");
     assert_int_equal(q_int(db, "SELECT count(*) FROM sessions WHERE ended_unix_ns IS NULL"), 5);
 
