@@ -157,11 +157,11 @@ int cli_compare(int argc, char **argv)
         return LS_EXIT_RUNTIME;
     struct store *sa = NULL, *sb = NULL;
     int rc = LS_EXIT_RUNTIME;
-    if (store_open(path, &sa, err, sizeof(err)) != LS_OK) {
+    if (store_open_readonly(path, &sa, err, sizeof(err)) != LS_OK) {
         fprintf(stderr, "loadscope compare: cannot open %s: %s\n", path, err);
         return LS_EXIT_RUNTIME;
     }
-    if (db_b != NULL && store_open(path_b, &sb, err, sizeof(err)) != LS_OK) {
+    if (db_b != NULL && store_open_readonly(path_b, &sb, err, sizeof(err)) != LS_OK) {
         fprintf(stderr, "loadscope compare: cannot open %s: %s\n", path_b, err);
         goto out;
     }

@@ -1,6 +1,7 @@
 /*
  * main: loadscope's entry point; dispatches to the subcommands.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,9 @@ int main(int argc, char **argv)
         printf("loadscope %s (%s)\n", LOADSCOPE_VERSION, engine_http_version());
         return LS_EXIT_OK;
     }
+    /* Past a file size limit (ulimit -f) a write fails with EFBIG, which storage reports and
+     * survives, instead of the default SIGXFSZ ending loadscope with the session unfinished. */
+    signal(SIGXFSZ, SIG_IGN);
     /* libdw would fetch debug info over the network when this is set; loadscope
      * symbolizes from the files on this machine only. */
     unsetenv("DEBUGINFOD_URLS");
