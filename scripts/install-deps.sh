@@ -23,9 +23,19 @@ apt_packages=(
     locales
 )
 
-# Rust fixture targets need rustc (std only). rustup's copy in ~/.cargo/bin
-# counts; otherwise Debian's.
+# The Rust fault fixture (fixtures/orders: tokio + hyper + serde_json) builds
+# offline from Debian's packaged crates in /usr/share/cargo/registry
+# (scripts/build-orders.sh); their dependencies come with them.
+apt_packages+=(
+    librust-tokio-dev librust-hyper-dev librust-serde-json-dev
+    librust-serde+serde-derive-dev librust-hmac-dev librust-sha2-dev librust-hex-dev
+)
+
+# Rust fixture targets need rustc (std only) and, for fixtures/orders, cargo.
+# rustup's copies in ~/.cargo/bin count; otherwise Debian's (rustc 1.63, which
+# the fixtures are written for).
 command -v rustc >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/rustc" ] || apt_packages+=(rustc)
+command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || apt_packages+=(cargo)
 
 # Node may come from elsewhere (NodeSource's nodejs bundles npm and conflicts
 # with Debian's npm package), so ask apt for them only when the commands are
