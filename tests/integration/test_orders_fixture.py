@@ -470,7 +470,7 @@ def test_in_process(tmp, binary, dyn_url, s3_url):
     want = {"blocking_sleeps": n, "blocking_reads": n, "blocking_read_bytes": n * 262144,
             "mutex_holds": n, "format_keys": 8 * n, "catalog_clones": n, "vec_growth_pushes": 1024 * n,
             "serde_roundtrips": n, "cache_entries": n, "cache_bytes": 4096 * n, "threads_spawned": n,
-            "tasks_spawned": n, "quote_rounds": 64 * 1024 * n}
+            "tasks_spawned": n, "quote_rounds": 128 * 1024 * n}
     got = {k: p[k] for k in want}
     check(got == want, "planted counts per call exactly as documented: %s" % got)
     check(p["serde_bytes"] > 10000 * n, "the serde round trip moves a big report (%d bytes)" % p["serde_bytes"])
