@@ -1,7 +1,7 @@
 """The Rust fault fixture (fixtures/orders, tokio + hyper + serde_json) against
 dynalite and s3rver on 127.0.0.1: each switch does exactly what it says.
 
-Builds it with scripts/build-orders.sh into $LOADSCOPE_BUILD/orders (a no-op
+Builds it with scripts/build-orders.sh into build-orders/ (a no-op
 when up to date), then drives it over MCP Streamable HTTP from Python and
 compares the server's own tally (GET /stats) with what each switch must do:
 - clean build: one BatchGetItem per get_orders (and a follow-up for the
@@ -41,8 +41,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from lsutil import SRC, TempDir, check, db, finish, run_loadscope, write_scenario  # noqa: E402
 from test_aws import DYNALITE, S3RVER, Proc, ddb, free_port, s3_sizes  # noqa: E402
 
-BUILD = os.environ.get("LOADSCOPE_BUILD") or os.path.join(SRC, "build")
-OUT = os.path.join(BUILD, "orders")
+# One build for every loadscope build (plain, sanitized): the fixture is the
+# user's server, never sanitized, and takes minutes to build cold.
+OUT = os.environ.get("LOADSCOPE_ORDERS_DIR") or os.path.join(SRC, "build-orders")
 BUILD_SCRIPT = os.path.join(SRC, "scripts", "build-orders.sh")
 ORDERS_SRC = os.path.join(SRC, "fixtures", "orders")
 
