@@ -339,7 +339,11 @@ int app_trace(const struct trace_opts *op, const char *dbpath)
                           WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
                           desc) != LS_OK)
         fprintf(stderr, "loadscope trace: %s\n", store_errmsg(st));
-    rc = tc.store_failed ? LS_EXIT_RUNTIME
+    /* The program's own status, as time and heaptrack give it: its exit code, or 128 + the
+     * signal that ended it; a storage failure wins (the profile was not kept). */
+    rc = tc.store_failed        ? LS_EXIT_RUNTIME
+         : WIFEXITED(status)    ? WEXITSTATUS(status)
+         : WIFSIGNALED(status)  ? 128 + WTERMSIG(status)
          : atomic_load(&trace_signal) ? LS_EXIT_INTERRUPTED
                                       : LS_EXIT_OK;
 restore:

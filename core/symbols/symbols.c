@@ -204,7 +204,7 @@ static void cache_store(struct sym_table *t, uint64_t pc)
 static size_t copy_out(const struct sym_frame *src, size_t n, struct sym_frame *out, size_t cap)
 {
     if (cap == 0 || !out)
-        return n;
+        return 0; /* nothing written: a caller filling a buffer must not count past it */
     if (n <= cap) {
         memcpy(out, src, n * sizeof *src);
         return n;
@@ -255,8 +255,9 @@ size_t sym_resolve(struct sym_table *t, uint64_t pc, struct sym_frame *frames, s
             sym_resolve_in_module(t, dm, addr, base);
     }
     if (t->ntmp == 0 && !sym_tmp_push(t, &base)) {
-        if (frames && cap > 0)
-            frames[0] = base;
+        if (frames == NULL || cap == 0)
+            return 0;
+        frames[0] = base;
         return 1;
     }
     if (cacheable)

@@ -100,8 +100,9 @@ void sym_close(struct sym_table *t);
 /*
  * Resolves pc (a return address: the lookup uses pc - 1 so the call site,
  * not the next line, is reported) into up to cap frames, innermost inlined
- * frame first, the real function last. Returns the number of frames (>= 1;
- * an unknown address gives one frame with empty function and the module).
+ * frame first, the real function last. Returns the number of frames written
+ * (1 to cap; an unknown address gives one frame with empty function and the
+ * module; 0 when cap is 0: a caller filling a buffer stops at its end).
  * Frame strings stay valid until sym_close. Re-reading the maps (on a miss)
  * empties the cache when a module went away.
  */

@@ -347,9 +347,10 @@ for how in ("execve", "execv", "execl", "execle", "execlp", "execvp", "execvpe",
           int(got["live_bytes"]) == 555000 and "last batch" not in err,
           "%s: the image's allocations arrive before it is replaced (site_exec %s)" %
           (how, got and (got["allocs"], got["bytes"], got["live_bytes"])))
-# An exec that fails leaves the image running, and traced to its end.
+# An exec that fails leaves the image running, and traced to its end (the program then
+# exits 1, and trace gives its status).
 out, err = trace(["--mode", "full", "--top", "0", "--format", "csv"],
-                 [bins["exec"], "execv", tmp.file("no-such-program")], expect_rc=0)
+                 [bins["exec"], "execv", tmp.file("no-such-program")], expect_rc=1)
 got = site(list(csv.DictReader(io.StringIO(out))), "site_exec")
 _, _, summ = last_summary()
 check(got is not None and int(got["allocs"]) == 1000 and len(summ) == 1 and

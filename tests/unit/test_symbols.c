@@ -515,6 +515,11 @@ static void test_c_fixture(void **state)
     assert_int_equal(st.lookups, 3);
     assert_int_equal(st.misses, 2); /* the capped lookup came from the cache */
     assert_int_equal(st.cached_pcs, 2);
+    /* A full buffer takes nothing more: trace --depth 2 once counted past its end and crashed. */
+    struct sym_frame none[1];
+    const struct probe *pc = probe(&fx, "pc", "inner_site");
+    assert_int_equal(sym_resolve(t, pc->addr[0], none, 0), 0);
+    assert_int_equal(sym_resolve(t, pc->addr[0], NULL, 4), 0);
     sym_close(t);
 
     /* The same from an offline snapshot of the maps. */
