@@ -585,12 +585,29 @@ int cli_run(int argc, char **argv)
                     exit_code = LS_EXIT_THRESHOLDS;
             }
         }
+        /* A run in which no measured request succeeded did not do its job, whatever the
+         * thresholds say: the target never answered, or answered nothing but errors. */
+        const struct coll_totals *all = &tots[nrows - 1];
+        const struct coll_totals *hs = &tots[s->step_count];
+        bool none_ok = s->step_count > 0 && all->count == all->errors;
         free(rows);
-        free(tots);
-        if (end == ENGINE_TARGET_EXITED)
+        if (end == ENGINE_TARGET_EXITED) {
             exit_code = LS_EXIT_TARGET_DIED;
-        else if (end == ENGINE_INTERRUPTED && exit_code == LS_EXIT_OK)
+        } else if (end == ENGINE_INTERRUPTED && exit_code == LS_EXIT_OK) {
             exit_code = LS_EXIT_INTERRUPTED;
+        } else if (end != ENGINE_INTERRUPTED && none_ok) {
+            char failed_why[256];
+            snprintf(failed_why, sizeof(failed_why),
+                     "no measured request succeeded: %llu sent, %llu failed; %llu handshake(s), "
+                     "%llu failed",
+                     (unsigned long long)all->count, (unsigned long long)all->errors,
+                     (unsigned long long)hs->count, (unsigned long long)hs->errors);
+            fprintf(stderr, "loadscope: the run failed: %s\n", failed_why);
+            if (store_writer_event(ctx.writer, 0, "run_failed", failed_why) != LS_OK)
+                ctx.store_failed = 1;
+            exit_code = LS_EXIT_RUNTIME;
+        }
+        free(tots);
     }
     fflush(stdout);
 
