@@ -28,7 +28,7 @@ static bool atexit_done;
 static bool colour;
 static volatile sig_atomic_t signals_seen;
 static volatile sig_atomic_t last_signal;
-static struct sigaction old_int, old_term, old_hup;
+static struct sigaction old_int, old_term, old_hup, old_usr1, old_usr2;
 static attr_t style_attr[DS__COUNT];
 /* The frame last painted, so unchanged lines are not handed to curses again. */
 static struct dash_frame *painted;
@@ -225,6 +225,14 @@ bool dash_term_open(char *why, size_t cap)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGHUP, &sa, &old_hup);
+    /* SIGUSR1/2 would end the process with the terminal still in curses' modes: ignored
+     * while the screen is ours (a stray `kill -USR1` is not a request to stop). */
+    struct sigaction ign;
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGUSR1, &ign, &old_usr1);
+    sigaction(SIGUSR2, &ign, &old_usr2);
     if (!atexit_done) {
         atexit(restore_at_exit);
         atexit_done = true;
@@ -236,6 +244,8 @@ bool dash_term_open(char *why, size_t cap)
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
         sigaction(SIGHUP, &old_hup, NULL);
+        sigaction(SIGUSR1, &old_usr1, NULL);
+        sigaction(SIGUSR2, &old_usr2, NULL);
         return false;
     }
     set_term(screen);
@@ -273,6 +283,8 @@ void dash_term_close(void)
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
+    sigaction(SIGUSR2, &old_usr2, NULL);
     fflush(stdout);
 }
 

@@ -302,6 +302,24 @@ try:
     state = tmux("display-message", "-p", "-t", "t", "#{alternate_on} #{cursor_flag}").strip()
     check(state == "0 1", "Ctrl-C: back on the main screen with the cursor shown (%r)" % state)
 
+    # --- SIGUSR1 and SIGUSR2 do not end the dashboard (they would leave curses' modes behind)
+    typeline("clear; %s replay %d --db %s; echo LSEXIT=$?" % (BIN, sid, dbpath))
+    wait_for(has("REPLAY"), "the replay, to signal it")
+    pids = subprocess.run(["pgrep", "-n", "-f", "%s replay %d" % (BIN, sid)], capture_output=True,
+                          text=True).stdout.split()
+    if pids:
+        os.kill(int(pids[0]), signal.SIGUSR1)
+        os.kill(int(pids[0]), signal.SIGUSR2)
+    time.sleep(0.5)
+    check(len(pids) == 1 and has("REPLAY")(screen()) and not exited(screen()),
+          "SIGUSR1/SIGUSR2: the dashboard is still up")
+    keys("q")
+    lines = wait_for(exited, "the shell after q", timeout=15)
+    check(any(l.strip() == "LSEXIT=0" for l in lines), "SIGUSR1/SIGUSR2: q still exits 0")
+    typeline("stty -g > stty.after5; cmp -s stty.before stty.after5 && echo STTY5_SAME || echo STTY5_DIFF")
+    lines = wait_for(lambda l: any(x.strip() in ("STTY5_SAME", "STTY5_DIFF") for x in l), "stty after USR1")
+    check(any(l.strip() == "STTY5_SAME" for l in lines), "SIGUSR1/SIGUSR2: terminal modes restored")
+
     # --- a crash (SIGSEGV) still gives the terminal back: modes, main screen, cursor
     typeline("ulimit -c 0; clear; %s replay %d --db %s; echo LSEXIT=$?" % (BIN, sid, dbpath))
     wait_for(has("REPLAY"), "the replay, to crash it")
