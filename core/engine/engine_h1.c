@@ -618,6 +618,11 @@ static void readable(struct h1_vu *h)
         h->first_byte_ns = eng_now(h->w->e);
     size_t used = 0;
     ls_err rc = h1_feed(h->parser, hw->rbuf, (size_t)n, &used);
+    if (h->rep.too_big) {
+        fail(h, LS_EC_PROTOCOL, "reply over %llu bytes (http.max_reply)",
+             (unsigned long long)h->rep.max_bytes);
+        return;
+    }
     if (rc == LS_ERR_INVALID) {
         fail(h, LS_EC_OTHER, "out of memory holding the reply body");
         return;

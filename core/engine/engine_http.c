@@ -282,7 +282,9 @@ static void finish(struct curlm_xfer *x, CURLcode result)
     r.bytes_out = (uint32_t)v->req_len;
     r.bytes_in = (uint32_t)down;
 
-    if (result != CURLE_OK) {
+    if (http_reply_too_big(&c->rep, &r)) {
+        /* stopped by us: the reply passed http.max_reply */
+    } else if (result != CURLE_OK) {
         r.err = curlm_class(result);
         snprintf(r.detail, sizeof(r.detail), "%.190s",
                  c->errbuf[0] ? c->errbuf : curl_easy_strerror(result));

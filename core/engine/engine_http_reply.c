@@ -35,6 +35,7 @@ ls_err http_reply_open(struct http_reply *r, struct vu *v)
 {
     memset(r, 0, sizeof(*r));
     r->v = v;
+    r->max_bytes = v->w->e->s->max_reply_bytes;
     dyn_init(&r->body, HTTP_REPLY_MAX_BYTES);
     return sse_open(on_sse_event, r, &r->sse);
 }
@@ -51,6 +52,8 @@ void http_reply_reset(struct http_reply *r)
     dyn_reset(&r->body);
     r->is_sse = false;
     r->reply_seen = false;
+    r->bytes = 0;
+    r->too_big = false;
     memset(&r->res, 0, sizeof(r->res));
     sse_reset(r->sse);
 }
@@ -71,9 +74,25 @@ void http_reply_session_id(struct http_reply *r, const char *value, size_t len)
 
 bool http_reply_body(struct http_reply *r, const char *buf, size_t len)
 {
+    /* Bounded memory whatever the server sends: an endless body or event stops here. */
+    r->bytes += len;
+    if (r->max_bytes > 0 && r->bytes > r->max_bytes) {
+        r->too_big = true;
+        return false;
+    }
     if (r->is_sse)
         return sse_feed(r->sse, buf, len) == LS_OK;
     return dyn_addn(&r->body, buf, len) == LS_OK;
+}
+
+bool http_reply_too_big(const struct http_reply *r, struct xfer_result *out)
+{
+    if (!r->too_big)
+        return false;
+    out->err = LS_EC_PROTOCOL;
+    snprintf(out->detail, sizeof(out->detail), "reply over %llu bytes (http.max_reply)",
+             (unsigned long long)r->max_bytes);
+    return true;
 }
 
 /* A JSON body: one JSON-RPC message answering our id. */

@@ -27,6 +27,9 @@ struct http_reply {
     struct sse_parser *sse;
     bool reply_seen;         /* the event answering our id arrived */
     struct xfer_result res;  /* the classification of that event */
+    uint64_t bytes;          /* of this reply so far (body or event stream) */
+    uint64_t max_bytes;      /* the scenario's http.max_reply */
+    bool too_big;            /* bytes passed max_bytes: the transfer is stopped */
 };
 
 /* Prepares r for v's replies; http_reply_close() frees it (also after a failure). */
@@ -35,6 +38,13 @@ void http_reply_close(struct http_reply *r);
 
 /* Before each exchange. */
 void http_reply_reset(struct http_reply *r);
+
+/*
+ * True when the reply passed the scenario's max_reply, with out classified
+ * as a protocol failure ("reply over N bytes"): the transport stopped the
+ * transfer, and reports this instead of its own abort.
+ */
+bool http_reply_too_big(const struct http_reply *r, struct xfer_result *out);
 
 /* The reply's Content-Type value (len bytes). */
 void http_reply_content_type(struct http_reply *r, const char *value, size_t len);

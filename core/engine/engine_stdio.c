@@ -38,6 +38,7 @@ struct stdio_conn {
     struct jsonrpc_pending *pending;
     int64_t next_id;
     bool dead;
+    bool skipping;            /* inside a line over max_reply: dropped up to its newline */
     struct vu_share share;    /* the process's MCP session, shared by its VUs */
     uint64_t notifications, server_requests;
 };
@@ -371,6 +372,66 @@ static void handle_line(struct stdio_conn *c, const char *line, size_t len)
     tp_reply(v, &r);
 }
 
+/* The id a reply line starts with ({"jsonrpc":"2.0","id":7,...}), from its first bytes. */
+static bool leading_id(const char *p, size_t len, int64_t *id)
+{
+    if (len > 4096)
+        len = 4096;
+    for (size_t i = 0; i + 4 < len; i++) {
+        if (memcmp(p + i, "\"id\"", 4) != 0)
+            continue;
+        size_t k = i + 4;
+        while (k < len && (p[k] == ' ' || p[k] == ':'))
+            k++;
+        if (k >= len || p[k] < '0' || p[k] > '9')
+            return false;
+        int64_t v = 0;
+        for (; k < len && p[k] >= '0' && p[k] <= '9' && v < INT64_MAX / 10; k++)
+            v = v * 10 + (p[k] - '0');
+        *id = v;
+        return true;
+    }
+    return false;
+}
+
+/*
+ * A line past the scenario's max_reply: the request it answers fails at once
+ * as "protocol" (named by the id the line starts with, or the only request
+ * pending), and the rest of the line is dropped as it arrives, so memory
+ * stays bounded whatever the target writes.
+ */
+static void line_too_long(struct stdio_conn *c)
+{
+    struct worker *w = c->w;
+    uint64_t max = w->e->s->max_reply_bytes;
+    int64_t id;
+    uint64_t cookie;
+    bool found = leading_id(c->rbuf, c->rlen, &id) && jsonrpc_pending_take(c->pending, id, &cookie);
+    if (!found && jsonrpc_pending_count(c->pending) == 1) {
+        for (uint32_t i = 0; i < w->nvu && !found; i++) {
+            struct stdio_vu *sv = &sw_of(w)->vus[i];
+            struct vu *v = &w->vus[i];
+            if (sv->conn == c && v->in_flight && jsonrpc_pending_take(c->pending, v->rpc_id, &cookie))
+                found = true;
+        }
+    }
+    c->skipping = true;
+    c->rlen = 0;
+    if (!found) {
+        if (++w->events_by_class[LS_EC_PROTOCOL] <= STDIO_LOGGED)
+            tp_event(w->e, "protocol", "target wrote a line over %llu bytes (http.max_reply) answering "
+                     "no request it names; skipped", (unsigned long long)max);
+        return;
+    }
+    struct vu *v = &w->vus[cookie];
+    v->in_flight = false;
+    atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
+    struct xfer_result r = {.bytes_out = (uint32_t)v->req_len + 1, .err = LS_EC_PROTOCOL};
+    r.ttfb_us = (uint32_t)((eng_now(w->e) - v->start_ns) / 1000);
+    snprintf(r.detail, sizeof(r.detail), "reply over %llu bytes (http.max_reply)", (unsigned long long)max);
+    tp_reply(v, &r);
+}
+
 static void on_readable(struct stdio_conn *c)
 {
     if (c->dead)
@@ -397,6 +458,17 @@ static void on_readable(struct stdio_conn *c)
         size_t start = 0;
         size_t scan_from = c->rlen;
         c->rlen += (size_t)n;
+        if (c->skipping) {
+            /* Drop the over-long line up to its end. */
+            char *nl = memchr(c->rbuf, '\n', c->rlen);
+            if (nl == NULL) {
+                c->rlen = 0;
+                continue;
+            }
+            c->skipping = false;
+            start = (size_t)(nl - c->rbuf) + 1;
+            scan_from = start;
+        }
         for (size_t i = scan_from; i < c->rlen; i++) {
             if (c->rbuf[i] == '\n') {
                 handle_line(c, c->rbuf + start, i - start);
@@ -408,6 +480,11 @@ static void on_readable(struct stdio_conn *c)
         if (start > 0) {
             memmove(c->rbuf, c->rbuf + start, c->rlen - start);
             c->rlen -= start;
+        }
+        if (c->rlen > c->w->e->s->max_reply_bytes) {
+            line_too_long(c);
+            if (c->dead)
+                return;
         }
     }
 }

@@ -183,6 +183,7 @@ ls_err scenario_parse(const char *name, const char *text, size_t len, struct sce
     s->session = SCN_SESSION_PER_VU;
     s->keepalive = true;
     s->timeout_ns = 30 * NS_PER_S;
+    s->max_reply_bytes = (uint64_t)16 << 20;
     s->ready_timeout_ns = 15 * NS_PER_S;
 
     const char *nul = memchr(text, '\0', len);

@@ -245,6 +245,8 @@ struct scenario {
 
     bool keepalive;
     uint64_t timeout_ns;        /* per request */
+    uint64_t max_reply_bytes;   /* a reply (HTTP body, SSE stream, stdio line) over this fails the
+                                   request as "protocol" (http.max_reply; default 16 MiB) */
     enum scn_http_client http_client; /* http.client; AUTO: native for http://, curl for https:// */
 
     struct scn_step *steps;

@@ -436,9 +436,40 @@ bool scn_parse_load(struct ctx *c, struct scenario *s, const struct field *fl)
     return true;
 }
 
+/*
+ * "max_reply": the largest reply loadscope holds, in bytes (1048576) or with
+ * a binary unit ("16MiB", "512KiB", "1GiB"); 1 KiB to 4 GiB.
+ */
+static bool parse_max_reply(struct ctx *c, const struct field *f, uint64_t *out)
+{
+    double v = -1;
+    if (cJSON_IsNumber(f->v)) {
+        v = f->v->valuedouble;
+    } else if (cJSON_IsString(f->v)) {
+        char *end = NULL;
+        v = strtod(f->v->valuestring, &end);
+        if (end == f->v->valuestring)
+            v = -1;
+        else if (strcmp(end, "KiB") == 0)
+            v *= 1024;
+        else if (strcmp(end, "MiB") == 0)
+            v *= 1024 * 1024;
+        else if (strcmp(end, "GiB") == 0)
+            v *= 1024.0 * 1024 * 1024;
+        else if (*end != '\0')
+            v = -1;
+    }
+    if (!(v >= 1024 && v <= 4294967296.0) || v != (double)(uint64_t)v) {
+        scn_expected(c, f->v, &f->p, "a size from 1024 bytes to 4GiB (bytes, or \"16MiB\", \"512KiB\")");
+        return false;
+    }
+    *out = (uint64_t)v;
+    return true;
+}
+
 bool scn_parse_http(struct ctx *c, struct scenario *s, const struct field *fh)
 {
-    static const char *const keys[] = {"keepalive", "timeout", "client"};
+    static const char *const keys[] = {"keepalive", "timeout", "client", "max_reply"};
     static const char *const clients[] = {"native", "curl"};
     if (!CHECK_OBJECT(c, fh->v, &fh->p, keys, "an object"))
         return false;
@@ -447,6 +478,9 @@ bool scn_parse_http(struct ctx *c, struct scenario *s, const struct field *fh)
         return false;
     f = scn_field(fh->v, "timeout", &fh->p);
     if (f.v != NULL && !scn_as_duration(c, &f, true, &s->timeout_ns))
+        return false;
+    f = scn_field(fh->v, "max_reply", &fh->p);
+    if (f.v != NULL && !parse_max_reply(c, &f, &s->max_reply_bytes))
         return false;
     f = scn_field(fh->v, "client", &fh->p);
     if (f.v != NULL) {
