@@ -38,6 +38,7 @@
 #include <sqlite3.h>
 
 #include "store_downstream.h"
+#include "store_findings.h"
 
 /*
  * Version 1. Adding an error class to enum ls_errclass must bump the version:
@@ -366,6 +367,7 @@ static const store_migration_fn migrations[STORE_SCHEMA_VERSION] = {
     migrate_v5,
     store_inside_migrate, /* version 6: inside_seconds (store_inside.c) */
     migrate_v7,           /* version 7: the downstream tables (store_downstream.c) */
+    store_findings_migrate, /* version 8: findings (store_findings.c) */
 };
 
 /* Runs the migrations from version v up, inside the caller's transaction. */

@@ -22,7 +22,7 @@
 #include "util/lserr.h"
 #include "stats/sample.h"
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 struct store;
 

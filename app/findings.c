@@ -1,0 +1,174 @@
+/*
+ * findings: the advisor's report of a stored session, its storage with the
+ * seconds each finding was seen, and the headless summary (see findings.h).
+ *
+ * findings_store() reads the session once (findings_int.h: struct ff_src),
+ * judges the whole run, then walks the run's seconds forward once: each
+ * second s closes the window [s + 1 - FINDINGS_WINDOW_S, s + 1), whose facts
+ * are the difference of the hot-path model's states at its two ends (kept
+ * in a ring of FINDINGS_WINDOW_S + 1 states, so the model is only ever
+ * ranked forward) and whose findings mark the whole run's findings of the
+ * same rule and where as seen at s.
+ */
+#include "findings.h"
+#include "findings_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_findings.h"
+
+ls_err findings_for_session(struct store *st, int64_t session, struct findings_window w,
+                            struct adv_report *out, char *err, size_t errcap)
+{
+    struct findings_facts *ff = NULL;
+    memset(out, 0, sizeof(*out));
+    ls_err e = findings_facts_new(&ff);
+    if (e == LS_OK)
+        e = findings_facts_session(ff, st, session, w, err, errcap);
+    if (e == LS_OK) {
+        e = adv_evaluate(findings_facts_get(ff), out);
+        if (e != LS_OK)
+            snprintf(err, errcap, "out of memory");
+    }
+    findings_facts_free(ff);
+    return e;
+}
+
+struct seen {
+    int64_t first_s, last_s; /* -1: no window fired it */
+};
+
+/* Marks the findings of r that the window ending at second s fired too. */
+static void mark(const struct adv_report *whole, const struct adv_report *r, uint32_t s,
+                 struct seen *seen)
+{
+    for (size_t i = 0; i < r->n; i++)
+        for (size_t k = 0; k < whole->n; k++) {
+            if (strcmp(whole->findings[k].rule, r->findings[i].rule) != 0 ||
+                strcmp(whole->findings[k].where, r->findings[i].where) != 0)
+                continue;
+            if (seen[k].first_s < 0)
+                seen[k].first_s = s;
+            seen[k].last_s = s;
+        }
+}
+
+/* Walks the run's windows forward, marking where each whole-run finding fired. */
+static ls_err walk_windows(const struct ff_src *src, const struct adv_report *whole, struct seen *seen)
+{
+    enum { W = FINDINGS_WINDOW_S };
+    struct ff_cum ring[W + 1];
+    memset(ring, 0, sizeof(ring));
+    struct findings_facts *ff = NULL;
+    ls_err e = findings_facts_new(&ff);
+    /* ring[s % (W + 1)] is the state at second boundary s */
+    for (uint32_t s = 0; e == LS_OK && s <= src->seconds; s++) {
+        e = ff_cum_take(src->hp, s, &ring[s % (W + 1)]);
+        if (e != LS_OK || s == 0)
+            continue;
+        uint32_t from = s > W ? s - W : 0;
+        const struct ff_cum *pts[W + 1];
+        size_t n = 0;
+        for (uint32_t b = from; b <= s; b++)
+            pts[n++] = &ring[b % (W + 1)];
+        e = ff_build(ff, src, from, s, from > 0 ? pts[0] : NULL, pts[n - 1],
+                     src->hp ? pts : NULL, src->hp ? n : 0);
+        if (e != LS_OK)
+            break;
+        struct adv_report r;
+        e = adv_evaluate(findings_facts_get(ff), &r);
+        if (e != LS_OK)
+            break;
+        mark(whole, &r, s - 1, seen);
+        adv_report_free(&r);
+    }
+    for (size_t i = 0; i <= W; i++)
+        ff_cum_free(&ring[i]);
+    findings_facts_free(ff);
+    return e;
+}
+
+ls_err findings_store(struct store *st, int64_t session, struct adv_report *report, char *err,
+                      size_t errcap)
+{
+    struct ff_src *src = NULL;
+    struct findings_facts *ff = NULL;
+    struct adv_report whole = {0};
+    struct seen *seen = NULL;
+    struct store_finding *rows = NULL;
+    if (report != NULL)
+        memset(report, 0, sizeof(*report));
+    ls_err e = ff_src_load(st, session, &src, err, errcap);
+    if (e != LS_OK)
+        return e;
+    e = findings_facts_new(&ff);
+    if (e == LS_OK)
+        e = findings_facts_build(ff, src, 0, src->seconds);
+    if (e == LS_OK)
+        e = adv_evaluate(findings_facts_get(ff), &whole);
+    findings_facts_free(ff);
+    if (e == LS_OK) {
+        seen = calloc(whole.n + 1, sizeof(*seen));
+        rows = calloc(whole.n + 1, sizeof(*rows));
+        if (seen == NULL || rows == NULL)
+            e = LS_ERR_NOMEM;
+    }
+    for (size_t i = 0; e == LS_OK && i < whole.n; i++)
+        seen[i].first_s = seen[i].last_s = -1;
+    if (e == LS_OK && whole.n > 0)
+        e = walk_windows(src, &whole, seen);
+    if (e != LS_OK) {
+        snprintf(err, errcap, "judging session %lld: %s", (long long)session, ls_strerror(e));
+        goto out;
+    }
+    for (size_t i = 0; i < whole.n; i++) {
+        const struct adv_finding *f = &whole.findings[i];
+        bool none = seen[i].first_s < 0; /* no single window: the whole run's span */
+        rows[i] = (struct store_finding){
+            .rank = (uint32_t)(i + 1), .rule = f->rule, .severity = adv_severity_name(f->severity),
+            .title = f->title, .evidence = f->evidence, .where = f->where, .fix = f->fix,
+            .detail = f->detail, .impact = f->impact, .confidence = f->confidence,
+            .first_s = none ? 0 : seen[i].first_s,
+            .last_s = none ? (src->seconds ? (int64_t)src->seconds - 1 : 0) : seen[i].last_s};
+    }
+    e = store_findings_replace(st, session, rows, whole.n);
+    if (e != LS_OK)
+        snprintf(err, errcap, "%s", store_errmsg(st));
+out:
+    if (e == LS_OK && report != NULL)
+        *report = whole;
+    else
+        adv_report_free(&whole);
+    free(seen);
+    free(rows);
+    ff_src_free(src);
+    return e;
+}
+
+void findings_print(FILE *f, const struct adv_report *r)
+{
+    if (r->n == 0) {
+        fprintf(f, "Findings: none\n");
+    } else {
+        fprintf(f, "Findings\n");
+        for (size_t i = 0; i < r->n; i++) {
+            int need = adv_render(&r->findings[i], i + 1, NULL, 0);
+            char *buf = need >= 0 ? malloc((size_t)need + 1) : NULL;
+            if (buf == NULL)
+                continue;
+            adv_render(&r->findings[i], i + 1, buf, (size_t)need + 1);
+            fprintf(f, "%s\n", buf);
+            free(buf);
+        }
+    }
+    if (r->n_not_measured > 0) {
+        fprintf(f, "Not measured:");
+        for (size_t i = 0; i < r->n_not_measured; i++) {
+            const struct adv_not_measured *m = &r->not_measured[i];
+            fprintf(f, "%s %s%s", i ? "," : "", m->rule,
+                    m->missing == 0 ? " (too few requests)" : "");
+        }
+        fprintf(f, "\n");
+    }
+}

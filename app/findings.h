@@ -1,0 +1,127 @@
+/*
+ * findings: the advisor (core/advise/advise.h) fed from loadscope's models,
+ * live and from storage, and what the application does with its report:
+ * store it per session, print it at the end of a headless run, export it.
+ *
+ * The facts come from the same models live and in replay: latency from the
+ * live model's snapshot (live) or the stored summaries and intervals
+ * (replay), allocation sites from the hot-path model (core/alloc/hotpaths.h),
+ * blocking calls, lock waits, connections and thread creations from the
+ * inside model (core/alloc/alloc_inside.h), downstream calls from the
+ * downstream model (core/downstream/ds_model.h). A group whose source is
+ * absent (no tracing, no downstream proxy) is left unmeasured and its rules
+ * are listed as not measured, never guessed.
+ *
+ * A window is seconds [from, to) of the run (seconds since its start, the
+ * warm-up included, as the stored intervals count them); FINDINGS_WHOLE_RUN
+ * covers every second. Per-request figures are over the requests completed
+ * in the window (all scenario steps, the handshake apart).
+ *
+ * Stored findings (storage/store_findings.h) carry the first and last second
+ * whose sliding window (FINDINGS_WINDOW_S seconds, ending at that second)
+ * fires them, besides the whole run's ranking.
+ */
+#ifndef LS_APP_FINDINGS_H
+#define LS_APP_FINDINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "advise/advise.h"
+#include "util/lserr.h"
+
+struct store;
+struct hotpaths;
+struct alloc_inside_model;
+struct ds_model;
+struct live_snapshot;
+
+#define FINDINGS_WINDOW_S 5 /* seconds in a sliding window for first/last seen */
+
+struct findings_window {
+    uint32_t from, to; /* seconds [from, to); to = UINT32_MAX: to the run's end */
+};
+#define FINDINGS_WHOLE_RUN ((struct findings_window){0, UINT32_MAX})
+
+/* ---- facts (findings_facts.c) ------------------------------------------------- */
+
+/*
+ * The facts of a span, with the memory behind them. Opaque: filled by one of
+ * the builders below, read with findings_facts_get(), freed with
+ * findings_facts_free(). The facts point into the builder and into the
+ * models it was given (hot paths' and inside sites' strings): keep those
+ * open while the facts are used.
+ */
+struct findings_facts;
+
+LS_MUST_CHECK ls_err findings_facts_new(struct findings_facts **out);
+/* NULL-safe. */
+void findings_facts_free(struct findings_facts *ff);
+/* The facts last built (all groups unmeasured before a build). Owned by ff. */
+const struct adv_facts *findings_facts_get(const struct findings_facts *ff);
+
+/*
+ * Facts of stored session `session` over window w: run shape and latency
+ * from its intervals and summaries, allocation sites from its hot-path rows
+ * (hotpaths_load), blocking calls, locks, connections and threads from its
+ * inside rows (store_inside_load), downstream operations from its
+ * downstream seconds (store_downstream_model). Each group is measured only
+ * when the session holds that data. err gets a message on failure.
+ */
+LS_MUST_CHECK ls_err findings_facts_session(struct findings_facts *ff, struct store *st,
+                                            int64_t session, struct findings_window w, char *err,
+                                            size_t errcap);
+
+/* What a live run hands the builder; every pointer is borrowed, NULL when absent. */
+struct findings_live {
+    const struct live_snapshot *snap; /* the live model's snapshot (latency, requests, handshakes) */
+    struct hotpaths *hot;              /* the tracer's hot-path model; NULL: not tracing stacks */
+    bool frees_seen;                   /* full or sampled tracing: live bytes mean something */
+    const struct alloc_inside_model *inside; /* the inside model; NULL: not traced */
+    struct ds_model *ds;               /* the downstream model; NULL: no downstream proxy */
+    uint32_t concurrency;              /* virtual users, or most requests in flight (open loop) */
+    bool open_loop;
+    bool session_per_iteration;        /* the scenario opens a session per iteration */
+    uint32_t cores;                    /* CPUs the target may use (0: not known) */
+};
+
+/*
+ * Facts of the live run so far: the seconds closed in src->snap (allocation
+ * sites up to the hot-path model's seconds fed). Same arithmetic as
+ * findings_facts_session over the whole run, so the end of a run and its
+ * replay agree. Call from the thread that owns src->snap.
+ */
+LS_MUST_CHECK ls_err findings_facts_live(struct findings_facts *ff, const struct findings_live *src);
+
+/* ---- findings (findings.c) ---------------------------------------------------- */
+
+/*
+ * Judges session over w into *out (freed by the caller with
+ * adv_report_free): the stored findings' order is not used, the facts are
+ * built afresh from storage.
+ */
+LS_MUST_CHECK ls_err findings_for_session(struct store *st, int64_t session,
+                                          struct findings_window w, struct adv_report *out,
+                                          char *err, size_t errcap);
+
+/*
+ * Judges the whole run of session and every sliding window of
+ * FINDINGS_WINDOW_S seconds ending at each second, and stores the whole
+ * run's findings, ranked, each with the first and last second a window
+ * fired it (the run's last second when no window did), replacing any stored
+ * before. report (may be NULL) receives the whole run's report; the caller
+ * frees it. Call after the session's writers have finished.
+ */
+LS_MUST_CHECK ls_err findings_store(struct store *st, int64_t session, struct adv_report *report,
+                                    char *err, size_t errcap);
+
+/*
+ * The headless summary's end: "Findings" then each finding rendered
+ * (adv_render: title, evidence, where, fix) and, in one line, the rules not
+ * measured. Prints "Findings: none" when the report is empty.
+ */
+void findings_print(FILE *f, const struct adv_report *r);
+
+#endif
