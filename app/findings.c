@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_findings.h"
 
 ls_err findings_for_session(struct store *st, int64_t session, struct findings_window w,
                             struct adv_report *out, char *err, size_t errcap)
@@ -89,16 +88,18 @@ static ls_err walk_windows(const struct ff_src *src, const struct adv_report *wh
     return e;
 }
 
-ls_err findings_store(struct store *st, int64_t session, struct adv_report *report, char *err,
-                      size_t errcap)
+/*
+ * Judges session: the whole run into *whole, and the rows to store (rank,
+ * first and last second seen) into *rows, whose strings point into *whole.
+ */
+static ls_err compute(struct store *st, int64_t session, struct adv_report *whole,
+                      struct store_finding **rows, char *err, size_t errcap)
 {
     struct ff_src *src = NULL;
     struct findings_facts *ff = NULL;
-    struct adv_report whole = {0};
     struct seen *seen = NULL;
-    struct store_finding *rows = NULL;
-    if (report != NULL)
-        memset(report, 0, sizeof(*report));
+    memset(whole, 0, sizeof(*whole));
+    *rows = NULL;
     ls_err e = ff_src_load(st, session, &src, err, errcap);
     if (e != LS_OK)
         return e;
@@ -106,44 +107,88 @@ ls_err findings_store(struct store *st, int64_t session, struct adv_report *repo
     if (e == LS_OK)
         e = findings_facts_build(ff, src, 0, src->seconds);
     if (e == LS_OK)
-        e = adv_evaluate(findings_facts_get(ff), &whole);
+        e = adv_evaluate(findings_facts_get(ff), whole);
     findings_facts_free(ff);
     if (e == LS_OK) {
-        seen = calloc(whole.n + 1, sizeof(*seen));
-        rows = calloc(whole.n + 1, sizeof(*rows));
-        if (seen == NULL || rows == NULL)
+        seen = calloc(whole->n + 1, sizeof(*seen));
+        *rows = calloc(whole->n + 1, sizeof(**rows));
+        if (seen == NULL || *rows == NULL)
             e = LS_ERR_NOMEM;
     }
-    for (size_t i = 0; e == LS_OK && i < whole.n; i++)
+    for (size_t i = 0; e == LS_OK && i < whole->n; i++)
         seen[i].first_s = seen[i].last_s = -1;
-    if (e == LS_OK && whole.n > 0)
-        e = walk_windows(src, &whole, seen);
+    if (e == LS_OK && whole->n > 0)
+        e = walk_windows(src, whole, seen);
     if (e != LS_OK) {
         snprintf(err, errcap, "judging session %lld: %s", (long long)session, ls_strerror(e));
+        adv_report_free(whole);
+        free(*rows);
+        *rows = NULL;
         goto out;
     }
-    for (size_t i = 0; i < whole.n; i++) {
-        const struct adv_finding *f = &whole.findings[i];
+    for (size_t i = 0; i < whole->n; i++) {
+        const struct adv_finding *f = &whole->findings[i];
         bool none = seen[i].first_s < 0; /* no single window: the whole run's span */
-        rows[i] = (struct store_finding){
+        (*rows)[i] = (struct store_finding){
             .rank = (uint32_t)(i + 1), .rule = f->rule, .severity = adv_severity_name(f->severity),
             .title = f->title, .evidence = f->evidence, .where = f->where, .fix = f->fix,
             .detail = f->detail, .impact = f->impact, .confidence = f->confidence,
             .first_s = none ? 0 : seen[i].first_s,
             .last_s = none ? (src->seconds ? (int64_t)src->seconds - 1 : 0) : seen[i].last_s};
     }
+out:
+    free(seen);
+    ff_src_free(src);
+    return e;
+}
+
+ls_err findings_store(struct store *st, int64_t session, struct adv_report *report, char *err,
+                      size_t errcap)
+{
+    struct adv_report whole;
+    struct store_finding *rows = NULL;
+    if (report != NULL)
+        memset(report, 0, sizeof(*report));
+    ls_err e = compute(st, session, &whole, &rows, err, errcap);
+    if (e != LS_OK)
+        return e;
     e = store_findings_replace(st, session, rows, whole.n);
     if (e != LS_OK)
         snprintf(err, errcap, "%s", store_errmsg(st));
-out:
     if (e == LS_OK && report != NULL)
         *report = whole;
     else
         adv_report_free(&whole);
-    free(seen);
     free(rows);
-    ff_src_free(src);
     return e;
+}
+
+ls_err findings_each(struct store *st, int64_t session, store_finding_fn fn, void *ctx,
+                     bool *computed, char *err, size_t errcap)
+{
+    size_t n = 0;
+    if (computed != NULL)
+        *computed = false;
+    ls_err e = store_findings_each(st, session, fn, ctx, &n);
+    if (e != LS_OK) {
+        snprintf(err, errcap, "%s", store_errmsg(st));
+        return e;
+    }
+    if (n > 0)
+        return LS_OK;
+    struct adv_report whole;
+    struct store_finding *rows = NULL;
+    e = compute(st, session, &whole, &rows, err, errcap);
+    if (e != LS_OK)
+        return e;
+    if (computed != NULL)
+        *computed = true;
+    for (size_t i = 0; i < whole.n; i++)
+        if (fn(ctx, &rows[i]) != 0)
+            break;
+    adv_report_free(&whole);
+    free(rows);
+    return LS_OK;
 }
 
 void findings_print(FILE *f, const struct adv_report *r)

@@ -30,6 +30,7 @@
 #include <stdio.h>
 
 #include "advise/advise.h"
+#include "store_findings.h"
 #include "util/lserr.h"
 
 struct store;
@@ -116,6 +117,16 @@ LS_MUST_CHECK ls_err findings_for_session(struct store *st, int64_t session,
  */
 LS_MUST_CHECK ls_err findings_store(struct store *st, int64_t session, struct adv_report *report,
                                     char *err, size_t errcap);
+
+/*
+ * The session's findings, ranked, with the first and last second seen: the
+ * stored ones, or (a session stored before findings were, or never judged)
+ * computed as findings_store would, without storing them. fn returns
+ * non-zero to stop; its strings are valid during the call. *computed (may
+ * be NULL) says which.
+ */
+LS_MUST_CHECK ls_err findings_each(struct store *st, int64_t session, store_finding_fn fn, void *ctx,
+                                   bool *computed, char *err, size_t errcap);
 
 /*
  * The headless summary's end: "Findings" then each finding rendered
