@@ -183,7 +183,7 @@ ls_err findings_each(struct store *st, int64_t session, store_finding_fn fn, voi
         return e;
     if (computed != NULL)
         *computed = true;
-    for (size_t i = 0; i < whole.n; i++)
+    for (size_t i = 0; fn != NULL && i < whole.n; i++)
         if (fn(ctx, &rows[i]) != 0)
             break;
     adv_report_free(&whole);
