@@ -9,7 +9,8 @@
  * export of millions of samples runs in the same memory as one of a hundred.
  *
  * What can be exported ("whats": samples, intervals, summary, hotpaths,
- * folded) and how ("formats": csv, json, jsonl) are two tables
+ * folded, findings) and how ("formats": csv, json, jsonl) are two tables
+ * (findings also has its own markdown: the hand-off report)
  * (export_int.h); the command line and the usage text name their rows.
  * The JSON shapes are described by docs/export.schema.json.
  */
