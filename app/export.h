@@ -10,8 +10,9 @@
  *
  * What can be exported ("whats": samples, intervals, summary, hotpaths,
  * folded, findings) and how ("formats": csv, json, jsonl) are two tables
- * (findings also has its own markdown: the hand-off report)
- * (export_int.h); the command line and the usage text name their rows.
+ * (export_int.h); the command line and the usage text name their rows. A
+ * what may have a text format of its own: findings' markdown, the hand-off
+ * report.
  * The JSON shapes are described by docs/export.schema.json.
  */
 #ifndef LS_EXPORT_H
