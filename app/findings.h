@@ -35,6 +35,7 @@
 
 struct store;
 struct hotpaths;
+struct alloc;
 struct alloc_inside_model;
 struct ds_model;
 struct live_snapshot;
@@ -80,7 +81,10 @@ struct findings_live {
     const struct live_snapshot *snap; /* the live model's snapshot (latency, requests, handshakes) */
     struct hotpaths *hot;              /* the tracer's hot-path model; NULL: not tracing stacks */
     bool frees_seen;                   /* full or sampled tracing: live bytes mean something */
-    const struct alloc_inside_model *inside; /* the inside model; NULL: not traced */
+    struct alloc *alloc;               /* the run's tracer: its inside sites (alloc_inside_snapshot);
+                                          NULL: not traced */
+    const struct alloc_inside_model *inside; /* or an inside model of the run so far (replay);
+                                                used when alloc is NULL */
     struct ds_model *ds;               /* the downstream model; NULL: no downstream proxy */
     uint32_t concurrency;              /* virtual users, or most requests in flight (open loop) */
     bool open_loop;

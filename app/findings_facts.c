@@ -286,29 +286,22 @@ static ls_err fill_alloc(struct findings_facts *ff, const struct ff_cum *from, c
 }
 
 /*
- * Blocking calls, lock waits, connections and thread creations from an
- * inside model holding exactly the span's rows. workers: the runtime's
- * worker threads (0: not known, shares then over one worker's time).
+ * Blocking calls, lock waits, connections and thread creations from the
+ * inside sites of exactly the span (n of them; their strings must outlive
+ * the facts) and its totals. workers: the runtime's worker threads (0: not
+ * known, shares then over one worker's time).
  */
-static ls_err fill_inside(struct findings_facts *ff, const struct alloc_inside_model *m,
-                          uint64_t requests, double span_s, uint32_t workers)
+static ls_err fill_inside(struct findings_facts *ff, const struct alloc_inside_site *sites, size_t n,
+                          const struct alloc_inside_totals *tot, uint64_t requests, double span_s,
+                          uint32_t workers)
 {
-    size_t total = alloc_inside_model_sites(m, NULL, 0);
-    struct alloc_inside_site *sites = calloc(total ? total : 1, sizeof(*sites));
-    if (sites == NULL)
-        return LS_ERR_NOMEM;
-    size_t n = alloc_inside_model_sites(m, sites, total);
-    if (n > total)
-        n = total;
     ls_err e = LS_ERR_NOMEM;
     ff->blocking = calloc(n + 1, sizeof(*ff->blocking));
     ff->locks = calloc(n + 1, sizeof(*ff->locks));
     ff->creations = calloc(n + 1, sizeof(*ff->creations));
     ff->peers = calloc(n + 1, sizeof(*ff->peers));
     if (!ff->blocking || !ff->locks || !ff->creations || !ff->peers)
-        goto out;
-    struct alloc_inside_totals tot;
-    alloc_inside_model_totals(m, 0, UINT32_MAX, &tot);
+        return e;
     double worker_us = span_s * 1e6 * (workers ? workers : 1);
     size_t nb = 0, nl = 0, nc = 0, np = 0;
     uint64_t threads = 0;
@@ -334,7 +327,7 @@ static ls_err fill_inside(struct findings_facts *ff, const struct alloc_inside_m
             continue;
         }
         if (!parse_blame(ff, s->blame, &ev->blame))
-            goto out;
+            return e;
         ev->call = alloc_inside_kind_name(s->kind);
         ev->stack = s->stack;
         ev->count = s->count;
@@ -353,7 +346,7 @@ static ls_err fill_inside(struct findings_facts *ff, const struct alloc_inside_m
     f->threads.creations = ff->creations;
     f->threads.ncreations = nc;
     /* busy and parked only when the workers are known and their parking was timed */
-    uint64_t park_ns = tot.worker_time_ns[ALLOC_IN_PARK];
+    uint64_t park_ns = tot->worker_time_ns[ALLOC_IN_PARK];
     if (workers > 0 && park_ns > 0 && span_s > 0) {
         double parked = (double)park_ns / 1e9 / (span_s * workers);
         parked = parked > 1 ? 1 : parked;
@@ -361,10 +354,36 @@ static ls_err fill_inside(struct findings_facts *ff, const struct alloc_inside_m
         f->threads.parked_share = parked;
         f->threads.busy_share = 1 - parked;
     }
-    e = LS_OK;
-out:
-    free(sites);
-    return e;
+    return LS_OK;
+}
+
+/* The sites of an inside model (the caller frees *out). */
+static ls_err model_sites(const struct alloc_inside_model *m, struct alloc_inside_site **out,
+                          size_t *n)
+{
+    size_t total = alloc_inside_model_sites(m, NULL, 0);
+    *out = calloc(total + 1, sizeof(**out));
+    if (*out == NULL)
+        return LS_ERR_NOMEM;
+    *n = alloc_inside_model_sites(m, *out, total);
+    if (*n > total)
+        *n = total;
+    return LS_OK;
+}
+
+/* The live tracer's inside sites (the caller frees *out). */
+static ls_err live_sites(struct alloc *a, struct alloc_inside_site **out, size_t *n)
+{
+    *out = NULL;
+    for (size_t cap = 256;; cap *= 2) {
+        struct alloc_inside_site *v = realloc(*out, cap * sizeof(*v));
+        if (v == NULL)
+            return LS_ERR_NOMEM;
+        *out = v;
+        *n = alloc_inside_snapshot(a, v, cap);
+        if (*n < cap)
+            return LS_OK;
+    }
 }
 
 /* Downstream operations over (from, to]: each operation's counts in to minus those in from. */
@@ -815,8 +834,15 @@ ls_err ff_build(struct findings_facts *ff, const struct ff_src *s, uint32_t from
         }
         for (uint32_t i = from; e == LS_OK && i < to && i < s->nsec; i++)
             alloc_inside_model_requests(m, i, s->sec[i].requests);
+        struct alloc_inside_site *sites = NULL;
+        size_t n = 0;
+        struct alloc_inside_totals tot;
+        alloc_inside_model_totals(m, 0, UINT32_MAX, &tot);
         if (e == LS_OK)
-            e = fill_inside(ff, m, req, (double)(to - from), workers);
+            e = model_sites(m, &sites, &n);
+        if (e == LS_OK)
+            e = fill_inside(ff, sites, n, &tot, req, (double)(to - from), workers);
+        free(sites);
         if (e == LS_OK)
             ff->own_inside = m; /* the sites' strings live in it */
         else
@@ -966,8 +992,20 @@ ls_err findings_facts_live(struct findings_facts *ff, const struct findings_live
         if (e != LS_OK)
             return e;
     }
-    if (src->inside != NULL) {
-        e = fill_inside(ff, src->inside, req, upto, workers);
+    if (src->alloc != NULL || src->inside != NULL) {
+        struct alloc_inside_site *sites = NULL;
+        size_t n = 0;
+        struct alloc_inside_totals tot;
+        if (src->alloc != NULL) {
+            alloc_inside_totals(src->alloc, 0, UINT32_MAX, &tot);
+            e = live_sites(src->alloc, &sites, &n);
+        } else {
+            alloc_inside_model_totals(src->inside, 0, UINT32_MAX, &tot);
+            e = model_sites(src->inside, &sites, &n);
+        }
+        if (e == LS_OK)
+            e = fill_inside(ff, sites, n, &tot, req, upto, workers);
+        free(sites);
         if (e != LS_OK)
             return e;
     }
