@@ -58,21 +58,25 @@ static ls_err walk_windows(const struct ff_src *src, const struct adv_report *wh
 {
     enum { W = FINDINGS_WINDOW_S };
     struct ff_cum ring[W + 1];
+    struct ff_lives lives[W + 1];
     memset(ring, 0, sizeof(ring));
+    memset(lives, 0, sizeof(lives));
     struct findings_facts *ff = NULL;
     ls_err e = findings_facts_new(&ff);
-    /* ring[s % (W + 1)] is the state at second boundary s */
+    /* ring[s % (W + 1)] is the state at second boundary s, lives[] its live bytes */
     for (uint32_t s = 0; e == LS_OK && s <= src->seconds; s++) {
         e = ff_cum_take(src->hp, s, &ring[s % (W + 1)]);
+        if (e == LS_OK)
+            e = ff_lives_of(&ring[s % (W + 1)], &lives[s % (W + 1)]);
         if (e != LS_OK || s == 0)
             continue;
         uint32_t from = s > W ? s - W : 0;
-        const struct ff_cum *pts[W + 1];
+        const struct ff_lives *pts[W + 1];
         size_t n = 0;
         for (uint32_t b = from; b <= s; b++)
-            pts[n++] = &ring[b % (W + 1)];
-        e = ff_build(ff, src, from, s, from > 0 ? pts[0] : NULL, pts[n - 1],
-                     src->hp ? pts : NULL, src->hp ? n : 0);
+            pts[n++] = &lives[b % (W + 1)];
+        e = ff_build(ff, src, from, s, from > 0 ? &ring[from % (W + 1)] : NULL,
+                     &ring[s % (W + 1)], src->hp ? pts : NULL, src->hp ? n : 0);
         if (e != LS_OK)
             break;
         struct adv_report r;
@@ -82,8 +86,10 @@ static ls_err walk_windows(const struct ff_src *src, const struct adv_report *wh
         mark(whole, &r, s - 1, seen);
         adv_report_free(&r);
     }
-    for (size_t i = 0; i <= W; i++)
+    for (size_t i = 0; i <= W; i++) {
         ff_cum_free(&ring[i]);
+        free(lives[i].v);
+    }
     findings_facts_free(ff);
     return e;
 }

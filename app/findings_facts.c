@@ -35,7 +35,7 @@
 #include "store_inside.h"
 #include "store_read.h"
 
-#define FF_SERIES_MAX 60 /* points of a stack's live-bytes series over a span */
+#define FF_SERIES_MAX 30 /* points of a stack's live-bytes series over a span */
 
 struct findings_facts {
     struct adv_facts f;
@@ -204,6 +204,32 @@ ls_err ff_cum_take(struct hotpaths *hp, uint32_t upto, struct ff_cum *c)
     return LS_OK;
 }
 
+ls_err ff_lives_of(const struct ff_cum *c, struct ff_lives *l)
+{
+    if (!grow((void **)&l->v, &l->cap, c->nhot + 1, sizeof(*l->v)))
+        return LS_ERR_NOMEM;
+    for (size_t i = 0; i < c->nhot; i++)
+        l->v[i] = (struct ff_live){c->hot[i].key, c->hot[i].live_bytes};
+    l->n = c->nhot;
+    return LS_OK;
+}
+
+/* A path's live bytes in l (0 when it had none yet). */
+static int64_t live_in(const struct ff_lives *l, uint32_t key)
+{
+    size_t lo = 0, hi = l ? l->n : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->v[mid].key == key)
+            return l->v[mid].live_bytes;
+        if (l->v[mid].key < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
 static const struct hotpath_row *cum_find(const struct ff_cum *c, uint32_t key)
 {
     struct hotpath_row k = {.key = key};
@@ -234,7 +260,7 @@ static uint32_t workers_of(const struct hotpaths_totals *t)
  * nseries states between the two, oldest first, for the live-bytes series.
  */
 static ls_err fill_alloc(struct findings_facts *ff, const struct ff_cum *from, const struct ff_cum *to,
-                         const struct ff_cum *const *series, size_t nseries, bool frees_seen)
+                         const struct ff_lives *const *series, size_t nseries, bool frees_seen)
 {
     struct adv_alloc *a = &ff->f.alloc;
     uint64_t req = to->tot.requests - (from ? from->tot.requests : 0);
@@ -267,10 +293,8 @@ static ls_err fill_alloc(struct findings_facts *ff, const struct ff_cum *from, c
         s->live_end_bytes = r->live_bytes;
         if (nseries > 0) {
             int64_t *pt = ff->series + n * nseries;
-            for (size_t k = 0; k < nseries; k++) {
-                const struct hotpath_row *x = cum_find(series[k], r->key);
-                pt[k] = x ? x->live_bytes : 0;
-            }
+            for (size_t k = 0; k < nseries; k++)
+                pt[k] = live_in(series[k], r->key);
             s->live_series = pt;
         }
         n++;
@@ -775,7 +799,7 @@ static ls_err lat_summary(struct findings_facts *ff, const struct ff_src *s)
 
 ls_err ff_build(struct findings_facts *ff, const struct ff_src *s, uint32_t from, uint32_t to,
                 const struct ff_cum *cfrom, const struct ff_cum *cto,
-                const struct ff_cum *const *series, size_t nseries)
+                const struct ff_lives *const *series, size_t nseries)
 {
     clear(ff);
     if (to > s->seconds)
@@ -861,9 +885,14 @@ ls_err ff_build(struct findings_facts *ff, const struct ff_src *s, uint32_t from
     return LS_OK;
 }
 
-/* n states of hp, evenly from `from` to `to` (both included), into *out (the caller frees them). */
-static ls_err take_series(struct hotpaths *hp, uint32_t from, uint32_t to, struct ff_cum **out,
-                          size_t *n)
+/*
+ * The paths' live bytes at k points of hp evenly from `from` to `to` (both
+ * included), ascending so the model sums forward, into *out (the caller
+ * frees it with free_series); the full states at from and to into cfrom
+ * and cto.
+ */
+static ls_err take_series(struct hotpaths *hp, uint32_t from, uint32_t to, struct ff_cum *cfrom,
+                          struct ff_cum *cto, struct ff_lives **out, size_t *n)
 {
     size_t k = (size_t)(to - from) + 1;
     if (k > FF_SERIES_MAX)
@@ -872,32 +901,38 @@ static ls_err take_series(struct hotpaths *hp, uint32_t from, uint32_t to, struc
     *n = 0;
     if (*out == NULL)
         return LS_ERR_NOMEM;
-    for (size_t i = 0; i < k; i++) {
+    ls_err e = ff_cum_take(hp, from, cfrom);
+    struct ff_cum scratch = {0};
+    for (size_t i = 0; e == LS_OK && i < k; i++) {
         uint32_t at = k == 1 ? to : from + (uint32_t)((uint64_t)(to - from) * i / (k - 1));
-        ls_err e = ff_cum_take(hp, at, &(*out)[i]);
+        e = ff_cum_take(hp, at, &scratch);
+        if (e == LS_OK)
+            e = ff_lives_of(&scratch, &(*out)[i]);
         *n = i + 1;
-        if (e != LS_OK)
-            return e;
     }
-    return LS_OK;
+    ff_cum_free(&scratch);
+    if (e == LS_OK)
+        e = ff_cum_take(hp, to, cto);
+    return e;
 }
 
-static void free_series(struct ff_cum *c, size_t n)
+static void free_series(struct ff_lives *l, size_t n)
 {
-    for (size_t i = 0; c && i < n; i++)
-        ff_cum_free(&c[i]);
-    free(c);
+    for (size_t i = 0; l && i < n; i++)
+        free(l[i].v);
+    free(l);
 }
 
 /* Builds from s over [from, to), taking the hot-path states it needs. */
 static ls_err build_span(struct findings_facts *ff, const struct ff_src *s, uint32_t from, uint32_t to)
 {
-    struct ff_cum *ser = NULL;
+    struct ff_lives *ser = NULL;
+    struct ff_cum cfrom = {0}, cto = {0};
     size_t n = 0;
-    const struct ff_cum **pts = NULL;
+    const struct ff_lives **pts = NULL;
     ls_err e = LS_OK;
     if (s->hp != NULL) {
-        e = take_series(s->hp, from, to, &ser, &n);
+        e = take_series(s->hp, from, to, &cfrom, &cto, &ser, &n);
         pts = calloc(n + 1, sizeof(*pts));
         if (e == LS_OK && pts == NULL)
             e = LS_ERR_NOMEM;
@@ -905,10 +940,11 @@ static ls_err build_span(struct findings_facts *ff, const struct ff_src *s, uint
             pts[i] = &ser[i];
     }
     if (e == LS_OK)
-        e = ff_build(ff, s, from, to, n > 0 && from > 0 ? &ser[0] : NULL, n > 0 ? &ser[n - 1] : NULL,
-                     pts, n);
+        e = ff_build(ff, s, from, to, from > 0 ? &cfrom : NULL, s->hp ? &cto : NULL, pts, n);
     free(pts);
     free_series(ser, n);
+    ff_cum_free(&cfrom);
+    ff_cum_free(&cto);
     return e;
 }
 
@@ -974,21 +1010,24 @@ ls_err findings_facts_live(struct findings_facts *ff, const struct findings_live
     uint32_t workers = 0;
     if (src->hot != NULL) {
         uint32_t hup = hotpaths_seconds(src->hot);
-        struct ff_cum *ser = NULL;
+        struct ff_lives *ser = NULL;
+        struct ff_cum c0 = {0}, cto = {0};
         size_t n = 0;
-        const struct ff_cum **pts = NULL;
-        e = take_series(src->hot, 0, hup, &ser, &n);
+        const struct ff_lives **pts = NULL;
+        e = take_series(src->hot, 0, hup, &c0, &cto, &ser, &n);
         pts = calloc(n + 1, sizeof(*pts));
         if (e == LS_OK && pts == NULL)
             e = LS_ERR_NOMEM;
         for (size_t i = 0; e == LS_OK && i < n; i++)
             pts[i] = &ser[i];
-        if (e == LS_OK && n > 0) {
-            workers = workers_of(&ser[n - 1].tot);
-            e = fill_alloc(ff, NULL, &ser[n - 1], pts, n, src->frees_seen);
+        if (e == LS_OK) {
+            workers = workers_of(&cto.tot);
+            e = fill_alloc(ff, NULL, &cto, pts, n, src->frees_seen);
         }
         free(pts);
         free_series(ser, n);
+        ff_cum_free(&c0);
+        ff_cum_free(&cto);
         if (e != LS_OK)
             return e;
     }

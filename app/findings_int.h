@@ -26,6 +26,19 @@ struct ff_cum {
     struct hotpaths_totals tot;
 };
 
+/* A path's live bytes at one second boundary; a state's are sorted by key. */
+struct ff_live {
+    uint32_t key;
+    int64_t live_bytes;
+};
+struct ff_lives {
+    struct ff_live *v;
+    size_t n, cap;
+};
+
+/* The live bytes of state c into l (reusing its memory). */
+LS_MUST_CHECK ls_err ff_lives_of(const struct ff_cum *c, struct ff_lives *l);
+
 /* Ranks hp at upto into c (reusing its memory). hp NULL or upto 0: empty. */
 LS_MUST_CHECK ls_err ff_cum_take(struct hotpaths *hp, uint32_t upto, struct ff_cum *c);
 void ff_cum_free(struct ff_cum *c);
@@ -94,10 +107,11 @@ const struct ff_ds *ff_ds_at(const struct ff_src *s, uint32_t upto);
 /*
  * Builds the facts of seconds [from, to) of s into ff: cfrom and cto are
  * the hot-path states at from and to (cfrom NULL: empty); series, nseries
- * states in between for the live-bytes series (may be none).
+ * paths' live bytes at points between them, oldest first, for the
+ * live-bytes series (may be none).
  */
 LS_MUST_CHECK ls_err ff_build(struct findings_facts *ff, const struct ff_src *s, uint32_t from,
                               uint32_t to, const struct ff_cum *cfrom, const struct ff_cum *cto,
-                              const struct ff_cum *const *series, size_t nseries);
+                              const struct ff_lives *const *series, size_t nseries);
 
 #endif
