@@ -18,7 +18,7 @@
 #include "report.h"
 
 static const char *const findings_cols[] = {
-    "rank", "rule", "severity", "title", "evidence", "where",
+    "rank", "rule",   "severity",   "title",   "evidence", "where",
     "fix",  "impact", "confidence", "first_s", "last_s",
 };
 
@@ -146,8 +146,8 @@ static int md_finding(void *ctx, const struct store_finding *fd)
         size_t lines = 0;
         while (*end && lines < MD_DETAIL_LINES)
             lines += *end++ == '\n';
-        fprintf(f, "\n<details><summary>Stacks</summary>\n\n```\n%.*s%s```\n", (int)(end - fd->detail),
-                fd->detail, *end ? "" : "\n");
+        fprintf(f, "\n<details><summary>Stacks</summary>\n\n```\n%.*s%s```\n",
+                (int)(end - fd->detail), fd->detail, *end ? "" : "\n");
         if (*end)
             fprintf(f, "(more stacks: `loadscope export %lld --what hotpaths`)\n",
                     (long long)x->session);
@@ -179,7 +179,8 @@ static ls_err findings_markdown(struct export_ctx *x)
         fprintf(f, "No finding: no rule fired on what was measured.\n\n");
     /* what could not be judged, from the evidence stored */
     struct adv_report r;
-    if (findings_for_session(x->st, x->session, FINDINGS_WHOLE_RUN, &r, err, sizeof(err)) == LS_OK) {
+    if (findings_for_session(x->st, x->session, FINDINGS_WHOLE_RUN, &r, err, sizeof(err)) ==
+        LS_OK) {
         if (r.n_not_measured > 0) {
             fprintf(f, "Not measured in this run (no evidence, so no finding):");
             for (size_t i = 0; i < r.n_not_measured; i++)

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 ls_err findings_for_session(struct store *st, int64_t session, struct findings_window w,
                             struct adv_report *out, char *err, size_t errcap)
 {
@@ -54,7 +53,8 @@ static void mark(const struct adv_report *whole, const struct adv_report *r, uin
 }
 
 /* Walks the run's windows forward, marking where each whole-run finding fired. */
-static ls_err walk_windows(const struct ff_src *src, const struct adv_report *whole, struct seen *seen)
+static ls_err walk_windows(const struct ff_src *src, const struct adv_report *whole,
+                           struct seen *seen)
 {
     enum { W = FINDINGS_WINDOW_S };
     struct ff_cum ring[W + 1];
@@ -75,8 +75,8 @@ static ls_err walk_windows(const struct ff_src *src, const struct adv_report *wh
         size_t n = 0;
         for (uint32_t b = from; b <= s; b++)
             pts[n++] = &lives[b % (W + 1)];
-        e = ff_build(ff, src, from, s, from > 0 ? &ring[from % (W + 1)] : NULL,
-                     &ring[s % (W + 1)], src->hp ? pts : NULL, src->hp ? n : 0);
+        e = ff_build(ff, src, from, s, from > 0 ? &ring[from % (W + 1)] : NULL, &ring[s % (W + 1)],
+                     src->hp ? pts : NULL, src->hp ? n : 0);
         if (e != LS_OK)
             break;
         struct adv_report r;
@@ -136,9 +136,16 @@ static ls_err compute(struct store *st, int64_t session, struct adv_report *whol
         const struct adv_finding *f = &whole->findings[i];
         bool none = seen[i].first_s < 0; /* no single window: the whole run's span */
         (*rows)[i] = (struct store_finding){
-            .rank = (uint32_t)(i + 1), .rule = f->rule, .severity = adv_severity_name(f->severity),
-            .title = f->title, .evidence = f->evidence, .where = f->where, .fix = f->fix,
-            .detail = f->detail, .impact = f->impact, .confidence = f->confidence,
+            .rank = (uint32_t)(i + 1),
+            .rule = f->rule,
+            .severity = adv_severity_name(f->severity),
+            .title = f->title,
+            .evidence = f->evidence,
+            .where = f->where,
+            .fix = f->fix,
+            .detail = f->detail,
+            .impact = f->impact,
+            .confidence = f->confidence,
             .first_s = none ? 0 : seen[i].first_s,
             .last_s = none ? (src->seconds ? (int64_t)src->seconds - 1 : 0) : seen[i].last_s};
     }

@@ -78,18 +78,19 @@ LS_MUST_CHECK ls_err findings_facts_session(struct findings_facts *ff, struct st
 
 /* What a live run hands the builder; every pointer is borrowed, NULL when absent. */
 struct findings_live {
-    const struct live_snapshot *snap; /* the live model's snapshot (latency, requests, handshakes) */
-    struct hotpaths *hot;              /* the tracer's hot-path model; NULL: not tracing stacks */
-    bool frees_seen;                   /* full or sampled tracing: live bytes mean something */
-    struct alloc *alloc;               /* the run's tracer: its inside sites (alloc_inside_snapshot);
-                                          NULL: not traced */
+    const struct live_snapshot
+        *snap;            /* the live model's snapshot (latency, requests, handshakes) */
+    struct hotpaths *hot; /* the tracer's hot-path model; NULL: not tracing stacks */
+    bool frees_seen;      /* full or sampled tracing: live bytes mean something */
+    struct alloc *alloc;  /* the run's tracer: its inside sites (alloc_inside_snapshot);
+                             NULL: not traced */
     const struct alloc_inside_model *inside; /* or an inside model of the run so far (replay);
                                                 used when alloc is NULL */
-    struct ds_model *ds;               /* the downstream model; NULL: no downstream proxy */
-    uint32_t concurrency;              /* virtual users, or most requests in flight (open loop) */
+    struct ds_model *ds;                     /* the downstream model; NULL: no downstream proxy */
+    uint32_t concurrency; /* virtual users, or most requests in flight (open loop) */
     bool open_loop;
-    bool session_per_iteration;        /* the scenario opens a session per iteration */
-    uint32_t cores;                    /* CPUs the target may use (0: not known) */
+    bool session_per_iteration; /* the scenario opens a session per iteration */
+    uint32_t cores;             /* CPUs the target may use (0: not known) */
 };
 
 /*
@@ -98,7 +99,8 @@ struct findings_live {
  * findings_facts_session over the whole run, so the end of a run and its
  * replay agree. Call from the thread that owns src->snap.
  */
-LS_MUST_CHECK ls_err findings_facts_live(struct findings_facts *ff, const struct findings_live *src);
+LS_MUST_CHECK ls_err findings_facts_live(struct findings_facts *ff,
+                                         const struct findings_live *src);
 
 /* ---- findings (findings.c) ---------------------------------------------------- */
 
@@ -129,8 +131,8 @@ LS_MUST_CHECK ls_err findings_store(struct store *st, int64_t session, struct ad
  * non-zero to stop; its strings are valid during the call. *computed (may
  * be NULL) says which.
  */
-LS_MUST_CHECK ls_err findings_each(struct store *st, int64_t session, store_finding_fn fn, void *ctx,
-                                   bool *computed, char *err, size_t errcap);
+LS_MUST_CHECK ls_err findings_each(struct store *st, int64_t session, store_finding_fn fn,
+                                   void *ctx, bool *computed, char *err, size_t errcap);
 
 /*
  * The headless summary's end: "Findings" then each finding rendered

@@ -47,7 +47,7 @@ struct findings_facts {
     struct adv_op *ops;
     char **strs; /* owned strings the facts point at */
     size_t nstrs, capstrs;
-    struct ff_src *own; /* findings_facts_session's source */
+    struct ff_src *own;                    /* findings_facts_session's source */
     struct alloc_inside_model *own_inside; /* the span's inside rows: its sites' strings */
     struct ff_ds live_ds;                  /* the live downstream state the ops point into */
 };
@@ -259,8 +259,9 @@ static uint32_t workers_of(const struct hotpaths_totals *t)
  * in from; live start is its live bytes at from. series (may be NULL) holds
  * nseries states between the two, oldest first, for the live-bytes series.
  */
-static ls_err fill_alloc(struct findings_facts *ff, const struct ff_cum *from, const struct ff_cum *to,
-                         const struct ff_lives *const *series, size_t nseries, bool frees_seen)
+static ls_err fill_alloc(struct findings_facts *ff, const struct ff_cum *from,
+                         const struct ff_cum *to, const struct ff_lives *const *series,
+                         size_t nseries, bool frees_seen)
 {
     struct adv_alloc *a = &ff->f.alloc;
     uint64_t req = to->tot.requests - (from ? from->tot.requests : 0);
@@ -280,8 +281,10 @@ static ls_err fill_alloc(struct findings_facts *ff, const struct ff_cum *from, c
         if (allocs == 0 && r->live_bytes == live0)
             continue;
         struct adv_alloc_stack *s = &ff->stacks[n];
-        s->blame = (struct adv_frame){.function = r->blame_function, .file = r->blame_file,
-                                      .line = r->blame_line, .code = ADV_CODE_AUTO};
+        s->blame = (struct adv_frame){.function = r->blame_function,
+                                      .file = r->blame_file,
+                                      .line = r->blame_line,
+                                      .code = ADV_CODE_AUTO};
         s->label = r->label;
         s->stack = r->stack;
         s->allocs = allocs;
@@ -315,9 +318,9 @@ static ls_err fill_alloc(struct findings_facts *ff, const struct ff_cum *from, c
  * the facts) and its totals. workers: the runtime's worker threads (0: not
  * known, shares then over one worker's time).
  */
-static ls_err fill_inside(struct findings_facts *ff, const struct alloc_inside_site *sites, size_t n,
-                          const struct alloc_inside_totals *tot, uint64_t requests, double span_s,
-                          uint32_t workers)
+static ls_err fill_inside(struct findings_facts *ff, const struct alloc_inside_site *sites,
+                          size_t n, const struct alloc_inside_totals *tot, uint64_t requests,
+                          double span_s, uint32_t workers)
 {
     ls_err e = LS_ERR_NOMEM;
     ff->blocking = calloc(n + 1, sizeof(*ff->blocking));
@@ -615,8 +618,12 @@ static int on_inside(void *ctx, const struct store_inside_row *r)
     }
     struct ff_in *x = &s->in[s->nin];
     *x = (struct ff_in){.second = r->second,
-                        .row = {.kind = r->kind, .worker = r->worker, .key = (uint32_t)r->stack_key,
-                                .pid = (int)r->pid, .count = r->count, .failed = r->failed,
+                        .row = {.kind = r->kind,
+                                .worker = r->worker,
+                                .key = (uint32_t)r->stack_key,
+                                .pid = (int)r->pid,
+                                .count = r->count,
+                                .failed = r->failed,
                                 .time_ns = r->time_ns},
                         .target = strdup(r->target ? r->target : ""),
                         .blame = strdup(r->blame ? r->blame : ""),
@@ -749,7 +756,8 @@ out:
 }
 
 /* Merges the all-steps histograms of seconds [from, to) into the latency group. */
-static ls_err lat_window(struct findings_facts *ff, const struct ff_src *s, uint32_t from, uint32_t to)
+static ls_err lat_window(struct findings_facts *ff, const struct ff_src *s, uint32_t from,
+                         uint32_t to)
 {
     struct hdr *c = NULL, *u = NULL;
     ls_err e = hdr_open_latency(&c);
@@ -787,8 +795,10 @@ static ls_err lat_summary(struct findings_facts *ff, const struct ff_src *s)
         return LS_ERR_NOMEM;
     for (size_t i = 0; i < s->nsteps; i++) {
         const struct store_summary *m = &s->step_sum[i];
-        ff->steps[i] = (struct adv_step){.name = s->step_names[i], .requests = m->count,
-                                         .p50_us = (double)m->p50_us, .p99_us = (double)m->p99_us,
+        ff->steps[i] = (struct adv_step){.name = s->step_names[i],
+                                         .requests = m->count,
+                                         .p50_us = (double)m->p50_us,
+                                         .p99_us = (double)m->p99_us,
                                          .u_p50_us = (double)m->u_p50_us,
                                          .u_p99_us = (double)m->u_p99_us};
     }
@@ -816,10 +826,13 @@ ls_err ff_build(struct findings_facts *ff, const struct ff_src *s, uint32_t from
         hs += s->sec[i].handshakes;
         hs_us += s->sec[i].hs_us;
     }
-    f->run = (struct adv_run){.measured = s->nsec > 0, .requests = req,
-                              .duration_s = (double)(to - from), .concurrency = s->concurrency,
+    f->run = (struct adv_run){.measured = s->nsec > 0,
+                              .requests = req,
+                              .duration_s = (double)(to - from),
+                              .concurrency = s->concurrency,
                               .open_loop = s->open_loop};
-    f->mcp = (struct adv_mcp){.measured = s->nsec > 0, .handshakes = hs,
+    f->mcp = (struct adv_mcp){.measured = s->nsec > 0,
+                              .handshakes = hs,
                               .handshake_share = hs_us + req_us > 0 ? hs_us / (hs_us + req_us) : 0,
                               .session_per_iteration = s->per_iteration};
     if (whole && s->has_sum && s->all_sum.count > 0) {
@@ -924,7 +937,8 @@ static void free_series(struct ff_lives *l, size_t n)
 }
 
 /* Builds from s over [from, to), taking the hot-path states it needs. */
-static ls_err build_span(struct findings_facts *ff, const struct ff_src *s, uint32_t from, uint32_t to)
+static ls_err build_span(struct findings_facts *ff, const struct ff_src *s, uint32_t from,
+                         uint32_t to)
 {
     struct ff_lives *ser = NULL;
     struct ff_cum cfrom = {0}, cto = {0};
@@ -980,9 +994,12 @@ ls_err findings_facts_live(struct findings_facts *ff, const struct findings_live
     uint32_t upto = sn ? sn->seconds_closed : 0;
     for (size_t i = 0; sn && i < sn->nhistory; i++)
         req += sn->history[i].count;
-    f->run = (struct adv_run){.measured = sn != NULL && upto > 0, .requests = req,
-                              .duration_s = upto, .concurrency = src->concurrency,
-                              .open_loop = src->open_loop, .cores = src->cores};
+    f->run = (struct adv_run){.measured = sn != NULL && upto > 0,
+                              .requests = req,
+                              .duration_s = upto,
+                              .concurrency = src->concurrency,
+                              .open_loop = src->open_loop,
+                              .cores = src->cores};
     size_t nsteps = sn && sn->nsteps_total >= 2 ? sn->nsteps_total - 2 : 0;
     ls_err e = LS_OK;
     if (sn != NULL && sn->nsteps_total >= 2) {
@@ -995,15 +1012,19 @@ ls_err findings_facts_live(struct findings_facts *ff, const struct findings_live
             const struct live_step *x = &sn->steps[i];
             struct adv_latency one = {0};
             lat_from_hdr(&one, x->corrected, x->uncorrected);
-            ff->steps[i] = (struct adv_step){.name = x->name, .requests = x->count,
-                                             .p50_us = one.p50_us, .p99_us = one.p99_us,
-                                             .u_p50_us = one.u_p50_us, .u_p99_us = one.u_p99_us};
+            ff->steps[i] = (struct adv_step){.name = x->name,
+                                             .requests = x->count,
+                                             .p50_us = one.p50_us,
+                                             .p99_us = one.p99_us,
+                                             .u_p50_us = one.u_p50_us,
+                                             .u_p99_us = one.u_p99_us};
         }
         f->lat.steps = ff->steps;
         f->lat.nsteps = nsteps;
         double a_us = all->uncorrected ? (double)all->count * hdr_mean(all->uncorrected) : 0;
         double h_us = hs->uncorrected ? (double)hs->count * hdr_mean(hs->uncorrected) : 0;
-        f->mcp = (struct adv_mcp){.measured = true, .handshakes = hs->count,
+        f->mcp = (struct adv_mcp){.measured = true,
+                                  .handshakes = hs->count,
                                   .handshake_share = a_us + h_us > 0 ? h_us / (a_us + h_us) : 0,
                                   .session_per_iteration = src->session_per_iteration};
     }

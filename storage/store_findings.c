@@ -24,8 +24,8 @@ ls_err store_findings_migrate(sqlite3 *db, char *msg, size_t cap)
         "creating the findings table", msg, cap);
 }
 
-ls_err store_findings_replace(struct store *st, int64_t session_id, const struct store_finding *rows,
-                              size_t n)
+ls_err store_findings_replace(struct store *st, int64_t session_id,
+                              const struct store_finding *rows, size_t n)
 {
     sqlite3_stmt *del = NULL, *ins = NULL;
     ls_err e = store_db_exec(st->db, "BEGIN IMMEDIATE", "storing the findings", st->errmsg,
@@ -35,11 +35,12 @@ ls_err store_findings_replace(struct store *st, int64_t session_id, const struct
     e = store_db_prepare(st->db, "DELETE FROM findings WHERE session_id = ?1", &del, st->errmsg,
                          sizeof(st->errmsg));
     if (e == LS_OK)
-        e = store_db_prepare(st->db,
-                             "INSERT INTO findings(session_id, rank, rule, severity, title, evidence,"
-                             " where_, fix, detail, impact, confidence, first_s, last_s)"
-                             " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
-                             &ins, st->errmsg, sizeof(st->errmsg));
+        e = store_db_prepare(
+            st->db,
+            "INSERT INTO findings(session_id, rank, rule, severity, title, evidence,"
+            " where_, fix, detail, impact, confidence, first_s, last_s)"
+            " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+            &ins, st->errmsg, sizeof(st->errmsg));
     if (e != LS_OK)
         goto out;
     sqlite3_bind_int64(del, 1, session_id);
@@ -100,12 +101,18 @@ ls_err store_findings_each(struct store *st, int64_t session_id, store_finding_f
     sqlite3_bind_int64(s, 1, session_id);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct store_finding f = {
-            .rank = (uint32_t)sqlite3_column_int64(s, 0), .rule = col(s, 1), .severity = col(s, 2),
-            .title = col(s, 3), .evidence = col(s, 4), .where = col(s, 5), .fix = col(s, 6),
-            .detail = col(s, 7), .impact = sqlite3_column_double(s, 8),
-            .confidence = sqlite3_column_double(s, 9), .first_s = sqlite3_column_int64(s, 10),
-            .last_s = sqlite3_column_int64(s, 11)};
+        struct store_finding f = {.rank = (uint32_t)sqlite3_column_int64(s, 0),
+                                  .rule = col(s, 1),
+                                  .severity = col(s, 2),
+                                  .title = col(s, 3),
+                                  .evidence = col(s, 4),
+                                  .where = col(s, 5),
+                                  .fix = col(s, 6),
+                                  .detail = col(s, 7),
+                                  .impact = sqlite3_column_double(s, 8),
+                                  .confidence = sqlite3_column_double(s, 9),
+                                  .first_s = sqlite3_column_int64(s, 10),
+                                  .last_s = sqlite3_column_int64(s, 11)};
         n++;
         if (fn != NULL && fn(ctx, &f) != 0) {
             rc = SQLITE_DONE;

@@ -26,7 +26,7 @@ struct store_finding {
     const char *rule;     /* "alloc.format_in_hot_path" */
     const char *severity; /* "critical", "warning", "info" */
     const char *title, *evidence, *where, *fix;
-    const char *detail;   /* the stacks behind it ("" when none) */
+    const char *detail;        /* the stacks behind it ("" when none) */
     double impact, confidence; /* 0..1 */
     int64_t first_s, last_s;   /* seconds of the run (since its start, warm-up included) */
 };

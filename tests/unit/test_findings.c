@@ -50,10 +50,11 @@ static const char *FMT_STACK = "alloc::fmt::format_inner (library/alloc/src/fmt.
                                "alloc::fmt::format (/rustc/x/library/alloc/src/fmt.rs:659)\n"
                                "app::handler (/src/app/main.rs:42)\n"
                                "main";
-static const char *VEC_STACK = "alloc::raw_vec::finish_grow (library/alloc/src/raw_vec/mod.rs:1)\n"
-                               "alloc::raw_vec::RawVec<T,A>::grow_one (library/alloc/src/raw_vec/mod.rs:2)\n"
-                               "app::collect (/src/app/main.rs:50)\n"
-                               "main";
+static const char *VEC_STACK =
+    "alloc::raw_vec::finish_grow (library/alloc/src/raw_vec/mod.rs:1)\n"
+    "alloc::raw_vec::RawVec<T,A>::grow_one (library/alloc/src/raw_vec/mod.rs:2)\n"
+    "app::collect (/src/app/main.rs:50)\n"
+    "main";
 
 static void write_intervals(struct store *st, int64_t sid)
 {
@@ -72,21 +73,35 @@ static void write_intervals(struct store *st, int64_t sid)
         size_t cl, ul;
         assert_int_equal(hdr_encode(c, cb, sizeof(cb), &cl), LS_OK);
         assert_int_equal(hdr_encode(u, ub, sizeof(ub), &ul), LS_OK);
-        struct store_interval iv = {.second = s, .step = -1, .count = REQ, .p50_us = 1000,
-                                    .p99_us = 1000, .mean_us = 1000, .u_mean_us = 1000,
-                                    .hist = cb, .hist_len = cl, .u_hist = ub, .u_hist_len = ul};
+        struct store_interval iv = {.second = s,
+                                    .step = -1,
+                                    .count = REQ,
+                                    .p50_us = 1000,
+                                    .p99_us = 1000,
+                                    .mean_us = 1000,
+                                    .u_mean_us = 1000,
+                                    .hist = cb,
+                                    .hist_len = cl,
+                                    .u_hist = ub,
+                                    .u_hist_len = ul};
         assert_int_equal(store_writer_interval(w, &iv), LS_OK);
         iv.step = 0;
         assert_int_equal(store_writer_interval(w, &iv), LS_OK);
         if (s == 0) { /* the handshakes: 4 of 500 us */
-            struct store_interval hs = {.second = 0, .step = 1, .count = 4, .mean_us = 500,
-                                        .u_mean_us = 500};
+            struct store_interval hs = {
+                .second = 0, .step = 1, .count = 4, .mean_us = 500, .u_mean_us = 500};
             assert_int_equal(store_writer_interval(w, &hs), LS_OK);
         }
     }
-    struct store_summary all = {.step = -1, .count = SECONDS * REQ, .rate = REQ, .p50_us = 1000,
-                                .p99_us = 1500, .u_p50_us = 1000, .u_p99_us = 1000,
-                                .mean_us = 2200, .u_mean_us = 1000};
+    struct store_summary all = {.step = -1,
+                                .count = SECONDS * REQ,
+                                .rate = REQ,
+                                .p50_us = 1000,
+                                .p99_us = 1500,
+                                .u_p50_us = 1000,
+                                .u_p99_us = 1000,
+                                .mean_us = 2200,
+                                .u_mean_us = 1000};
     assert_int_equal(store_writer_summary(w, &all), LS_OK);
     all.step = 0;
     assert_int_equal(store_writer_summary(w, &all), LS_OK);
@@ -102,44 +117,99 @@ static void write_alloc(struct store *st, int64_t sid)
     struct store_alloc *w;
     assert_int_equal(store_alloc_open(st, sid, &w), LS_OK);
     struct alloc_stack_info si[] = {
-        {.key = 1, .pid = 9, .blame_function = "app::handler", .blame_file = "/src/app/main.rs",
-         .blame_line = 42, .label = "format!", .stack = FMT_STACK, .folded = "main;app::handler"},
-        {.key = 2, .pid = 9, .blame_function = "app::collect", .blame_file = "/src/app/main.rs",
-         .blame_line = 50, .label = "vector growth", .stack = VEC_STACK, .folded = "main;app::collect"},
-        {.key = 3, .pid = 9, .blame_function = "app::handler", .blame_file = "/src/app/main.rs",
-         .blame_line = 42, .label = "format!", .stack = FMT_STACK, .folded = "main;app::handler"},
-        {.key = 4, .pid = 9, .blame_function = "app::handler", .blame_file = "/src/app/main.rs",
-         .blame_line = 60, .label = "", .stack = "std::thread::sleep\napp::handler (/src/app/main.rs:60)",
+        {.key = 1,
+         .pid = 9,
+         .blame_function = "app::handler",
+         .blame_file = "/src/app/main.rs",
+         .blame_line = 42,
+         .label = "format!",
+         .stack = FMT_STACK,
+         .folded = "main;app::handler"},
+        {.key = 2,
+         .pid = 9,
+         .blame_function = "app::collect",
+         .blame_file = "/src/app/main.rs",
+         .blame_line = 50,
+         .label = "vector growth",
+         .stack = VEC_STACK,
+         .folded = "main;app::collect"},
+        {.key = 3,
+         .pid = 9,
+         .blame_function = "app::handler",
+         .blame_file = "/src/app/main.rs",
+         .blame_line = 42,
+         .label = "format!",
+         .stack = FMT_STACK,
+         .folded = "main;app::handler"},
+        {.key = 4,
+         .pid = 9,
+         .blame_function = "app::handler",
+         .blame_file = "/src/app/main.rs",
+         .blame_line = 60,
+         .label = "",
+         .stack = "std::thread::sleep\napp::handler (/src/app/main.rs:60)",
          .folded = "main;app::handler"},
     };
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(store_alloc_stack(w, &si[i]), LS_OK);
     struct alloc_inside_row in[] = {
-        {.kind = ALLOC_IN_SLEEP, .worker = true, .key = 4, .pid = 9, .target = "", .count = 10,
+        {.kind = ALLOC_IN_SLEEP,
+         .worker = true,
+         .key = 4,
+         .pid = 9,
+         .target = "",
+         .count = 10,
          .time_ns = 5000000},
-        {.kind = ALLOC_IN_LOCK_WAIT, .worker = true, .key = 4, .pid = 9, .target = "", .count = 20,
+        {.kind = ALLOC_IN_LOCK_WAIT,
+         .worker = true,
+         .key = 4,
+         .pid = 9,
+         .target = "",
+         .count = 20,
          .time_ns = 2000000},
         {.kind = ALLOC_IN_CONNECT, .key = 4, .pid = 9, .target = "10.0.0.1:443", .count = 2},
-        {.kind = ALLOC_IN_PARK, .worker = true, .key = 0, .pid = 9, .target = "", .count = 50,
+        {.kind = ALLOC_IN_PARK,
+         .worker = true,
+         .key = 0,
+         .pid = 9,
+         .target = "",
+         .count = 50,
          .time_ns = 1500000000},
         {.kind = ALLOC_IN_THREAD, .key = 4, .pid = 9, .target = "", .count = 1},
     };
-    struct alloc_procstat proc = {.pid = 9, .rss_bytes = 1 << 20, .threads = 5,
+    struct alloc_procstat proc = {.pid = 9,
+                                  .rss_bytes = 1 << 20,
+                                  .threads = 5,
                                   .thread_names = "{\"app\":1,\"tokio-runtime-w\":4}"};
     for (uint32_t s = 0; s < SECONDS; s++) {
         bool fmt = s >= 3 && s <= 6;
         struct alloc_row rows[3];
         size_t n = 0;
         if (fmt) {
-            rows[n++] = (struct alloc_row){.key = 1, .allocs = 7 * REQ, .bytes = 7 * REQ * 64,
-                                           .frees = 7 * REQ, .freed_bytes = 7 * REQ * 64};
-            rows[n++] = (struct alloc_row){.key = 3, .allocs = 5 * REQ, .bytes = 5 * REQ * 64,
-                                           .frees = 5 * REQ, .freed_bytes = 5 * REQ * 64};
+            rows[n++] = (struct alloc_row){.key = 1,
+                                           .allocs = 7 * REQ,
+                                           .bytes = 7 * REQ * 64,
+                                           .frees = 7 * REQ,
+                                           .freed_bytes = 7 * REQ * 64};
+            rows[n++] = (struct alloc_row){.key = 3,
+                                           .allocs = 5 * REQ,
+                                           .bytes = 5 * REQ * 64,
+                                           .frees = 5 * REQ,
+                                           .freed_bytes = 5 * REQ * 64};
         }
-        rows[n++] = (struct alloc_row){.key = 2, .allocs = 3 * REQ, .bytes = 3 * REQ * 100,
-                                       .reallocs = REQ, .live_bytes = 1000 * (int64_t)(s + 1)};
-        struct alloc_interval iv = {.second = s, .requests = REQ, .rows = rows, .nrows = n,
-                                    .procs = &proc, .nprocs = 1, .inside = in, .ninside = 5};
+        rows[n++] = (struct alloc_row){.key = 2,
+                                       .allocs = 3 * REQ,
+                                       .bytes = 3 * REQ * 100,
+                                       .reallocs = REQ,
+                                       .live_bytes = 1000 * (int64_t)(s + 1)};
+        struct alloc_interval iv = {.second = s,
+                                    .requests = REQ,
+                                    .rows = rows,
+                                    .nrows = n,
+                                    .procs = &proc,
+                                    .nprocs = 1,
+                                    .inside = in,
+                                    .ninside = 5};
         assert_int_equal(store_alloc_interval(w, &iv), LS_OK);
     }
     struct alloc_proc_summary ps = {.pid = 9, .mode = "full", .unwind = "fp"};
@@ -157,11 +227,20 @@ static void write_downstream(struct store *st, int64_t sid)
     hdr_record_n(lat, 800, 200);
     hdr_record_n(up, 700, 200);
     for (uint32_t s = 0; s < SECONDS; s++) {
-        struct ds_op_second op = {.service = AWS_DYNAMODB, .op = "GetItem", .calls = 200,
-                                  .throttles = 5, .retries = 20, .new_conns = 10,
-                                  .latency = lat, .upstream = up};
-        struct ds_attr_second at = {.step = 0, .service = AWS_DYNAMODB, .op = "GetItem",
-                                    .calls = 200, .time_us = 100000, .new_conns = 10};
+        struct ds_op_second op = {.service = AWS_DYNAMODB,
+                                  .op = "GetItem",
+                                  .calls = 200,
+                                  .throttles = 5,
+                                  .retries = 20,
+                                  .new_conns = 10,
+                                  .latency = lat,
+                                  .upstream = up};
+        struct ds_attr_second at = {.step = 0,
+                                    .service = AWS_DYNAMODB,
+                                    .op = "GetItem",
+                                    .calls = 200,
+                                    .time_us = 100000,
+                                    .new_conns = 10};
         struct ds_step_second rq = {.step = 0, .requests = REQ};
         struct ds_second sec = {s, &op, 1, &at, 1, &rq, 1};
         assert_int_equal(store_downstream_second(w, &sec), LS_OK);
@@ -179,10 +258,14 @@ static int setup(void **state)
     char err[256];
     assert_int_equal(store_open(path, &st, err, sizeof(err)), LS_OK);
     struct store_session_info info = {
-        .name = "findings", .scenario_path = "s.json", .target = "stdio: app",
+        .name = "findings",
+        .scenario_path = "s.json",
+        .target = "stdio: app",
         .params_json = "{\"model\":\"closed\",\"concurrency\":4,\"duration_ns\":10000000000,"
                        "\"warmup_ns\":0,\"session\":\"per_vu\"}",
-        .host = "h", .version = "t", .started_unix_ns = 1};
+        .host = "h",
+        .version = "t",
+        .started_unix_ns = 1};
     int64_t sid;
     assert_int_equal(store_session_begin(st, &info, &sid), LS_OK);
     assert_int_equal(sid, 1);
@@ -209,7 +292,8 @@ static int teardown(void **state)
     return 0;
 }
 
-static const struct adv_alloc_stack *stack_at(const struct adv_facts *f, uint32_t line, uint64_t allocs)
+static const struct adv_alloc_stack *stack_at(const struct adv_facts *f, uint32_t line,
+                                              uint64_t allocs)
 {
     for (size_t i = 0; i < f->alloc.nstacks; i++)
         if (f->alloc.stacks[i].blame.line == line && f->alloc.stacks[i].allocs == allocs)
@@ -223,7 +307,8 @@ static void test_whole_run(void **state)
     struct findings_facts *ff;
     char err[256] = "";
     assert_int_equal(findings_facts_new(&ff), LS_OK);
-    assert_int_equal(findings_facts_session(ff, st, 1, FINDINGS_WHOLE_RUN, err, sizeof(err)), LS_OK);
+    assert_int_equal(findings_facts_session(ff, st, 1, FINDINGS_WHOLE_RUN, err, sizeof(err)),
+                     LS_OK);
     const struct adv_facts *f = findings_facts_get(ff);
 
     assert_true(f->run.measured);
@@ -280,7 +365,7 @@ static void test_whole_run(void **state)
     assert_int_equal(e->blame.line, 60);
     assert_int_equal(e->count, 100);
     assert_float_equal(e->per_req, 0.1, 1e-12);
-    assert_float_equal(e->us_per_req, 50.0, 1e-9);                 /* 50 ms over 1000 requests */
+    assert_float_equal(e->us_per_req, 50.0, 1e-9); /* 50 ms over 1000 requests */
     assert_float_equal(e->share, 50000.0 / (SECONDS * 1e6 * 4), 1e-12); /* of 4 workers' time */
     assert_true(f->locks.measured);
     assert_int_equal(f->locks.n, 1);
@@ -363,8 +448,11 @@ static int collect(void *ctx, const struct store_finding *f)
 {
     struct first *out = ctx;
     if (f->rank == 1) {
-        *out = (struct first){.rank = f->rank, .first_s = f->first_s, .last_s = f->last_s,
-                              .rule = strdup(f->rule), .evidence = strdup(f->evidence),
+        *out = (struct first){.rank = f->rank,
+                              .first_s = f->first_s,
+                              .last_s = f->last_s,
+                              .rule = strdup(f->rule),
+                              .evidence = strdup(f->evidence),
                               .where = strdup(f->where)};
     }
     return 0;
@@ -456,11 +544,20 @@ struct live_models {
 static int feed_interval(void *ctx, const struct store_interval *iv)
 {
     struct live_models *m = ctx;
-    struct live_stored ls = {.second = iv->second, .step = iv->step, .warmup = iv->warmup,
-                             .count = iv->count, .errors = iv->errors, .late = iv->late,
-                             .p50_us = iv->p50_us, .p99_us = iv->p99_us, .max_us = iv->max_us,
-                             .u_p50_us = iv->u_p50_us, .u_p99_us = iv->u_p99_us,
-                             .hist = iv->hist, .hist_len = iv->hist_len, .u_hist = iv->u_hist,
+    struct live_stored ls = {.second = iv->second,
+                             .step = iv->step,
+                             .warmup = iv->warmup,
+                             .count = iv->count,
+                             .errors = iv->errors,
+                             .late = iv->late,
+                             .p50_us = iv->p50_us,
+                             .p99_us = iv->p99_us,
+                             .max_us = iv->max_us,
+                             .u_p50_us = iv->u_p50_us,
+                             .u_p99_us = iv->u_p99_us,
+                             .hist = iv->hist,
+                             .hist_len = iv->hist_len,
+                             .u_hist = iv->u_hist,
                              .u_hist_len = iv->u_hist_len};
     assert_int_equal(live_on_stored(m->lv, &ls), LS_OK);
     return 0;
@@ -473,8 +570,12 @@ static void test_live_agrees(void **state)
     char err[256] = "";
     struct live_models m = {0};
     const char *names[] = {"echo"};
-    struct live_info li = {.scenario = "findings", .target = "stdio: app", .load = "closed",
-                           .step_names = names, .nsteps = 1, .duration_ns = 10000000000ull};
+    struct live_info li = {.scenario = "findings",
+                           .target = "stdio: app",
+                           .load = "closed",
+                           .step_names = names,
+                           .nsteps = 1,
+                           .duration_ns = 10000000000ull};
     assert_int_equal(live_open(&li, &m.lv), LS_OK);
     assert_int_equal(store_intervals_each(st, 1, INT32_MIN, feed_interval, &m), LS_OK);
     assert_int_equal(live_snapshot_new(m.lv, &m.snap), LS_OK);
@@ -488,10 +589,15 @@ static void test_live_agrees(void **state)
     struct findings_facts *lf, *sf;
     assert_int_equal(findings_facts_new(&lf), LS_OK);
     assert_int_equal(findings_facts_new(&sf), LS_OK);
-    struct findings_live src = {.snap = m.snap, .hot = m.hp, .frees_seen = true, .inside = m.in,
-                                .ds = m.ds, .concurrency = 4};
+    struct findings_live src = {.snap = m.snap,
+                                .hot = m.hp,
+                                .frees_seen = true,
+                                .inside = m.in,
+                                .ds = m.ds,
+                                .concurrency = 4};
     assert_int_equal(findings_facts_live(lf, &src), LS_OK);
-    assert_int_equal(findings_facts_session(sf, st, 1, FINDINGS_WHOLE_RUN, err, sizeof(err)), LS_OK);
+    assert_int_equal(findings_facts_session(sf, st, 1, FINDINGS_WHOLE_RUN, err, sizeof(err)),
+                     LS_OK);
     const struct adv_facts *a = findings_facts_get(lf), *b = findings_facts_get(sf);
     assert_int_equal(a->run.requests, b->run.requests);
     assert_true(a->run.duration_s == b->run.duration_s);
