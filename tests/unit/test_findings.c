@@ -481,6 +481,18 @@ static void test_store_and_export(void **state)
 
     assert_int_equal(findings_store(st, 1, &r, err, sizeof(err)), LS_OK);
     assert_true(r.n >= 1);
+    /* the headless summary's end: the findings, then what was not measured in one line */
+    char *sum = NULL;
+    size_t sumlen = 0;
+    FILE *sf = open_memstream(&sum, &sumlen);
+    findings_print(sf, &r);
+    fclose(sf);
+    assert_true(strncmp(sum, "Findings\n1. [warning] ", strlen("Findings\n1. [warning] ")) == 0);
+    assert_non_null(strstr(sum, "(alloc.format_in_hot_path)\n"));
+    assert_non_null(strstr(sum, "4.80 format! allocations per request"));
+    assert_non_null(strstr(sum, "app::handler (main.rs:42)"));
+    assert_non_null(strstr(sum, "\nNot measured: load.generator_saturated, cpu.hot_function\n"));
+    free(sum);
     assert_string_equal(r.findings[0].rule, "alloc.format_in_hot_path");
     assert_true(strncmp(r.findings[0].evidence, "4.80 format! allocations per request", 36) == 0);
     assert_string_equal(r.findings[0].where, "app::handler (main.rs:42)");
