@@ -17,7 +17,7 @@
 
 struct sqlite3;
 
-/* Creates the table (store.c's migration from schema 7 to 8). */
+/* Creates the table (store_schema.c's migration from schema 8 to 9). */
 LS_MUST_CHECK ls_err store_findings_migrate(struct sqlite3 *db, char *msg, size_t cap);
 
 /* One stored finding; strings borrowed (writing) or valid during the callback (reading). */
