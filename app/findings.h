@@ -78,8 +78,8 @@ LS_MUST_CHECK ls_err findings_facts_session(struct findings_facts *ff, struct st
 
 /* What a live run hands the builder; every pointer is borrowed, NULL when absent. */
 struct findings_live {
-    const struct live_snapshot
-        *snap;            /* the live model's snapshot (latency, requests, handshakes) */
+    /* the live model's snapshot (latency, requests, handshakes) */
+    const struct live_snapshot *snap;
     struct hotpaths *hot; /* the tracer's hot-path model; NULL: not tracing stacks */
     bool frees_seen;      /* full or sampled tracing: live bytes mean something */
     struct alloc *alloc;  /* the run's tracer: its inside sites (alloc_inside_snapshot);
@@ -97,7 +97,10 @@ struct findings_live {
  * Facts of the live run so far: the seconds closed in src->snap (allocation
  * sites up to the hot-path model's seconds fed). Same arithmetic as
  * findings_facts_session over the whole run, so the end of a run and its
- * replay agree. Call from the thread that owns src->snap.
+ * replay agree. Call from the thread that owns src->snap; it ranks the
+ * hot-path model at up to 30 seconds from 0 (a pass over its rows), so once
+ * a second is plenty. The facts point into the tracer's and the models'
+ * strings: keep them open while the facts (not the report) are used.
  */
 LS_MUST_CHECK ls_err findings_facts_live(struct findings_facts *ff,
                                          const struct findings_live *src);
@@ -117,7 +120,7 @@ LS_MUST_CHECK ls_err findings_for_session(struct store *st, int64_t session,
  * Judges the whole run of session and every sliding window of
  * FINDINGS_WINDOW_S seconds ending at each second, and stores the whole
  * run's findings, ranked, each with the first and last second a window
- * fired it (the run's last second when no window did), replacing any stored
+ * fired it (0 and the run's last second when only the whole run fired it), replacing any stored
  * before. report (may be NULL) receives the whole run's report; the caller
  * frees it. Call after the session's writers have finished.
  */
