@@ -8,7 +8,9 @@
  * are the difference of the hot-path model's states at its two ends (kept
  * in a ring of FINDINGS_WINDOW_S + 1 states, so the model is only ever
  * ranked forward) and whose findings mark the whole run's findings of the
- * same rule and where as seen at s.
+ * same rule and where as seen at s. A run longer than FINDINGS_MAX_WINDOWS
+ * seconds is walked in strides of ceil(seconds / FINDINGS_MAX_WINDOWS), so
+ * judging an hour-long run costs at most that many evaluations.
  */
 #include "findings.h"
 #include "findings_int.h"
@@ -57,34 +59,46 @@ static ls_err walk_windows(const struct ff_src *src, const struct adv_report *wh
                            struct seen *seen)
 {
     enum { W = FINDINGS_WINDOW_S };
+    /* a long run is walked in strides, so it is judged at most FINDINGS_MAX_WINDOWS times */
+    uint32_t step = 1;
+    if (src->seconds > FINDINGS_MAX_WINDOWS)
+        step = (src->seconds + FINDINGS_MAX_WINDOWS - 1) / FINDINGS_MAX_WINDOWS;
+    uint32_t wn = (W + step - 1) / step; /* boundaries a window spans: at least W seconds */
     struct ff_cum ring[W + 1];
     struct ff_lives lives[W + 1];
     memset(ring, 0, sizeof(ring));
     memset(lives, 0, sizeof(lives));
     struct findings_facts *ff = NULL;
     ls_err e = findings_facts_new(&ff);
-    /* ring[s % (W + 1)] is the state at second boundary s, lives[] its live bytes */
-    for (uint32_t s = 0; e == LS_OK && s <= src->seconds; s++) {
-        e = ff_cum_take(src->hp, s, &ring[s % (W + 1)]);
+    /* boundary j is second min(j * step, seconds); ring[j % (wn + 1)] its state, lives[] its
+       live bytes */
+    for (uint32_t j = 0; e == LS_OK; j++) {
+        uint64_t at = (uint64_t)j * step;
+        uint32_t s = at < src->seconds ? (uint32_t)at : src->seconds;
+        e = ff_cum_take(src->hp, s, &ring[j % (wn + 1)]);
         if (e == LS_OK)
-            e = ff_lives_of(&ring[s % (W + 1)], &lives[s % (W + 1)]);
-        if (e != LS_OK || s == 0)
-            continue;
-        uint32_t from = s > W ? s - W : 0;
-        const struct ff_lives *pts[W + 1];
-        size_t n = 0;
-        for (uint32_t b = from; b <= s; b++)
-            pts[n++] = &lives[b % (W + 1)];
-        e = ff_build(ff, src, from, s, from > 0 ? &ring[from % (W + 1)] : NULL, &ring[s % (W + 1)],
-                     src->hp ? pts : NULL, src->hp ? n : 0);
+            e = ff_lives_of(&ring[j % (wn + 1)], &lives[j % (wn + 1)]);
         if (e != LS_OK)
             break;
-        struct adv_report r;
-        e = adv_evaluate(findings_facts_get(ff), &r);
-        if (e != LS_OK)
+        if (j > 0) {
+            uint32_t jf = j > wn ? j - wn : 0;
+            uint32_t from = jf * step;
+            const struct ff_lives *pts[W + 1];
+            size_t n = 0;
+            for (uint32_t b = jf; b <= j; b++)
+                pts[n++] = &lives[b % (wn + 1)];
+            e = ff_build(ff, src, from, s, from > 0 ? &ring[jf % (wn + 1)] : NULL,
+                         &ring[j % (wn + 1)], src->hp ? pts : NULL, src->hp ? n : 0);
+            struct adv_report r;
+            if (e == LS_OK)
+                e = adv_evaluate(findings_facts_get(ff), &r);
+            if (e != LS_OK)
+                break;
+            mark(whole, &r, s - 1, seen);
+            adv_report_free(&r);
+        }
+        if (s >= src->seconds)
             break;
-        mark(whole, &r, s - 1, seen);
-        adv_report_free(&r);
     }
     for (size_t i = 0; i <= W; i++) {
         ff_cum_free(&ring[i]);

@@ -40,7 +40,8 @@ struct alloc_inside_model;
 struct ds_model;
 struct live_snapshot;
 
-#define FINDINGS_WINDOW_S 5 /* seconds in a sliding window for first/last seen */
+#define FINDINGS_WINDOW_S 5      /* seconds in a sliding window for first/last seen */
+#define FINDINGS_MAX_WINDOWS 600 /* a longer run's windows slide by more than a second */
 
 struct findings_window {
     uint32_t from, to; /* seconds [from, to); to = UINT32_MAX: to the run's end */
@@ -118,7 +119,9 @@ LS_MUST_CHECK ls_err findings_for_session(struct store *st, int64_t session,
 
 /*
  * Judges the whole run of session and every sliding window of
- * FINDINGS_WINDOW_S seconds ending at each second, and stores the whole
+ * FINDINGS_WINDOW_S seconds ending at each second (a run longer than
+ * FINDINGS_MAX_WINDOWS seconds: windows ending every ceil(seconds /
+ * FINDINGS_MAX_WINDOWS) seconds, each at least FINDINGS_WINDOW_S long), and stores the whole
  * run's findings, ranked, each with the first and last second a window
  * fired it (0 and the run's last second when only the whole run fired it), replacing any stored
  * before. report (may be NULL) receives the whole run's report; the caller
