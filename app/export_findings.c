@@ -125,6 +125,24 @@ static ls_err md_header(struct export_ctx *x, FILE *f)
     return LS_OK;
 }
 
+/* What a rule's impact is a share of, by its family. */
+static const char *effect_of(const char *rule)
+{
+    static const struct {
+        const char *prefix, *what;
+    } fam[] = {
+        {"alloc.", "the process's allocations per request"},
+        {"mem.", "the memory this site keeps"},
+        {"aws.", "the downstream calls or their time per request"},
+        {"runtime.", "the runtime workers' time or the latency per request"},
+        {"cpu.", "the target's CPU per request"},
+    };
+    for (size_t i = 0; i < sizeof(fam) / sizeof(fam[0]); i++)
+        if (strncmp(rule, fam[i].prefix, strlen(fam[i].prefix)) == 0)
+            return fam[i].what;
+    return "the measured latency";
+}
+
 static int md_finding(void *ctx, const struct store_finding *fd)
 {
     struct export_ctx *x = ctx;
@@ -134,10 +152,8 @@ static int md_finding(void *ctx, const struct store_finding *fd)
     md_line(f, "Evidence", fd->evidence);
     fprintf(f, "- **Where:** `%s`\n", fd->where);
     md_line(f, "Proposed change", fd->fix);
-    fprintf(f,
-            "- **Expected effect:** explains about %.0f%% of the latency, CPU or allocations per "
-            "request it measures (confidence %.0f%%)\n",
-            fd->impact * 100, fd->confidence * 100);
+    fprintf(f, "- **Expected effect:** the change removes up to %.0f%% of %s (confidence %.0f%%)\n",
+            fd->impact * 100, effect_of(fd->rule), fd->confidence * 100);
     fprintf(f, "- **Seen:** seconds %lld to %lld of the run\n", (long long)fd->first_s,
             (long long)fd->last_s);
     if (fd->detail && *fd->detail) {

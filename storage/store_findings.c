@@ -11,7 +11,7 @@ ls_err store_findings_migrate(sqlite3 *db, char *msg, size_t cap)
 {
     return store_db_exec(
         db,
-        "CREATE TABLE findings (  -- the advisor's findings of the whole run, ranked\n"
+        "CREATE TABLE IF NOT EXISTS findings (  -- the advisor's findings of the whole run, ranked\n"
         "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
         "  rank INTEGER NOT NULL,  -- from 1\n"
         "  rule TEXT NOT NULL,  -- stable id: alloc.format_in_hot_path ...\n"
