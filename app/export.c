@@ -23,7 +23,7 @@
 /* What can be exported: one row each, in the order usage and messages name them. */
 static const struct export_what *const export_whats[] = {
     &export_what_samples, &export_what_intervals, &export_what_summary,
-    &export_what_hotpaths, &export_what_folded,
+    &export_what_hotpaths, &export_what_folded, &export_what_findings,
 };
 #define N_WHATS (sizeof(export_whats) / sizeof(export_whats[0]))
 
@@ -122,6 +122,15 @@ static ls_err lookup(const struct export_opts *opts, const struct export_what **
         *fmt = export_formats[0];
         return LS_OK;
     }
+    if ((*what)->text_format != NULL && strcmp(opts->format, (*what)->text_format) == 0)
+        return LS_OK; /* the what writes its own text (*fmt stays NULL) */
+    for (size_t i = 0; i < N_WHATS; i++)
+        if (export_whats[i]->text_format != NULL &&
+            strcmp(opts->format, export_whats[i]->text_format) == 0) {
+            msg(err, errcap, "--format %s is for --what %s only", opts->format,
+                export_whats[i]->name);
+            return LS_ERR_INVALID;
+        }
     for (size_t i = 0; i < N_FORMATS && *fmt == NULL; i++)
         if (strcmp(export_formats[i]->name, opts->format) == 0)
             *fmt = export_formats[i];
@@ -414,7 +423,7 @@ static ls_err run(struct export_ctx *x, FILE *out, const char *out_name, struct 
         if (e != LS_OK)
             return write_fail(x, out_name, x->w != NULL ? x->fmt->write_errno(x->w) : errno);
     }
-    e = x->what->rows(x);
+    e = x->fmt == NULL && x->what->text != NULL ? x->what->text(x) : x->what->rows(x);
     res->rows = x->rows;
     /* a stop first: it may also have broken a blocked write (EINTR) */
     if (x->err == LS_ERR_INTERRUPTED || (x->stop != NULL && *x->stop)) {

@@ -9,8 +9,10 @@
  * export of millions of samples runs in the same memory as one of a hundred.
  *
  * What can be exported ("whats": samples, intervals, summary, hotpaths,
- * folded) and how ("formats": csv, json, jsonl) are two tables
- * (export_int.h); the command line and the usage text name their rows.
+ * folded, findings) and how ("formats": csv, json, jsonl) are two tables
+ * (export_int.h); the command line and the usage text name their rows. A
+ * what may have a text format of its own: findings' markdown, the hand-off
+ * report.
  * The JSON shapes are described by docs/export.schema.json.
  */
 #ifndef LS_EXPORT_H

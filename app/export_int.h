@@ -147,6 +147,10 @@ struct export_what {
     ls_err (*rows)(struct export_ctx *x);
     /* After a complete export: a note for the user (res->note), or nothing. */
     void (*note)(const struct export_ctx *x, char *buf, size_t cap);
+    /* A format of its own besides the table's ("markdown": findings' hand-off report), or NULL. */
+    const char *text_format;
+    /* Writes the what in text_format to x->out (x->fmt is NULL then). */
+    ls_err (*text)(struct export_ctx *x);
 };
 
 /* The rows, each defined beside its producer. */
@@ -155,5 +159,6 @@ extern const struct export_what export_what_intervals;
 extern const struct export_what export_what_summary;
 extern const struct export_what export_what_hotpaths;
 extern const struct export_what export_what_folded;
+extern const struct export_what export_what_findings;
 
 #endif

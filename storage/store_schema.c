@@ -16,6 +16,7 @@
 
 #include "store.h"
 #include "store_downstream.h"
+#include "store_findings.h"
 #include "store_inside_int.h"
 #include "store_int.h"
 
@@ -277,6 +278,7 @@ static const store_migration_fn migrations[STORE_SCHEMA_VERSION] = {
     migrate_v6,
     store_inside_migrate, /* version 7: inside_seconds (store_inside.c) */
     migrate_v8,
+    store_findings_migrate, /* version 9: findings (store_findings.c) */
 };
 
 /* Runs the migrations from version v up, inside the caller's transaction. */

@@ -241,7 +241,7 @@ static void test_migration(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "DROP TABLE downstream_calls; DROP TABLE downstream_seconds;"
                                   "DROP TABLE downstream_attribution; DROP TABLE downstream_requests;"
-                                  "PRAGMA user_version = 7;",
+                                  "DROP TABLE findings; PRAGMA user_version = 7;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);

@@ -421,8 +421,8 @@ static void test_refusals(void **state)
 
     o.what = "flames";
     assert_int_equal(export_check(&o, err, sizeof(err)), LS_ERR_INVALID);
-    assert_string_equal(err, "--what flames: expected samples, intervals or summary (a traced "
-                             "session also has hotpaths and folded)");
+    assert_string_equal(err, "--what flames: expected samples, intervals, summary or findings (a "
+                             "traced session also has hotpaths and folded)");
     o.what = "samples";
     o.format = "xml";
     assert_int_equal(export_check(&o, err, sizeof(err)), LS_ERR_INVALID);
@@ -454,7 +454,8 @@ static void test_refusals(void **state)
         free(buf);
     }
     assert_string_equal(export_what_name(0), "samples");
-    assert_null(export_what_name(5));
+    assert_string_equal(export_what_name(5), "findings");
+    assert_null(export_what_name(6));
     assert_string_equal(export_format_name(2), "jsonl");
     assert_null(export_format_name(3));
 }
