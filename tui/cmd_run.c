@@ -23,6 +23,7 @@
 #include "stats/hdr.h"
 #include "stats/live.h"
 #include "report.h"
+#include "findings.h"
 #include "scenario/scenario.h"
 #include "store.h"
 
@@ -622,6 +623,20 @@ out:;
             exit_code = LS_EXIT_RUNTIME;
             storage_failed = true;
         }
+    }
+    /* The advisor judges what was stored (the whole run, and windows for when each finding
+     * was first and last seen) and ends the summary with its findings. */
+    if (st && session && ctx.writer && !storage_failed && exit_code != LS_EXIT_USAGE) {
+        struct adv_report rep = {0};
+        char ferr[512];
+        if (findings_store(st, session, &rep, ferr, sizeof(ferr)) == LS_OK) {
+            printf("\n");
+            findings_print(stdout, &rep);
+            fflush(stdout);
+        } else {
+            fprintf(stderr, "loadscope: judging the run: %s\n", ferr);
+        }
+        adv_report_free(&rep);
     }
     if (st && session) {
         static const char *const names[] = {
