@@ -193,10 +193,25 @@ static void log_error(struct vu *v, const struct xfer_result *r, const char *wha
                   n == EVENTS_PER_CLASS ? "; further errors of this class on this worker are counted, not logged" : "");
 }
 
+/* The MCP hooks (engine_opts.mcp_hooks): a request of step enters or leaves the target. */
+static void mcp_hook(const struct engine *e, int step, bool begin)
+{
+    const struct engine_mcp_hooks *h = e->o.mcp_hooks;
+    if (!h)
+        return;
+    if ((size_t)step < e->s->step_count && e->s->steps[step].aws)
+        return;
+    if (begin && h->begin)
+        h->begin(h->ctx, step);
+    else if (!begin && h->end)
+        h->end(h->ctx, step);
+}
+
 static void record(struct vu *v, uint16_t step, uint64_t intended, uint64_t start,
                    const struct xfer_result *r, uint32_t extra_in, uint32_t extra_out)
 {
     struct worker *w = v->w;
+    mcp_hook(w->e, step, false);
     struct ls_sample s = {
         .intended_ns = intended,
         .start_ns = start,
@@ -248,6 +263,7 @@ static void start_handshake(struct vu *v)
     v->phase = VU_INIT;
     v->session_id[0] = '\0';
     v->proto[0] = '\0';
+    mcp_hook(v->w->e, (int)v->w->e->s->step_count, true);
     vu_send(v);
 }
 
@@ -273,10 +289,12 @@ static void start_call(struct vu *v)
     if (!open_model(w->e) || !v->pending_call)
         v->intended_ns = v->start_ns;
     v->pending_call = false;
-    if (s->steps[step].aws)
+    if (s->steps[step].aws) {
         aws_start(v);
-    else
+    } else {
+        mcp_hook(w->e, step, true);
         vu_send(v);
+    }
 }
 
 /* A VU with nothing in flight decides what it does next. */
@@ -854,6 +872,8 @@ ls_err engine_run(struct engine *e, enum engine_end *end, char *err, size_t errc
 
     e->end_ns = s->warmup_ns + s->duration_ns;
     e->t0_ns = ls_now_ns();
+    if (e->o.mcp_hooks && e->o.mcp_hooks->origin)
+        e->o.mcp_hooks->origin(e->o.mcp_hooks->ctx, e->t0_ns);
     rc = collector_start(e->coll);
     if (rc != LS_OK)
         goto out;
