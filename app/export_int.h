@@ -155,5 +155,7 @@ extern const struct export_what export_what_intervals;
 extern const struct export_what export_what_summary;
 extern const struct export_what export_what_hotpaths;
 extern const struct export_what export_what_folded;
+extern const struct export_what export_what_downstream;
+extern const struct export_what export_what_downstream_seconds;
 
 #endif

@@ -23,8 +23,8 @@
 #include "store_read.h"
 
 #define EXPORT_USAGE                                                                               \
-    "usage: loadscope export SESSION|latest --what samples|intervals|summary|hotpaths|folded "     \
-    "[--format csv|json|jsonl] [-o FILE] [--db FILE]"
+    "usage: loadscope export SESSION|latest --what samples|intervals|summary|hotpaths|folded|"     \
+    "downstream|downstream-seconds [--format csv|json|jsonl] [-o FILE] [--db FILE]"
 
 /* Set by SIGINT/SIGTERM: the export stops after the row it is writing. */
 static volatile sig_atomic_t stop_requested;

@@ -29,7 +29,7 @@ static void usage(FILE *f)
             "  loadscope replay [SESSION] [--db FILE] [--speed X] replay a stored session's screens\n"
             "  loadscope sessions [--db FILE]                     list stored sessions (requests, rate,\n"
             "                                                     p99, errors)\n"
-            "  loadscope export SESSION|latest --what samples|intervals|summary|hotpaths|folded\n"
+            "  loadscope export SESSION|latest --what samples|intervals|summary|hotpaths|folded|downstream|downstream-seconds\n"
             "                [--format csv|json|jsonl] [-o FILE] [--db FILE]\n"
             "                                                     write a stored session as CSV, JSON\n"
             "                                                     or JSON Lines\n"
