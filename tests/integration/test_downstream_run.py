@@ -253,6 +253,19 @@ def test_replay(tmp, dbpath, sid):
         keys("q")
         lines = lstmux.wait_for(exited, "the shell after replay", timeout=15)
         check(any(l.strip() == "LSEXIT=0" for l in lines), "replay exits 0")
+        # A session without target.downstream: no Downstream tab.
+        plain = tmp.file("plain.json")
+        with open(plain, "w") as f:
+            json.dump({"name": "plain", "target": {"transport": "stdio", "command": ["node", TARGET]},
+                       "load": {"model": "closed", "concurrency": 1, "duration": "1s", "warmup": "0s"},
+                       "steps": [{"name": "ping", "method": "ping"}]}, f)
+        rc, out, err = run_loadscope(["run", plain, "--headless", "--quiet", "--db", dbpath])
+        check(rc == 0 and "downstream:" not in out, "a run without target.downstream prints no downstream block")
+        typeline("clear; %s replay latest --db %s; echo LSEXIT=$?" % (BIN, dbpath))
+        lines = lstmux.wait_for(has("3 Errors"), "the plain session's tabs")
+        check(not any("Downstream" in l for l in lines), "no Downstream tab without downstream data")
+        keys("q")
+        lstmux.wait_for(lambda l: sum(1 for x in l if x.strip().startswith("LSEXIT=")) >= 1, "the shell", timeout=15)
     finally:
         tmux("kill-server", check_rc=False)
 
