@@ -421,8 +421,8 @@ static void test_refusals(void **state)
 
     o.what = "flames";
     assert_int_equal(export_check(&o, err, sizeof(err)), LS_ERR_INVALID);
-    assert_string_equal(err, "--what flames: expected samples, intervals or summary (a traced "
-                             "session also has hotpaths and folded)");
+    assert_string_equal(err, "--what flames: expected samples, intervals, summary, downstream or "
+                             "downstream-seconds (a traced session also has hotpaths and folded)");
     o.what = "samples";
     o.format = "xml";
     assert_int_equal(export_check(&o, err, sizeof(err)), LS_ERR_INVALID);
