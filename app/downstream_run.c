@@ -27,8 +27,8 @@ struct ds_run {
     struct downstream *ds;
     struct store_downstream *_Atomic w; /* set by attach, before the origin; NULL: not stored */
     struct engine_mcp_hooks hooks;
-    struct proc_inject inj;     /* the tracer's entries and the proxies' */
-    struct scn_kv *env;         /* inj.env, owned */
+    struct proc_inject inj; /* the tracer's entries and the proxies' */
+    struct scn_kv *env;     /* inj.env, owned */
     size_t nenv;
     ds_run_event_fn event;
     void *event_ctx;
@@ -43,8 +43,7 @@ static void on_calls(void *ctx, const struct ds_call *c, size_t n)
 {
     struct ds_run *r = ctx;
     struct store_downstream *w = atomic_load(&r->w);
-    if (w && store_downstream_calls(w, c, n) != LS_OK &&
-        atomic_fetch_add(&r->store_errors, 1) == 0)
+    if (w && store_downstream_calls(w, c, n) != LS_OK && atomic_fetch_add(&r->store_errors, 1) == 0)
         fprintf(stderr, "loadscope: storing downstream calls: %s\n", store_downstream_errmsg(w));
 }
 
@@ -52,8 +51,7 @@ static void on_second(void *ctx, const struct ds_second *s)
 {
     struct ds_run *r = ctx;
     struct store_downstream *w = atomic_load(&r->w);
-    if (w && store_downstream_second(w, s) != LS_OK &&
-        atomic_fetch_add(&r->store_errors, 1) == 0)
+    if (w && store_downstream_second(w, s) != LS_OK && atomic_fetch_add(&r->store_errors, 1) == 0)
         fprintf(stderr, "loadscope: storing downstream seconds: %s\n", store_downstream_errmsg(w));
 }
 
@@ -124,9 +122,10 @@ int ds_run_open(const struct scenario *s, const struct proc_inject *base, ds_run
     }
     r->event = event;
     r->event_ctx = event_ctx;
-    r->hooks = (struct engine_mcp_hooks){.ctx = r, .origin = hook_origin, .begin = hook_begin,
-                                         .end = hook_end};
-    struct downstream_opts o = {.cfg = s->downstream, .nsteps = (uint32_t)s->step_count,
+    r->hooks = (struct engine_mcp_hooks){
+        .ctx = r, .origin = hook_origin, .begin = hook_begin, .end = hook_end};
+    struct downstream_opts o = {.cfg = s->downstream,
+                                .nsteps = (uint32_t)s->step_count,
                                 .aws_profile = s->aws ? s->aws->profile : NULL,
                                 .aws_region = s->aws ? s->aws->region : NULL};
     struct ds_sink sink = {.ctx = r, .calls = on_calls, .second = on_second, .event = on_event};
@@ -242,9 +241,9 @@ void ds_run_print(struct ds_run *r, const struct scenario *s, FILE *f)
                     "calls/req", "time/req", "new conn/req");
             any_step = true;
         }
-        const char *name = v->step < 0                          ? "(no request in flight)"
+        const char *name = v->step < 0                       ? "(no request in flight)"
                            : (size_t)v->step < s->step_count ? s->steps[v->step].name
-                                                               : "(initialize)";
+                                                             : "(initialize)";
         char t[24];
         report_fmt_us((int64_t)v->time_per_request_us, t, sizeof(t));
         if (v->op[0] == '\0')

@@ -37,7 +37,8 @@ typedef void (*ds_run_event_fn)(void *ctx, uint64_t t_ns, const char *kind, cons
 int ds_run_open(const struct scenario *s, const struct proc_inject *base, ds_run_event_fn event,
                 void *event_ctx, struct ds_run **out);
 
-/* What every launched target gets (owned by r): base's entries, then the proxies'; base when r is NULL. */
+/* What every launched target gets (owned by r): base's entries, then the proxies'; base when r is
+ * NULL. */
 const struct proc_inject *ds_run_inject(const struct ds_run *r, const struct proc_inject *base);
 
 /* The engine's MCP hooks (owned by r), or NULL. */

@@ -19,11 +19,12 @@
 /* ---- downstream: one row per call ---- */
 
 static const char *const call_cols[] = {
-    "seq",          "service",     "op",          "start_ns",          "latency_us",
-    "upstream_us",  "status",      "aws_code",    "bytes_in",          "bytes_out",
-    "new_conn",     "attempt",     "max_attempts", "invocation_id",    "batch_asked",
-    "batch_unprocessed", "fault",  "delay_us",    "in_flight",         "step",
-    "step_name",    "shares",      "detail",
+    "seq",          "service",       "op",          "start_ns",
+    "latency_us",   "upstream_us",   "status",      "aws_code",
+    "bytes_in",     "bytes_out",     "new_conn",    "attempt",
+    "max_attempts", "invocation_id", "batch_asked", "batch_unprocessed",
+    "fault",        "delay_us",      "in_flight",   "step",
+    "step_name",    "shares",        "detail",
 };
 
 static void text_or_null(struct export_ctx *x, const char *s)
@@ -123,10 +124,9 @@ const struct export_what export_what_downstream = {
 /* ---- downstream-seconds: one row per second and operation ---- */
 
 static const char *const second_cols[] = {
-    "second",    "service",       "op",        "calls",       "errors",     "throttles",
-    "server_errors", "retries",   "new_conns", "faults",      "bytes_in",   "bytes_out",
-    "batch_asked", "batch_unprocessed", "p50_us", "p99_us",   "max_us",     "up_p50_us",
-    "up_p99_us",
+    "second",  "service",   "op",     "calls",     "errors",    "throttles",   "server_errors",
+    "retries", "new_conns", "faults", "bytes_in",  "bytes_out", "batch_asked", "batch_unprocessed",
+    "p50_us",  "p99_us",    "max_us", "up_p50_us", "up_p99_us",
 };
 
 static void pct(struct export_ctx *x, const struct hdr *h, double p)

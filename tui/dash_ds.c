@@ -48,7 +48,8 @@ void dash_view_downstream(struct ds_model *m, const struct live_snapshot *sn,
         if (steps[i].op[0] == '\0' && steps[i].step >= 0)
             requests += steps[i].requests;
     int r = top;
-    dash_frame_put(f, r++, 1, DS_HEAD, "Downstream: %llu AWS calls by the target, %llu MCP requests, %.2f per request",
+    dash_frame_put(f, r++, 1, DS_HEAD,
+                   "Downstream: %llu AWS calls by the target, %llu MCP requests, %.2f per request",
                    (unsigned long long)calls, (unsigned long long)requests,
                    requests ? (double)calls / (double)requests : 0.0);
     if (nops == 0) {
@@ -61,8 +62,9 @@ void dash_view_downstream(struct ds_model *m, const struct live_snapshot *sn,
     double run_s = (double)sn->elapsed_ns / 1e9;
     bool over = sn->state == LIVE_DONE && run_s > 0;
     /* 80 columns: operation 18, then 7 numbers. */
-    dash_frame_put(f, r++, 1, DS_HEAD, "%-18s %7s %7s %8s %8s %6s %7s %8s%s", "operation", "calls/s",
-                   "per req", "p50", "p99", "errors", "retries", "new conn", wide ? "    calls  throttle  upstr p50" : "");
+    dash_frame_put(f, r++, 1, DS_HEAD, "%-18s %7s %7s %8s %8s %6s %7s %8s%s", "operation",
+                   "calls/s", "per req", "p50", "p99", "errors", "retries", "new conn",
+                   wide ? "    calls  throttle  upstr p50" : "");
     /* Leave room for the per-step section: at least its heading and two rows. */
     int op_rows = bottom - r - 4;
     if (op_rows < 1)
@@ -73,15 +75,16 @@ void dash_view_downstream(struct ds_model *m, const struct live_snapshot *sn,
         snprintf(name, sizeof(name), "%s %s", svc_short(v->service), v->op);
         dash_fmt_us(v->p50_us, v->calls > 0, p50, sizeof(p50));
         dash_fmt_us(v->p99_us, v->calls > 0, p99, sizeof(p99));
-        snprintf(nc, sizeof(nc), "%.2f/rq", requests ? (double)v->new_conns / (double)requests : 0.0);
+        snprintf(nc, sizeof(nc), "%.2f/rq",
+                 requests ? (double)v->new_conns / (double)requests : 0.0);
         if (wide) {
             dash_fmt_us(v->up_p50_us, v->calls > 0, up, sizeof(up));
             snprintf(extra, sizeof(extra), " %8llu %9llu %10s", (unsigned long long)v->calls,
                      (unsigned long long)v->throttles, up);
         }
         dash_frame_put(f, r, 1, DS_NORMAL, "%-18.18s %7.0f %7.2f %8s %8s %6llu %7llu %8s%s", name,
-                       over ? (double)v->calls / run_s : v->calls_per_s, v->per_request, p50, p99, (unsigned long long)v->errors,
-                       (unsigned long long)v->retries, nc, extra);
+                       over ? (double)v->calls / run_s : v->calls_per_s, v->per_request, p50, p99,
+                       (unsigned long long)v->errors, (unsigned long long)v->retries, nc, extra);
         if (v->errors)
             dash_frame_style(f, r, 54, 6, DS_BAD);
         if (v->retries)
@@ -89,7 +92,8 @@ void dash_view_downstream(struct ds_model *m, const struct live_snapshot *sn,
         r++;
     }
     if (nops > (size_t)op_rows && r < bottom)
-        dash_frame_put(f, r++, 3, DS_DIM, "... %zu more operation(s): --what downstream-seconds", nops - (size_t)op_rows);
+        dash_frame_put(f, r++, 3, DS_DIM, "... %zu more operation(s): --what downstream-seconds",
+                       nops - (size_t)op_rows);
     if (r + 1 >= bottom)
         goto out;
     r++;
@@ -105,9 +109,9 @@ void dash_view_downstream(struct ds_model *m, const struct live_snapshot *sn,
             char req[24] = "-";
             if (v->step >= 0)
                 snprintf(req, sizeof(req), "%llu", (unsigned long long)v->requests);
-            dash_frame_put(f, r++, 1, DS_NORMAL, "%-32.32s %8s %9.2f %9s %11.2f",
-                           step_name(sn, v->step), req, v->requests ? v->calls_per_request : v->calls,
-                           t, v->new_conns_per_request);
+            dash_frame_put(
+                f, r++, 1, DS_NORMAL, "%-32.32s %8s %9.2f %9s %11.2f", step_name(sn, v->step), req,
+                v->requests ? v->calls_per_request : v->calls, t, v->new_conns_per_request);
         } else {
             char name[64];
             snprintf(name, sizeof(name), "%s %s", svc_short(v->service), v->op);
