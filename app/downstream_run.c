@@ -218,14 +218,14 @@ void ds_run_print(struct ds_run *r, const struct scenario *s, FILE *f)
     fprintf(f, "\ndownstream: %llu call(s) through the proxies, %llu MCP request(s)\n",
             (unsigned long long)calls, (unsigned long long)requests);
     if (nops > 0)
-        fprintf(f, "  %-8s %-22s %8s %8s %9s %9s %7s %7s %9s\n", "service", "operation", "calls",
+        fprintf(f, "  %-8s %-22s %8s %8s %9s %9s %7s %7s %12s\n", "service", "operation", "calls",
                 "per req", "p50", "p99", "errors", "retries", "new conn/req");
     for (size_t i = 0; i < nops; i++) {
         const struct ds_op_view *v = &ops[i];
         char p50[24], p99[24];
         fmt_us(v->p50_us, v->calls > 0, p50, sizeof(p50));
         fmt_us(v->p99_us, v->calls > 0, p99, sizeof(p99));
-        fprintf(f, "  %-8s %-22.22s %8llu %8.2f %9s %9s %7llu %7llu %9.2f\n",
+        fprintf(f, "  %-8s %-22.22s %8llu %8.2f %9s %9s %7llu %7llu %12.2f\n",
                 awsconf_service_name((enum aws_service)v->service), v->op,
                 (unsigned long long)v->calls, v->per_request, p50, p99,
                 (unsigned long long)v->errors, (unsigned long long)v->retries,
@@ -246,9 +246,13 @@ void ds_run_print(struct ds_run *r, const struct scenario *s, FILE *f)
                                                              : "(initialize)";
         char t[24];
         report_fmt_us((int64_t)v->time_per_request_us, t, sizeof(t));
+        /* Calls with no request in flight have no requests to divide by: their count is shown. */
+        char req[24] = "-";
+        if (v->step >= 0)
+            snprintf(req, sizeof(req), "%llu", (unsigned long long)v->requests);
         if (v->op[0] == '\0')
-            fprintf(f, "  %-40.40s %10llu %10.2f %10s %12.2f\n", name,
-                    (unsigned long long)v->requests, v->calls_per_request, v->requests ? t : "-",
+            fprintf(f, "  %-40.40s %10s %10.2f %10s %12.2f\n", name, req,
+                    v->requests ? v->calls_per_request : v->calls, v->requests ? t : "-",
                     v->new_conns_per_request);
         else
             fprintf(f, "    %-38.38s %10s %10.2f %10s %12.2f\n", v->op, "",
