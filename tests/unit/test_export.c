@@ -454,7 +454,9 @@ static void test_refusals(void **state)
         free(buf);
     }
     assert_string_equal(export_what_name(0), "samples");
-    assert_null(export_what_name(5));
+    assert_string_equal(export_what_name(5), "downstream");
+    assert_string_equal(export_what_name(6), "downstream-seconds");
+    assert_null(export_what_name(7));
     assert_string_equal(export_format_name(2), "jsonl");
     assert_null(export_format_name(3));
 }
