@@ -398,7 +398,8 @@ int trace_run_open(const struct scenario *s, int mode, bool children, const char
     }
     tr->tc.hot = tr->hot;
     /* Children too when asked: a server started through npx or uvx runs as the launcher's child. */
-    struct alloc_opts ao = {.mode = tr->mode, .follow_fork = children || s->trace_children};
+    struct alloc_opts ao = {.mode = tr->mode, .follow_fork = children || s->trace_children,
+                            .worker_threads = s->worker_threads};
     struct alloc_sink sink = {.ctx = &tr->tc, .stack = on_stack, .interval = on_interval,
                               .event = on_event};
     if (alloc_open(&ao, &sink, &tr->a, err, sizeof(err)) != LS_OK) {

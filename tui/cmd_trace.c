@@ -25,6 +25,8 @@ static void trace_usage(FILE *f)
             "  --stacks                    print every hot path's full stack\n"
             "  --include-deps              blame may land in std or dependency code\n"
             "  --follow-fork               trace forked children too\n"
+            "  --worker-threads NAMES      async runtime worker thread names, comma-separated, whose\n"
+            "                              blocking calls are timed (default tokio-runtime-worker)\n"
             "  --db FILE                   session database\n");
 }
 
@@ -126,6 +128,13 @@ static int parse_trace_args(int argc, char **argv, struct trace_opts *o)
             o->ao.include_deps = true;
         } else if (strcmp(a, "--follow-fork") == 0) {
             o->ao.follow_fork = true;
+        } else if (strcmp(a, "--worker-threads") == 0) {
+            i++;
+            if (v == NULL || strlen(v) >= 4096) {
+                fprintf(stderr, "loadscope trace: --worker-threads needs thread names, comma-separated\n");
+                return LS_EXIT_USAGE;
+            }
+            o->ao.worker_threads = v;
         } else {
             fprintf(stderr, "loadscope trace: unknown option \"%s\"\n", a);
             trace_usage(stderr);

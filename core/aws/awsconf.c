@@ -1,18 +1,18 @@
 /*
- * awsconf: the AWS credentials/config chain and a small INI reader.
+ * awsconf: the AWS credentials/config chain (see awsconf.h).
  *
- * The shared files are read the way the AWS CLI reads them: sections in
- * brackets ("[name]" in credentials, "[default]" or "[profile name]" in
- * config), `key = value` lines, comments on lines starting with '#' or ';'
- * (and after whitespace at the end of a value), indented sub-keys under a
- * key with an empty value (the CLI's "s3 =" blocks, skipped here), keys
- * matched case-insensitively, the last repeat winning.
+ * awsconf_load() is one named step per setting, in the order the SDKs
+ * resolve them: the profile and its two files (read by awsconf_ini.c),
+ * the credentials, the region, the endpoint of each service, the attempt
+ * budget. Each step notes where its value came from in out->source.
  *
  * Secrets: values are kept only in struct aws_config. Error messages name
  * the file, the line and the key, never a line's content, because a bad
  * line may well be a pasted secret.
  */
 #include "aws/awsconf.h"
+
+#include "aws/awsconf_ini.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,22 +25,6 @@
 #define AWSCONF_MAX_ATTEMPTS_LIMIT 100u
 #define AWSCONF_DEFAULT_ATTEMPTS 3u
 
-enum conf_key { K_KEY_ID, K_SECRET, K_TOKEN, K_REGION, K_ENDPOINT, K_MAX_ATTEMPTS, K__COUNT };
-
-static const char *const key_names[K__COUNT] = {"aws_access_key_id", "aws_secret_access_key",
-                                                "aws_session_token", "region",
-                                                "endpoint_url",      "max_attempts"};
-
-/* What one file says about the chosen profile. */
-struct ini_profile {
-    const char *path;
-    bool read;        /* the file exists and was read */
-    bool found;       /* the profile's section is there */
-    int section_line; /* first line of the section */
-    char *val[K__COUNT];
-    int line[K__COUNT]; /* where each value was set */
-};
-
 static void wipe_free(char *s)
 {
     if (!s)
@@ -51,38 +35,6 @@ static void wipe_free(char *s)
     free(s);
 }
 
-static void ini_profile_free(struct ini_profile *p)
-{
-    for (int k = 0; k < K__COUNT; k++)
-        wipe_free(p->val[k]);
-    memset(p, 0, sizeof(*p));
-}
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
-
-/* Is section (trimmed, without brackets) the profile's, in this kind of file? */
-static bool section_is(const char *section, const char *profile, bool is_config)
-{
-    if (!is_config)
-        return strcmp(section, profile) == 0;
-    if (strcmp(profile, "default") == 0 && strcmp(section, "default") == 0)
-        return true;
-    if (strncmp(section, "profile", 7) != 0 || (section[7] != ' ' && section[7] != '\t'))
-        return false;
-    const char *name = section + 7;
-    while (*name == ' ' || *name == '\t')
-        name++;
-    return strcmp(name, profile) == 0;
-}
-
 /*
  * Reads path looking for profile. A missing file is fine unless required
  * (named by an environment variable); an unreadable one is an error.
@@ -90,9 +42,6 @@ static bool section_is(const char *section, const char *profile, bool is_config)
 static ls_err ini_read(const char *path, bool is_config, bool required, const char *profile,
                        struct ini_profile *out, char *err, size_t errcap)
 {
-    ls_err rc = LS_OK;
-    char *line = NULL;
-    size_t cap = 0;
     out->path = path;
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -101,103 +50,7 @@ static ls_err ini_read(const char *path, bool is_config, bool required, const ch
         snprintf(err, errcap, "%s: %s", path, strerror(errno));
         return LS_ERR_IO;
     }
-    out->read = true;
-    int lineno = 0;
-    bool in_section = false, in_profile = false, nested = false;
-    ssize_t got;
-    while ((got = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if ((size_t)got != strlen(line)) {
-            snprintf(err, errcap, "%s:%d: NUL byte in the file", path, lineno);
-            rc = LS_ERR_PARSE;
-            goto out;
-        }
-        bool indented = line[0] == ' ' || line[0] == '\t';
-        char *s = trim(line);
-        if (*s == '\0' || *s == '#' || *s == ';')
-            continue;
-        if (indented && nested)
-            continue; /* a sub-key of "key =" (e.g. the CLI's s3 block) */
-        nested = false;
-        if (*s == '[') {
-            char *close = strrchr(s, ']');
-            if (!close || close[1] != '\0') {
-                snprintf(err, errcap, "%s:%d: section header without a closing ']'", path, lineno);
-                rc = LS_ERR_PARSE;
-                goto out;
-            }
-            *close = '\0';
-            char *name = trim(s + 1);
-            if (*name == '\0') {
-                snprintf(err, errcap, "%s:%d: empty section name", path, lineno);
-                rc = LS_ERR_PARSE;
-                goto out;
-            }
-            in_section = true;
-            in_profile = section_is(name, profile, is_config);
-            if (in_profile && !out->found) {
-                out->found = true;
-                out->section_line = lineno;
-            }
-            continue;
-        }
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            snprintf(err, errcap, "%s:%d: expected \"key = value\", a [section] or a comment", path,
-                     lineno);
-            rc = LS_ERR_PARSE;
-            goto out;
-        }
-        *eq = '\0';
-        char *key = trim(s);
-        char *val = trim(eq + 1);
-        if (*key == '\0') {
-            snprintf(err, errcap, "%s:%d: \"=\" without a key", path, lineno);
-            rc = LS_ERR_PARSE;
-            goto out;
-        }
-        if (!in_section) {
-            snprintf(err, errcap, "%s:%d: a key before any [section]", path, lineno);
-            rc = LS_ERR_PARSE;
-            goto out;
-        }
-        if (*val == '\0') {
-            nested = true;
-            continue;
-        }
-        /* an inline comment needs whitespace before it: "value  # note" */
-        for (char *c = val + 1; *c; c++) {
-            if ((*c == '#' || *c == ';') && (c[-1] == ' ' || c[-1] == '\t')) {
-                *c = '\0';
-                val = trim(val);
-                break;
-            }
-        }
-        if (!in_profile)
-            continue;
-        for (int k = 0; k < K__COUNT; k++) {
-            if (strcasecmp(key, key_names[k]) != 0)
-                continue;
-            char *copy = strdup(val);
-            if (!copy) {
-                rc = LS_ERR_NOMEM;
-                snprintf(err, errcap, "out of memory");
-                goto out;
-            }
-            wipe_free(out->val[k]);
-            out->val[k] = copy;
-            out->line[k] = lineno;
-        }
-    }
-    if (ferror(f)) {
-        snprintf(err, errcap, "%s: read error: %s", path, strerror(errno));
-        rc = LS_ERR_IO;
-    }
-out:
-    if (line) {
-        memset(line, 0, cap);
-        free(line);
-    }
+    ls_err rc = awsconf_ini_read(f, path, is_config, profile, out, err, errcap);
     fclose(f);
     return rc;
 }
@@ -277,66 +130,68 @@ __attribute__((format(printf, 3, 4))) static void append(char *buf, size_t cap, 
     va_end(ap);
 }
 
-ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
-                    const char *const scenario_endpoint[AWS__SERVICES], struct aws_config *out,
-                    char *err, size_t errcap)
-{
-    ls_err rc = LS_OK;
-    struct ini_profile cred = {0}, conf = {0};
-    char *cred_path = NULL, *conf_path = NULL;
-    char where[300];
-    memset(out, 0, sizeof(*out));
-    if (err && errcap)
-        err[0] = '\0';
+/* What awsconf_load's steps share. */
+struct load {
+    const char *profile;
+    struct ini_profile cred, conf;
+    char *cred_path, *conf_path;
+    char where[300];              /* "FILE:LINE" of the value being read */
+};
 
-    /* profile */
+/* The profile (AWS_PROFILE, the scenario's, "default") and the two files' view of it. */
+static ls_err load_profile(struct load *l, const char *scenario_profile, struct aws_config *out,
+                           char *err, size_t errcap)
+{
     bool profile_explicit = true;
-    const char *profile = env("AWS_PROFILE");
     const char *profile_src = "AWS_PROFILE";
-    if (!profile && scenario_profile && *scenario_profile) {
-        profile = scenario_profile;
+    l->profile = env("AWS_PROFILE");
+    if (!l->profile && scenario_profile && *scenario_profile) {
+        l->profile = scenario_profile;
         profile_src = "the scenario";
     }
-    if (!profile) {
-        profile = "default";
+    if (!l->profile) {
+        l->profile = "default";
         profile_explicit = false;
     }
-    out->profile = strdup(profile);
+    out->profile = strdup(l->profile);
     if (!out->profile)
-        goto nomem;
+        return LS_ERR_NOMEM;
 
-    /* the two files */
     bool cred_explicit, conf_explicit;
-    cred_path = file_path("AWS_SHARED_CREDENTIALS_FILE", "credentials", &cred_explicit);
-    conf_path = file_path("AWS_CONFIG_FILE", "config", &conf_explicit);
-    if (cred_path) {
-        rc = ini_read(cred_path, false, cred_explicit, profile, &cred, err, errcap);
+    l->cred_path = file_path("AWS_SHARED_CREDENTIALS_FILE", "credentials", &cred_explicit);
+    l->conf_path = file_path("AWS_CONFIG_FILE", "config", &conf_explicit);
+    ls_err rc;
+    if (l->cred_path) {
+        rc = ini_read(l->cred_path, false, cred_explicit, l->profile, &l->cred, err, errcap);
         if (rc != LS_OK)
-            goto out;
+            return rc;
     }
-    if (conf_path) {
-        rc = ini_read(conf_path, true, conf_explicit, profile, &conf, err, errcap);
+    if (l->conf_path) {
+        rc = ini_read(l->conf_path, true, conf_explicit, l->profile, &l->conf, err, errcap);
         if (rc != LS_OK)
-            goto out;
+            return rc;
     }
-    if (profile_explicit && !cred.found && !conf.found) {
+    if (profile_explicit && !l->cred.found && !l->conf.found) {
         snprintf(err, errcap, "profile \"%s\" (from %s) is not in %s nor in %s (as [profile %s])",
-                 profile, profile_src, cred_path ? cred_path : "the credentials file (no HOME)",
-                 conf_path ? conf_path : "the config file (no HOME)", profile);
-        rc = LS_ERR_NOTFOUND;
-        goto out;
+                 l->profile, profile_src,
+                 l->cred_path ? l->cred_path : "the credentials file (no HOME)",
+                 l->conf_path ? l->conf_path : "the config file (no HOME)", l->profile);
+        return LS_ERR_NOTFOUND;
     }
-    snprintf(out->source, sizeof out->source, "profile %s", profile);
+    snprintf(out->source, sizeof out->source, "profile %s", l->profile);
+    return LS_OK;
+}
 
-    /* credentials: environment, credentials file, config file */
+/* The key pair (and token) from the environment, else the credentials file, else the config file. */
+static ls_err load_credentials(struct load *l, struct aws_config *out, char *err, size_t errcap)
+{
     const char *env_id = env("AWS_ACCESS_KEY_ID"), *env_secret = env("AWS_SECRET_ACCESS_KEY");
     if (env_id || env_secret) {
         if (!env_id || !env_secret) {
             snprintf(err, errcap, "%s is set but %s is not",
                      env_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
                      env_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-            rc = LS_ERR_INVALID;
-            goto out;
+            return LS_ERR_INVALID;
         }
         out->access_key_id = strdup(env_id);
         out->secret_access_key = strdup(env_secret);
@@ -344,20 +199,20 @@ ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
             out->session_token = strdup(env("AWS_SESSION_TOKEN"));
         if (!out->access_key_id || !out->secret_access_key ||
             (env("AWS_SESSION_TOKEN") && !out->session_token))
-            goto nomem;
-        snprintf(where, sizeof where, "environment");
+            return LS_ERR_NOMEM;
+        snprintf(l->where, sizeof l->where, "environment");
     } else {
-        struct ini_profile *files[2] = {&cred, &conf};
+        struct ini_profile *files[2] = {&l->cred, &l->conf};
         for (int i = 0; i < 2 && !out->access_key_id; i++) {
             struct ini_profile *f = files[i];
             if (!f->val[K_KEY_ID] && !f->val[K_SECRET])
                 continue;
             if (!f->val[K_KEY_ID] || !f->val[K_SECRET]) {
-                int k = f->val[K_KEY_ID] ? K_KEY_ID : K_SECRET;
-                snprintf(err, errcap, "%s:%d: profile \"%s\" has %s but no %s", f->path, f->line[k],
-                         profile, key_names[k], key_names[k == K_KEY_ID ? K_SECRET : K_KEY_ID]);
-                rc = LS_ERR_INVALID;
-                goto out;
+                enum conf_key k = f->val[K_KEY_ID] ? K_KEY_ID : K_SECRET;
+                snprintf(err, errcap, "%s:%d: profile \"%s\" has %s but no %s", f->path,
+                         f->line[k], l->profile, awsconf_key_name(k),
+                         awsconf_key_name(k == K_KEY_ID ? K_SECRET : K_KEY_ID));
+                return LS_ERR_INVALID;
             }
             out->access_key_id = strdup(f->val[K_KEY_ID]);
             out->secret_access_key = strdup(f->val[K_SECRET]);
@@ -365,35 +220,39 @@ ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
                 out->session_token = strdup(f->val[K_TOKEN]);
             if (!out->access_key_id || !out->secret_access_key ||
                 (f->val[K_TOKEN] && !out->session_token))
-                goto nomem;
-            snprintf(where, sizeof where, "%s:%d", f->path, f->line[K_KEY_ID]);
+                return LS_ERR_NOMEM;
+            snprintf(l->where, sizeof l->where, "%s:%d", f->path, f->line[K_KEY_ID]);
         }
         if (!out->access_key_id) {
             snprintf(err, errcap,
                      "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
                      "aws_access_key_id and aws_secret_access_key for profile \"%s\" in %s",
-                     profile, cred_path ? cred_path : "~/.aws/credentials");
-            rc = LS_ERR_NOTFOUND;
-            goto out;
+                     l->profile, l->cred_path ? l->cred_path : "~/.aws/credentials");
+            return LS_ERR_NOTFOUND;
         }
     }
     char masked[64];
     awsconf_mask_key_id(out->access_key_id, masked, sizeof masked);
-    append(out->source, sizeof out->source, "; credentials %s from %s", masked, where);
+    append(out->source, sizeof out->source, "; credentials %s from %s", masked, l->where);
     if (out->session_token)
         append(out->source, sizeof out->source, " with a session token");
+    return LS_OK;
+}
 
-    /* region */
+/* AWS_REGION, AWS_DEFAULT_REGION, the profile's region, the scenario's. */
+static ls_err load_region(struct load *l, const char *scenario_region, struct aws_config *out,
+                          char *err, size_t errcap)
+{
     const char *region = env("AWS_REGION");
     const char *region_src = "AWS_REGION";
     if (!region) {
         region = env("AWS_DEFAULT_REGION");
         region_src = "AWS_DEFAULT_REGION";
     }
-    if (!region && conf.val[K_REGION]) {
-        region = conf.val[K_REGION];
-        snprintf(where, sizeof where, "%s:%d", conf.path, conf.line[K_REGION]);
-        region_src = where;
+    if (!region && l->conf.val[K_REGION]) {
+        region = l->conf.val[K_REGION];
+        snprintf(l->where, sizeof l->where, "%s:%d", l->conf.path, l->conf.line[K_REGION]);
+        region_src = l->where;
     }
     if (!region && scenario_region && *scenario_region) {
         region = scenario_region;
@@ -403,9 +262,8 @@ ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
         snprintf(err, errcap,
                  "no AWS region: set AWS_REGION or AWS_DEFAULT_REGION, region in profile \"%s\" "
                  "of %s, or the scenario's region",
-                 profile, conf_path ? conf_path : "~/.aws/config");
-        rc = LS_ERR_NOTFOUND;
-        goto out;
+                 l->profile, l->conf_path ? l->conf_path : "~/.aws/config");
+        return LS_ERR_NOTFOUND;
     }
     for (const char *c = region; *c; c++) {
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-')) {
@@ -413,16 +271,23 @@ ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
                      "region \"%.64s\" from %s: expected lower-case letters, digits "
                      "and '-' (like us-east-1)",
                      region, region_src);
-            rc = LS_ERR_INVALID;
-            goto out;
+            return LS_ERR_INVALID;
         }
     }
     out->region = strdup(region);
     if (!out->region)
-        goto nomem;
+        return LS_ERR_NOMEM;
     append(out->source, sizeof out->source, "; region %s from %s", region, region_src);
+    return LS_OK;
+}
 
-    /* endpoints */
+/*
+ * Per service: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the profile's
+ * endpoint_url, the scenario's, else the regional endpoint over TLS.
+ */
+static ls_err load_endpoints(struct load *l, const char *const scenario_endpoint[AWS__SERVICES],
+                             struct aws_config *out, char *err, size_t errcap)
+{
     for (int s = 0; s < AWS__SERVICES; s++) {
         const char *name = awsconf_service_name((enum aws_service)s);
         char var[64];
@@ -433,10 +298,10 @@ ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
             url = env("AWS_ENDPOINT_URL");
             src = "AWS_ENDPOINT_URL";
         }
-        if (!url && conf.val[K_ENDPOINT]) {
-            url = conf.val[K_ENDPOINT];
-            snprintf(where, sizeof where, "%s:%d", conf.path, conf.line[K_ENDPOINT]);
-            src = where;
+        if (!url && l->conf.val[K_ENDPOINT]) {
+            url = l->conf.val[K_ENDPOINT];
+            snprintf(l->where, sizeof l->where, "%s:%d", l->conf.path, l->conf.line[K_ENDPOINT]);
+            src = l->where;
         }
         if (!url && scenario_endpoint && scenario_endpoint[s] && *scenario_endpoint[s]) {
             url = scenario_endpoint[s];
@@ -446,55 +311,72 @@ ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
             if (!valid_endpoint(url)) {
                 snprintf(err, errcap, "%s endpoint from %s: expected an http:// or https:// URL",
                          name, src);
-                rc = LS_ERR_INVALID;
-                goto out;
+                return LS_ERR_INVALID;
             }
             out->endpoint[s] = endpoint_dup(url);
         } else {
             src = "the regional default";
-            bool cn = strncmp(region, "cn-", 3) == 0;
-            if (asprintf(&out->endpoint[s], "https://%s.%s.amazonaws.com%s", name, region,
+            bool cn = strncmp(out->region, "cn-", 3) == 0;
+            if (asprintf(&out->endpoint[s], "https://%s.%s.amazonaws.com%s", name, out->region,
                          cn ? ".cn" : "") < 0)
                 out->endpoint[s] = NULL;
         }
         if (!out->endpoint[s])
-            goto nomem;
+            return LS_ERR_NOMEM;
         append(out->source, sizeof out->source, "; %s endpoint from %s", name, src);
     }
+    return LS_OK;
+}
 
-    /* max attempts */
+/* AWS_MAX_ATTEMPTS, the profile's max_attempts, else 3; 1..100. */
+static ls_err load_max_attempts(struct load *l, struct aws_config *out, char *err, size_t errcap)
+{
     const char *ma = env("AWS_MAX_ATTEMPTS");
     const char *ma_src = "AWS_MAX_ATTEMPTS";
-    if (!ma && conf.val[K_MAX_ATTEMPTS]) {
-        ma = conf.val[K_MAX_ATTEMPTS];
-        snprintf(where, sizeof where, "%s:%d", conf.path, conf.line[K_MAX_ATTEMPTS]);
-        ma_src = where;
+    if (!ma && l->conf.val[K_MAX_ATTEMPTS]) {
+        ma = l->conf.val[K_MAX_ATTEMPTS];
+        snprintf(l->where, sizeof l->where, "%s:%d", l->conf.path, l->conf.line[K_MAX_ATTEMPTS]);
+        ma_src = l->where;
     }
     out->max_attempts = AWSCONF_DEFAULT_ATTEMPTS;
-    if (ma) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(ma, &end, 10);
-        if (errno || *end || end == ma || ma[0] == '-' || ma[0] == '+' || v < 1 ||
-            v > AWSCONF_MAX_ATTEMPTS_LIMIT) {
-            snprintf(err, errcap,
-                     "max attempts \"%.32s\" from %s: expected an integer from 1 to %u", ma, ma_src,
-                     AWSCONF_MAX_ATTEMPTS_LIMIT);
-            rc = LS_ERR_INVALID;
-            goto out;
-        }
-        out->max_attempts = (uint32_t)v;
+    if (!ma)
+        return LS_OK;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(ma, &end, 10);
+    if (errno || *end || end == ma || ma[0] == '-' || ma[0] == '+' || v < 1 ||
+        v > AWSCONF_MAX_ATTEMPTS_LIMIT) {
+        snprintf(err, errcap, "max attempts \"%.32s\" from %s: expected an integer from 1 to %u",
+                 ma, ma_src, AWSCONF_MAX_ATTEMPTS_LIMIT);
+        return LS_ERR_INVALID;
     }
-    goto out;
+    out->max_attempts = (uint32_t)v;
+    return LS_OK;
+}
 
-nomem:
-    snprintf(err, errcap, "out of memory");
-    rc = LS_ERR_NOMEM;
-out:
-    ini_profile_free(&cred);
-    ini_profile_free(&conf);
-    free(cred_path);
-    free(conf_path);
+ls_err awsconf_load(const char *scenario_profile, const char *scenario_region,
+                    const char *const scenario_endpoint[AWS__SERVICES], struct aws_config *out,
+                    char *err, size_t errcap)
+{
+    struct load l = {0};
+    memset(out, 0, sizeof(*out));
+    if (err && errcap)
+        err[0] = '\0';
+    ls_err rc = load_profile(&l, scenario_profile, out, err, errcap);
+    if (rc == LS_OK)
+        rc = load_credentials(&l, out, err, errcap);
+    if (rc == LS_OK)
+        rc = load_region(&l, scenario_region, out, err, errcap);
+    if (rc == LS_OK)
+        rc = load_endpoints(&l, scenario_endpoint, out, err, errcap);
+    if (rc == LS_OK)
+        rc = load_max_attempts(&l, out, err, errcap);
+    if (rc == LS_ERR_NOMEM)
+        snprintf(err, errcap, "out of memory");
+    awsconf_ini_free(&l.cred);
+    awsconf_ini_free(&l.conf);
+    free(l.cred_path);
+    free(l.conf_path);
     if (rc != LS_OK)
         awsconf_free(out);
     return rc;

@@ -14,12 +14,15 @@
  * thread before the workers start, with blocking transfers; it leaves events
  * of kind "aws_setup", never samples, so it stays out of the results.
  *
- * This file holds what the engine sets up and reads back: the configuration
- * and endpoints, the workers' and VUs' AWS state with their libcurl handles
- * and reply body callback, and the run's totals. An operation's life
- * (aws_start, aws_on_done, backoff timers, batches) is in engine_aws_op.c,
- * request signing and error-reply reading in engine_aws_wire.c, the setup
- * phase in engine_aws_setup.c; engine_aws_int.h is what they share.
+ * This file holds the "aws" transport's row and what it sets up and reads
+ * back: the configuration and endpoints, the workers' and VUs' AWS state
+ * with their libcurl handles (on the worker's multi handle,
+ * engine_curlm.c) and reply body callback, and the run's totals. An
+ * operation's life (aws_start, aws_on_done, backoff timers, batches) is in
+ * engine_aws_op.c, request signing and error-reply reading in
+ * engine_aws_wire.c, the setup phase in engine_aws_setup.c;
+ * engine_aws_int.h is what they share. Every operation is a row of
+ * scenario/aws_ops.c.
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -31,7 +34,6 @@
 #include "aws/aws_run.h"
 #include "aws/awsconf.h"
 #include "engine/engine_aws_int.h"
-#include "engine/engine_int.h"
 #include "util/url.h"
 #include "scenario/aws_ops.h"
 
@@ -57,102 +59,108 @@ static bool url_host_header(const char *url, char *out, size_t cap)
 static size_t on_body(char *buf, size_t size, size_t nmemb, void *userp)
 {
     struct vu *v = userp;
-    struct aws_vu *a = v->aws;
+    struct aws_vu *a = av_of(v);
     size_t len = size * nmemb;
     size_t limit = v->w->e->s->steps[v->step].aws->row->keep_reply_bytes;
     a->resp_total += len;
     size_t keep = len;
-    if (limit && a->resp_len + keep > limit)
-        keep = a->resp_len < limit ? limit - a->resp_len : 0;
+    size_t have = dyn_len(&a->resp);
+    if (limit && have + keep > limit)
+        keep = have < limit ? limit - have : 0;
     if (keep == 0)
         return len;
-    if (a->resp_len + keep + 1 > a->resp_cap) {
-        size_t cap = a->resp_cap ? a->resp_cap : 4096;
-        while (cap < a->resp_len + keep + 1)
-            cap *= 2;
-        char *n = realloc(a->resp, cap);
-        if (!n)
-            return 0;
-        a->resp = n;
-        a->resp_cap = cap;
-    }
-    memcpy(a->resp + a->resp_len, buf, keep);
-    a->resp_len += keep;
-    a->resp[a->resp_len] = '\0';
+    if (dyn_addn(&a->resp, buf, keep) != LS_OK)
+        return 0;
     return len;
 }
 
 /* ------------------------------------------------------------ the worker */
 
-ls_err aws_worker_init(struct worker *w)
+static ls_err aws_worker_open(struct worker *w, char *err, size_t errcap)
 {
     const struct scenario *s = w->e->s;
     if (!s->has_aws_steps)
-        return LS_OK;
-    w->aws = calloc(1, sizeof(*w->aws));
-    if (!w->aws)
-        return LS_ERR_NOMEM;
-    w->aws->next_due_ns = UINT64_MAX;
-    w->aws->codes = calloc(aws_code_count(), sizeof(uint64_t));
-    if (!w->aws->codes)
-        return LS_ERR_NOMEM;
-    if (!w->multi) {
-        ls_err rc = http_worker_init(w);
-        if (rc != LS_OK)
-            return rc;
-    }
-    size_t body_cap = 64;
+        return LS_OK; /* a setup phase only */
+    struct aws_worker *aw = calloc(1, sizeof(*aw));
+    if (!aw)
+        goto fail;
+    w->tp[TP_AWS] = aw;
+    aw->next_due_ns = UINT64_MAX;
+    aw->codes = calloc(aws_code_count(), sizeof(uint64_t));
+    if (!aw->codes)
+        goto fail;
+    aw->body_cap = 64;
     for (size_t i = 0; i < s->step_count; i++) {
         const struct scn_aws_step *st = s->steps[i].aws;
-        if (st && st->request && tmpl_max_len(st->request) + 1 > body_cap)
-            body_cap = tmpl_max_len(st->request) + 1;
+        if (st && st->request && tmpl_max_len(st->request) + 1 > aw->body_cap)
+            aw->body_cap = tmpl_max_len(st->request) + 1;
     }
-    for (uint32_t i = 0; i < w->nvu; i++) {
-        struct vu *v = &w->vus[i];
-        struct aws_vu *a = calloc(1, sizeof(*a));
-        if (!a)
-            return LS_ERR_NOMEM;
-        v->aws = a;
-        a->body_cap = body_cap;
-        a->body = malloc(body_cap);
-        a->easy = curl_easy_init();
-        if (!a->body || !a->easy)
-            return LS_ERR_NOMEM;
-        http_easy_setup(a->easy, v, on_body, a->errbuf);
+    ls_err rc = curlm_open(w);
+    if (rc != LS_OK) {
+        snprintf(err, errcap, "cannot set up the AWS client: %s", ls_strerror(rc));
+        return rc;
     }
+    aw->has_curlm = true;
     return LS_OK;
+fail:
+    snprintf(err, errcap, "cannot set up the AWS client: %s", ls_strerror(LS_ERR_NOMEM));
+    return LS_ERR_NOMEM;
 }
 
-void aws_worker_free(struct worker *w)
+static ls_err aws_vu_open(struct vu *v, char *err, size_t errcap)
 {
-    for (uint32_t i = 0; w->vus && i < w->nvu; i++) {
-        struct aws_vu *a = w->vus[i].aws;
-        if (!a)
-            continue;
-        if (a->easy) {
-            if (a->curl_added && w->multi)
-                curl_multi_remove_handle(w->multi, a->easy);
-            curl_easy_cleanup(a->easy);
-        }
-        curl_slist_free_all(a->hdrs);
-        aws_batch_free(a->batch);
-        free(a->body);
-        free(a->resp);
-        free(a);
-        w->vus[i].aws = NULL;
-    }
-    if (w->aws) {
-        free(w->aws->codes);
-        free(w->aws);
-        w->aws = NULL;
-    }
+    struct aws_worker *aw = aw_of(v->w);
+    if (!aw)
+        return LS_OK;
+    struct aws_vu *a = calloc(1, sizeof(*a));
+    if (!a)
+        goto fail;
+    v->tp[TP_AWS] = a;
+    a->v = v;
+    dyn_init(&a->resp, AWS_REPLY_MAX_BYTES);
+    a->body_cap = aw->body_cap;
+    a->body = malloc(a->body_cap);
+    CURL *easy = curl_easy_init();
+    if (!easy)
+        goto fail;
+    curlm_bind(&a->x, easy, aws_on_done);
+    if (!a->body)
+        goto fail;
+    curlm_easy_setup(easy, v->w->e->s, on_body, v, a->errbuf);
+    return LS_OK;
+fail:
+    snprintf(err, errcap, "cannot set up the AWS client: %s", ls_strerror(LS_ERR_NOMEM));
+    return LS_ERR_NOMEM;
 }
 
-bool aws_owns(CURL *easy)
+static void aws_vu_close(struct vu *v)
 {
-    struct vu *v = NULL;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&v);
-    return v && v->aws && v->aws->easy == easy;
+    struct aws_vu *a = av_of(v);
+    if (!a)
+        return;
+    if (a->x.easy) {
+        if (a->curl_added)
+            curlm_remove(v->w, &a->x);
+        curl_easy_cleanup(a->x.easy);
+    }
+    curl_slist_free_all(a->hdrs);
+    aws_batch_free(a->batch);
+    free(a->body);
+    dyn_free(&a->resp);
+    free(a);
+    v->tp[TP_AWS] = NULL;
+}
+
+static void aws_worker_close(struct worker *w)
+{
+    struct aws_worker *aw = aw_of(w);
+    if (!aw)
+        return;
+    if (aw->has_curlm)
+        curlm_close(w);
+    free(aw->codes);
+    free(aw);
+    w->tp[TP_AWS] = NULL;
 }
 
 /* --------------------------------------------------------------- totals */
@@ -161,7 +169,7 @@ void engine_aws_totals(const struct engine *e, struct aws_run_totals *out)
 {
     memset(out, 0, sizeof(*out));
     for (uint32_t i = 0; e->workers && i < e->nworkers; i++) {
-        const struct aws_worker *aw = e->workers[i].aws;
+        const struct aws_worker *aw = aw_of(&e->workers[i]);
         if (!aw)
             continue;
         out->ops += aw->tot.ops;
@@ -179,8 +187,8 @@ size_t engine_aws_error_codes(const struct engine *e, const char **names, uint64
     for (uint16_t c = 1; c < aws_code_count(); c++) {
         uint64_t sum = 0;
         for (uint32_t i = 0; e->workers && i < e->nworkers; i++)
-            if (e->workers[i].aws)
-                sum += e->workers[i].aws->codes[c];
+            if (aw_of(&e->workers[i]))
+                sum += aw_of(&e->workers[i])->codes[c];
         if (sum == 0)
             continue;
         if (n < cap) {
@@ -194,32 +202,14 @@ size_t engine_aws_error_codes(const struct engine *e, const char **names, uint64
 
 /* ------------------------------------------------------ engine set-up */
 
-static bool needs_aws(const struct scenario *s)
+/* AWS steps, or a setup phase before MCP steps. */
+static bool aws_wanted(const struct scenario *s)
 {
     return s->has_aws_steps || (s->aws && s->aws->setup_count > 0);
 }
 
-ls_err aws_engine_prepare(struct engine *e, char *err, size_t errcap)
+ls_err aws_engine_endpoints(struct aws_engine *ae, char *err, size_t errcap)
 {
-    const struct scenario *s = e->s;
-    if (!needs_aws(s))
-        return LS_OK;
-    struct aws_engine *ae = calloc(1, sizeof(*ae));
-    if (!ae)
-        return LS_ERR_NOMEM;
-    e->aws = ae;
-    const char *scn_ep[AWS__SERVICES] = {NULL, NULL};
-    if (s->aws) {
-        scn_ep[AWS_DYNAMODB] = s->aws->endpoint[SCN_AWS_DYNAMODB];
-        scn_ep[AWS_S3] = s->aws->endpoint[SCN_AWS_S3];
-    }
-    char cerr[512];
-    ls_err rc = awsconf_load(s->aws ? s->aws->profile : NULL, s->aws ? s->aws->region : NULL, scn_ep,
-                             &ae->conf, cerr, sizeof(cerr));
-    if (rc != LS_OK) {
-        snprintf(err, errcap, "AWS configuration: %s", cerr);
-        return rc;
-    }
     for (int i = 0; i < AWS__SERVICES; i++) {
         const char *ep = ae->conf.endpoint[i];
         if (!ep) {
@@ -239,20 +229,47 @@ ls_err aws_engine_prepare(struct engine *e, char *err, size_t errcap)
             return LS_ERR_INVALID;
         }
     }
+    return LS_OK;
+}
+
+/* The configuration (awsconf), the endpoints, the object bytes, then the setup phase. */
+static ls_err aws_engine_open(struct engine *e, char *err, size_t errcap)
+{
+    const struct scenario *s = e->s;
+    struct aws_engine *ae = calloc(1, sizeof(*ae));
+    if (!ae)
+        return LS_ERR_NOMEM;
+    e->tp[TP_AWS] = ae;
+    const char *scn_ep[AWS__SERVICES] = {NULL, NULL};
+    if (s->aws) {
+        scn_ep[AWS_DYNAMODB] = s->aws->endpoint[SCN_AWS_DYNAMODB];
+        scn_ep[AWS_S3] = s->aws->endpoint[SCN_AWS_S3];
+    }
+    char cerr[512];
+    ls_err rc = awsconf_load(s->aws ? s->aws->profile : NULL, s->aws ? s->aws->region : NULL,
+                             scn_ep, &ae->conf, cerr, sizeof(cerr));
+    if (rc != LS_OK) {
+        snprintf(err, errcap, "AWS configuration: %s", cerr);
+        return rc;
+    }
+    rc = aws_engine_endpoints(ae, err, errcap);
+    if (rc != LS_OK)
+        return rc;
     ae->object_len = s->aws ? (size_t)s->aws->max_object_bytes : 0;
     ae->object = malloc(ae->object_len ? ae->object_len : 1);
     if (!ae->object)
         return LS_ERR_NOMEM;
     for (size_t i = 0; i < ae->object_len; i++)
         ae->object[i] = (uint8_t)('a' + i % 26);
-    eng_event(e, "aws_config", "region %s, DynamoDB %s, S3 %s, max %u attempt(s); %s", ae->conf.region,
-              ae->base[AWS_DYNAMODB], ae->base[AWS_S3], ae->conf.max_attempts, ae->conf.source);
+    tp_event(e, "aws_config", "region %s, DynamoDB %s, S3 %s, max %u attempt(s); %s",
+             ae->conf.region, ae->base[AWS_DYNAMODB], ae->base[AWS_S3], ae->conf.max_attempts,
+             ae->conf.source);
     return aws_run_setup(e, err, errcap);
 }
 
-void aws_engine_free(struct engine *e)
+static void aws_engine_close(struct engine *e)
 {
-    struct aws_engine *ae = e->aws;
+    struct aws_engine *ae = ae_of(e);
     if (!ae)
         return;
     awsconf_free(&ae->conf);
@@ -260,5 +277,27 @@ void aws_engine_free(struct engine *e)
         free(ae->base[i]);
     free(ae->object);
     free(ae);
-    e->aws = NULL;
+    e->tp[TP_AWS] = NULL;
 }
+
+static void aws_send(struct vu *v)
+{
+    aws_start(v);
+}
+
+const struct transport_ops tp_aws = {
+    .name = "aws",
+    .slot = TP_AWS,
+    .wanted = aws_wanted,
+    .engine_open = aws_engine_open,
+    .engine_close = aws_engine_close,
+    .worker_open = aws_worker_open,
+    .vu_open = aws_vu_open,
+    .send = aws_send,
+    .on_event = curlm_on_socket,
+    .tick = aws_on_tick,
+    .next_deadline = aws_next_deadline,
+    .cancel_all = aws_abort_all,
+    .vu_close = aws_vu_close,
+    .worker_close = aws_worker_close,
+};

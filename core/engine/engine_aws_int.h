@@ -1,12 +1,13 @@
 /*
- * engine_aws_int: what the parts of the AWS engine share. Private to
- * core/engine_aws*.c; no other file includes it.
+ * engine_aws_int: what the parts of the "aws" transport share. Private to
+ * core/engine/engine_aws*.c; no other file includes it.
  *
- * The AWS steps are split by responsibility:
- *   engine_aws.c        what the engine sets up and reads back: configuration
- *                       and endpoints (aws_engine_prepare/free), the workers'
- *                       and VUs' AWS state and their libcurl handles, the
- *                       reply body callback, the run's totals and error codes
+ * The AWS transport is split by responsibility:
+ *   engine_aws.c        the transport's row and what it sets up and reads
+ *                       back: configuration and endpoints (engine_open/close),
+ *                       the workers' and VUs' AWS state and their libcurl
+ *                       handles, the reply body callback, the run's totals
+ *                       and error codes
  *   engine_aws_op.c     one operation from start to sample: the request of
  *                       each step, its attempts on the multi handle, retries
  *                       after backoff timers, batch calls and follow-ups,
@@ -30,7 +31,11 @@
 #include "aws/aws_retry.h"
 #include "aws/aws_run.h"
 #include "aws/awsconf.h"
-#include "engine/engine_int.h"
+#include "engine/engine_curlm.h"
+#include "engine/transport.h"
+#include "util/dynbuf.h"
+
+#define AWS_REPLY_MAX_BYTES ((size_t)1 << 30) /* a reply body kept larger than this fails */
 
 struct aws_engine {
     struct aws_config conf;
@@ -42,17 +47,20 @@ struct aws_engine {
 
 struct aws_worker {
     uint64_t next_due_ns;          /* earliest backoff timer; UINT64_MAX: none */
+    size_t body_cap;               /* the largest rendered DynamoDB request, its NUL included */
+    bool has_curlm;                /* holds the worker's multi handle open */
     uint64_t *codes;               /* failed operations per aws_code index */
     struct aws_run_totals tot;
 };
 
 struct aws_vu {
-    CURL *easy;
+    struct vu *v;
+    struct curlm_xfer x;           /* its easy handle on the worker's multi handle */
     struct curl_slist *hdrs;
     char *body;                    /* rendered DynamoDB request */
     size_t body_cap, body_len;
-    char *resp;
-    size_t resp_len, resp_cap, resp_total;
+    struct dynbuf resp;            /* the reply body kept (all of it, or the row's keep_reply_bytes) */
+    size_t resp_total;             /* reply body bytes received */
     char path[2048];               /* S3: /bucket/encoded-key */
     char url[2600];
     struct aws_batch *batch;
@@ -69,6 +77,43 @@ struct aws_vu {
     struct xfer_result last;
     char errbuf[CURL_ERROR_SIZE];
 };
+
+static inline struct aws_engine *ae_of(const struct engine *e)
+{
+    return e->tp[TP_AWS];
+}
+
+static inline struct aws_worker *aw_of(const struct worker *w)
+{
+    return w->tp[TP_AWS];
+}
+
+static inline struct aws_vu *av_of(const struct vu *v)
+{
+    return v->tp[TP_AWS];
+}
+
+/* ---- engine_aws.c ------------------------------------------------------- */
+
+/*
+ * Fills ae->base (each endpoint without its trailing '/') and ae->host (the
+ * Host header every request to it carries and signs: util/url.h's
+ * authority, the scheme's default port left out) from ae->conf.
+ */
+LS_MUST_CHECK ls_err aws_engine_endpoints(struct aws_engine *ae, char *err, size_t errcap);
+
+/* ---- engine_aws_op.c ---------------------------------------------------- */
+
+/* Runs v->step, an AWS step (phase VU_CALL): the row's send. */
+void aws_start(struct vu *v);
+/* An attempt's transfer is over (the multi handle removed it). */
+void aws_on_done(struct curlm_xfer *x, CURLcode result);
+/* Sends the retries whose backoff is over, and runs libcurl's timer. */
+void aws_on_tick(struct worker *w, uint64_t now);
+/* The earliest backoff or libcurl timer; UINT64_MAX: none. */
+uint64_t aws_next_deadline(const struct worker *w);
+/* Drops every operation under way (the grace period is over). */
+void aws_abort_all(struct worker *w);
 
 /* ---- engine_aws_wire.c -------------------------------------------------- */
 
@@ -95,7 +140,7 @@ enum aws_transport_fault aws_fault_of(CURLcode result);
 
 /*
  * Runs the scenario's setup actions, if any, with blocking transfers on the
- * calling (control) thread; e->aws must be prepared. Leaves "aws_setup"
+ * calling (control) thread; ae_of(e) must be prepared. Leaves "aws_setup"
  * events; on failure err says which action failed and why.
  */
 ls_err aws_run_setup(struct engine *e, char *err, size_t errcap);

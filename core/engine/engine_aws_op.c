@@ -18,7 +18,6 @@
 #include "aws/aws_retry.h"
 #include "aws/awsconf.h"
 #include "engine/engine_aws_int.h"
-#include "engine/engine_int.h"
 #include "scenario/aws_ops.h"
 
 #define MAX_FOLLOWUPS 1000u              /* a batch that never finishes is an error */
@@ -44,7 +43,7 @@ static enum ls_errclass final_class(enum aws_retry_kind k, enum aws_transport_fa
 static void complete(struct vu *v, enum ls_errclass err, const char *detail)
 {
     struct worker *w = v->w;
-    struct aws_vu *a = v->aws;
+    struct aws_vu *a = av_of(v);
     struct xfer_result r = a->last;
     r.err = err;
     r.bytes_in = (uint32_t)(a->bytes_in > UINT32_MAX ? UINT32_MAX : a->bytes_in);
@@ -61,17 +60,18 @@ static void complete(struct vu *v, enum ls_errclass err, const char *detail)
     a->batch = NULL;
     a->busy = false;
     a->waiting = false;
+    struct aws_worker *aw = aw_of(w);
     if (v->intended_ns >= w->e->s->warmup_ns) {
-        w->aws->tot.ops++;
-        w->aws->tot.attempts += a->attempts;
-        w->aws->tot.retries += a->retries;
-        w->aws->tot.followups += a->followups;
-        w->aws->tot.backoff_us += r.backoff_us;
+        aw->tot.ops++;
+        aw->tot.attempts += a->attempts;
+        aw->tot.retries += a->retries;
+        aw->tot.followups += a->followups;
+        aw->tot.backoff_us += r.backoff_us;
         if (err != LS_EC_OK && r.aws_code < aws_code_count())
-            w->aws->codes[r.aws_code]++;
+            aw->codes[r.aws_code]++;
     }
     atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
-    vu_on_reply(v, &r);
+    tp_reply(v, &r);
 }
 
 /* Sends the current HTTP call of the VU's operation (a fresh attempt). */
@@ -79,17 +79,17 @@ static void send_attempt(struct vu *v)
 {
     struct worker *w = v->w;
     struct engine *e = w->e;
-    struct aws_engine *ae = e->aws;
-    struct aws_vu *a = v->aws;
+    struct aws_engine *ae = ae_of(e);
+    struct aws_vu *a = av_of(v);
     const struct aws_op *op = e->s->steps[v->step].aws->row;
     enum aws_service svc = op->service == SCN_AWS_S3 ? AWS_S3 : AWS_DYNAMODB;
-    CURL *c = a->easy;
+    CURL *c = a->x.easy;
     char err[256];
     const uint8_t *body = NULL;
     size_t body_len = 0;
 
     a->waiting = false;
-    a->resp_len = 0;
+    dyn_reset(&a->resp);
     a->resp_total = 0;
     a->errbuf[0] = '\0';
     curl_slist_free_all(a->hdrs);
@@ -129,7 +129,7 @@ static void send_attempt(struct vu *v)
     a->tries_this_call++;
     a->bytes_out += body_len;
     a->try_start_ns = eng_now(e);
-    CURLMcode mc = curl_multi_add_handle(w->multi, c);
+    CURLMcode mc = curlm_add(w, &a->x);
     if (mc != CURLM_OK) {
         snprintf(err, sizeof(err), "curl_multi_add_handle: %s", curl_multi_strerror(mc));
         complete(v, LS_EC_SEND, err);
@@ -142,7 +142,7 @@ void aws_start(struct vu *v)
 {
     struct worker *w = v->w;
     struct engine *e = w->e;
-    struct aws_vu *a = v->aws;
+    struct aws_vu *a = av_of(v);
     const struct scn_step *step = &e->s->steps[v->step];
     const struct scn_aws_step *st = step->aws;
     char err[256];
@@ -191,28 +191,28 @@ void aws_start(struct vu *v)
     }
     if (st->row->body == AWS_BODY_OBJECT) {
         a->obj_size = aws_size_draw(&st->size, &w->rng);
-        if (a->obj_size > e->aws->object_len)
-            a->obj_size = e->aws->object_len;
+        if (a->obj_size > ae_of(e)->object_len)
+            a->obj_size = ae_of(e)->object_len;
     }
     send_attempt(v);
 }
 
 static void note_due(struct worker *w, uint64_t due)
 {
-    if (due < w->aws->next_due_ns)
-        w->aws->next_due_ns = due;
+    if (due < aw_of(w)->next_due_ns)
+        aw_of(w)->next_due_ns = due;
 }
 
-void aws_on_done(struct worker *w, CURL *easy, CURLcode result)
+void aws_on_done(struct curlm_xfer *x, CURLcode result)
 {
-    struct vu *v = NULL;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&v);
-    struct aws_vu *a = v->aws;
+    struct aws_vu *a = (struct aws_vu *)((char *)x - offsetof(struct aws_vu, x));
+    struct vu *v = a->v;
+    struct worker *w = v->w;
+    CURL *easy = x->easy;
     struct engine *e = w->e;
     const struct scn_step *step = &e->s->steps[v->step];
     const struct aws_op *op = step->aws->row;
     enum aws_service svc = op->service == SCN_AWS_S3 ? AWS_S3 : AWS_DYNAMODB;
-    curl_multi_remove_handle(w->multi, easy);
     a->curl_added = false;
     uint64_t now = eng_now(e);
     a->last_try_ns = now > a->try_start_ns ? now - a->try_start_ns : 0;
@@ -237,7 +237,8 @@ void aws_on_done(struct worker *w, CURL *easy, CURLcode result)
     enum aws_transport_fault tf = aws_fault_of(result);
     char code[96] = "", msg[160] = "";
     if (tf == AWS_TF_NONE && (status >= 300 || status < 200))
-        aws_parse_error(svc, a->resp, a->resp_len, code, sizeof(code), msg, sizeof(msg));
+        aws_parse_error(svc, dyn_ptr(&a->resp), dyn_len(&a->resp), code, sizeof(code), msg,
+                        sizeof(msg));
     enum aws_retry_kind k = op->retry(tf, (unsigned)status, code);
 
     if (k == AWS_RK_OK) {
@@ -247,7 +248,8 @@ void aws_on_done(struct worker *w, CURL *easy, CURLcode result)
         }
         bool followup = false;
         uint32_t items = 0;
-        ls_err rc = aws_batch_reply(a->batch, a->resp ? a->resp : "", a->resp_len, &followup, &items);
+        const char *reply = dyn_ptr(&a->resp) ? dyn_ptr(&a->resp) : "";
+        ls_err rc = aws_batch_reply(a->batch, reply, dyn_len(&a->resp), &followup, &items);
         if (rc != LS_OK) {
             complete(v, rc == LS_ERR_PARSE ? LS_EC_PROTOCOL : LS_EC_OTHER,
                      rc == LS_ERR_PARSE ? "batch reply is not a JSON object" : "out of memory");
@@ -269,7 +271,8 @@ void aws_on_done(struct worker *w, CURL *easy, CURLcode result)
     }
 
     a->aws_code = aws_code_index(code, strlen(code));
-    uint32_t max_attempts = e->aws->conf.max_attempts ? e->aws->conf.max_attempts : AWS_DEFAULT_MAX_ATTEMPTS;
+    uint32_t max_attempts = ae_of(e)->conf.max_attempts ? ae_of(e)->conf.max_attempts
+                                                        : AWS_DEFAULT_MAX_ATTEMPTS;
     bool stopping_hard = atomic_load(&e->abort_now);
     if ((k == AWS_RK_THROTTLE || k == AWS_RK_TRANSIENT) && a->tries_this_call < max_attempts &&
         !stopping_hard) {
@@ -297,12 +300,14 @@ void aws_on_done(struct worker *w, CURL *easy, CURLcode result)
 
 void aws_on_tick(struct worker *w, uint64_t now)
 {
-    if (!w->aws || now < w->aws->next_due_ns)
+    struct aws_worker *aw = aw_of(w);
+    curlm_tick(w, now);
+    if (!aw || now < aw->next_due_ns)
         return;
     uint64_t next = UINT64_MAX;
     for (uint32_t i = 0; i < w->nvu; i++) {
         struct vu *v = &w->vus[i];
-        struct aws_vu *a = v->aws;
+        struct aws_vu *a = av_of(v);
         if (!a || !a->waiting)
             continue;
         if (a->due_ns <= now)
@@ -311,31 +316,33 @@ void aws_on_tick(struct worker *w, uint64_t now)
             next = a->due_ns;
     }
     /* A send may have failed and started another backoff: keep the earlier one. */
-    if (w->aws->next_due_ns <= now)
-        w->aws->next_due_ns = UINT64_MAX;
+    if (aw->next_due_ns <= now)
+        aw->next_due_ns = UINT64_MAX;
     for (uint32_t i = 0; i < w->nvu; i++) {
-        struct aws_vu *a = w->vus[i].aws;
+        struct aws_vu *a = av_of(&w->vus[i]);
         if (a && a->waiting && a->due_ns < next)
             next = a->due_ns;
     }
-    w->aws->next_due_ns = next;
+    aw->next_due_ns = next;
 }
 
 uint64_t aws_next_deadline(const struct worker *w)
 {
-    return w->aws ? w->aws->next_due_ns : UINT64_MAX;
+    uint64_t due = aw_of(w) ? aw_of(w)->next_due_ns : UINT64_MAX;
+    uint64_t curl_due = curlm_deadline(w);
+    return curl_due < due ? curl_due : due;
 }
 
 void aws_abort_all(struct worker *w)
 {
-    if (!w->aws)
+    if (!aw_of(w))
         return;
     for (uint32_t i = 0; i < w->nvu; i++) {
-        struct aws_vu *a = w->vus[i].aws;
+        struct aws_vu *a = av_of(&w->vus[i]);
         if (!a || !a->busy)
             continue;
-        if (a->curl_added && w->multi)
-            curl_multi_remove_handle(w->multi, a->easy);
+        if (a->curl_added)
+            curlm_remove(w, &a->x);
         a->curl_added = false;
         a->busy = false;
         a->waiting = false;

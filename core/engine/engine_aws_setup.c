@@ -19,7 +19,6 @@
 #include "aws/awsconf.h"
 #include "engine/engine.h"
 #include "engine/engine_aws_int.h"
-#include "engine/engine_int.h"
 #include "scenario/aws_ops.h"
 #include "util/dynbuf.h"
 
@@ -67,7 +66,7 @@ static ls_err sync_call(struct setup_ctx *sc, const struct aws_op *op, const cha
                         const uint8_t *body, size_t len, long *status, char *code, size_t codecap,
                         char *msg, size_t msgcap, struct dynbuf *reply, char *err, size_t errcap)
 {
-    struct aws_engine *ae = sc->e->aws;
+    struct aws_engine *ae = ae_of(sc->e);
     enum aws_service svc = op->service == SCN_AWS_S3 ? AWS_S3 : AWS_DYNAMODB;
     const char *method = op->http_method;
     uint32_t max_attempts = ae->conf.max_attempts ? ae->conf.max_attempts : AWS_DEFAULT_MAX_ATTEMPTS;
@@ -225,7 +224,7 @@ static ls_err setup_create_table(struct setup_ctx *sc, const struct scn_aws_setu
             sleep_ns(SETUP_POLL_NS);
         }
     }
-    eng_event(e, "aws_setup", "create_table %s: %s%s%u DescribeTable call(s), %.0f ms", a->table,
+    tp_event(e, "aws_setup", "create_table %s: %s%s%u DescribeTable call(s), %.0f ms", a->table,
               existed ? "already existed" : "created",
               a->wait_active ? ", ACTIVE after " : ", not waited for; ", polls,
               (double)(ls_now_ns() - t0) / 1e6);
@@ -262,7 +261,7 @@ static ls_err setup_put_items(struct setup_ctx *sc, const struct scn_aws_setup *
         rc = setup_batch_write(sc, body, off, &followups, err, errcap);
     }
     if (rc == LS_OK)
-        eng_event(sc->e, "aws_setup", "put_items %s: %u item(s) in %llu BatchWriteItem call(s) (%llu follow-up(s)), %.0f ms",
+        tp_event(sc->e, "aws_setup", "put_items %s: %u item(s) in %llu BatchWriteItem call(s) (%llu follow-up(s)), %.0f ms",
                   a->table, a->count, (unsigned long long)(sc->requests - calls0),
                   (unsigned long long)followups, (double)(ls_now_ns() - t0) / 1e6);
 out:
@@ -287,7 +286,7 @@ static ls_err setup_create_bucket(struct setup_ctx *sc, const struct scn_aws_set
         if (status != 200 && !existed)
             rc = setup_fail(err, errcap, "CreateBucket", status, code, msg);
         else
-            eng_event(sc->e, "aws_setup", "create_bucket %s: %s, %.0f ms", a->bucket,
+            tp_event(sc->e, "aws_setup", "create_bucket %s: %s, %.0f ms", a->bucket,
                       existed ? "already existed" : "created", (double)(ls_now_ns() - t0) / 1e6);
     }
     dyn_free(&rep);
@@ -297,7 +296,7 @@ static ls_err setup_create_bucket(struct setup_ctx *sc, const struct scn_aws_set
 static ls_err setup_put_objects(struct setup_ctx *sc, const struct scn_aws_setup *a, char *err,
                                 size_t errcap)
 {
-    struct aws_engine *ae = sc->e->aws;
+    struct aws_engine *ae = ae_of(sc->e);
     struct dynbuf rep;
     dyn_init(&rep, SETUP_REPLY_MAX_BYTES);
     char code[96], msg[160], key[1024], enc[1800], path[2048];
@@ -324,7 +323,7 @@ static ls_err setup_put_objects(struct setup_ctx *sc, const struct scn_aws_setup
         bytes += size;
     }
     if (rc == LS_OK)
-        eng_event(sc->e, "aws_setup", "put_objects %s: %u object(s), %llu bytes, %.0f ms", a->bucket,
+        tp_event(sc->e, "aws_setup", "put_objects %s: %u object(s), %llu bytes, %.0f ms", a->bucket,
                   a->count, (unsigned long long)bytes, (double)(ls_now_ns() - t0) / 1e6);
     dyn_free(&rep);
     return rc;
@@ -364,11 +363,11 @@ ls_err aws_run_setup(struct engine *e, char *err, size_t errcap)
         }
     }
     if (rc == LS_OK)
-        eng_event(e, "aws_setup", "setup done: %zu action(s), %llu request(s) (%llu retried), %.0f ms",
+        tp_event(e, "aws_setup", "setup done: %zu action(s), %llu request(s) (%llu retried), %.0f ms",
                   sa->setup_count, (unsigned long long)sc.requests, (unsigned long long)sc.retries,
                   (double)(ls_now_ns() - t0) / 1e6);
     else
-        eng_event(e, "aws_setup", "%s", err);
+        tp_event(e, "aws_setup", "%s", err);
     curl_easy_cleanup(sc.easy);
     return rc;
 }

@@ -19,7 +19,6 @@
 #include "aws/aws_retry.h"
 #include "aws/awsconf.h"
 #include "engine/engine_aws_int.h"
-#include "engine/engine_int.h"
 #include "aws/aws_sign.h"
 #include "aws/sigv4.h"
 
@@ -133,7 +132,7 @@ void aws_parse_error(enum aws_service svc, const char *body, size_t len, char *c
 
 enum aws_transport_fault aws_fault_of(CURLcode result)
 {
-    switch (http_curl_class(result)) {
+    switch (curlm_class(result)) {
     case LS_EC_OK:
         return AWS_TF_NONE;
     case LS_EC_TIMEOUT:

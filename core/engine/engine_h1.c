@@ -11,7 +11,7 @@
  * A request is one writev (head, Content-Length, body); the reply is read
  * with recv into the worker's buffer and parsed in place by core/h1, its body
  * handed to the same JSON / SSE handling and classification as the libcurl
- * path (http_body_bytes, http_classify in engine_http.c).
+ * transport's (engine_http_reply.c). This file is the "h1" transport row.
  *
  * Connections: opened at a VU's first request, kept alive, reopened when the
  * server closes (a request that found its reused connection closed before
@@ -38,7 +38,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "engine/engine_int.h"
+#include "engine/engine_http_reply.h"
+#include "engine/transport.h"
 #include "proto/h1.h"
 
 #define H1_RBUF_BYTES (64 * 1024) /* one recv's worth; shared by the worker's VUs */
@@ -47,6 +48,7 @@
 struct h1_vu {
     struct vu *v;
     struct worker *w;
+    struct http_reply rep;     /* the reply's body and classification */
     uint32_t index;            /* in the worker's VU array (epoll tag) */
     int fd;                    /* -1: no connection */
     uint32_t ev;               /* epoll interest registered; 0 when not registered */
@@ -74,6 +76,7 @@ struct h1_vu {
 };
 
 struct h1_worker {
+    uint64_t tag;              /* epoll tag of the VUs' sockets */
     struct h1_url url;
     struct sockaddr_storage addrs[H1_MAX_ADDRS];
     socklen_t addr_lens[H1_MAX_ADDRS];
@@ -90,15 +93,27 @@ struct h1_worker {
 
 static const char ua_field[] = "User-Agent: loadscope/" LOADSCOPE_VERSION;
 
+static struct h1_worker *hw_of(const struct worker *w)
+{
+    return w->tp[TP_MCP];
+}
+
+static struct h1_vu *h1_of(const struct vu *v)
+{
+    return v->tp[TP_MCP];
+}
+
 /* ------------------------------------------------------------ set-up */
 
-bool h1_wanted(const struct scenario *s)
+static bool h1_wanted(const struct scenario *s)
 {
     return s->transport == SCN_HTTP && s->http_client != SCN_CLIENT_CURL && s->url &&
            strncasecmp(s->url, "http://", 7) == 0;
 }
 
-ls_err h1_worker_init(struct worker *w, char *err, size_t errcap)
+static void h1_on_event(struct worker *w, uint64_t vu_index, uint32_t events);
+
+static ls_err worker_open(struct worker *w, char *err, size_t errcap)
 {
     const struct scenario *s = w->e->s;
     ls_err rc = LS_OK;
@@ -106,7 +121,8 @@ ls_err h1_worker_init(struct worker *w, char *err, size_t errcap)
     struct h1_worker *hw = calloc(1, sizeof(*hw));
     if (!hw)
         return LS_ERR_NOMEM;
-    w->h1 = hw;
+    w->tp[TP_MCP] = hw;
+    hw->tag = eng_ev_tag(w, h1_on_event);
     rc = h1_parse_url(s->url, &hw->url, err, errcap);
     if (rc != LS_OK)
         return rc;
@@ -158,33 +174,44 @@ ls_err h1_worker_init(struct worker *w, char *err, size_t errcap)
     return LS_OK;
 }
 
+static ls_err h1_worker_open(struct worker *w, char *err, size_t errcap)
+{
+    err[0] = '\0';
+    ls_err rc = worker_open(w, err, errcap);
+    if (rc != LS_OK && !err[0])
+        snprintf(err, errcap, "cannot set up the HTTP client: %s", ls_strerror(rc));
+    return rc;
+}
+
 static int on_body(void *ctx, const char *data, size_t len);
 
-ls_err h1_vu_init(struct vu *v)
+static ls_err h1_vu_open(struct vu *v, char *err, size_t errcap)
 {
     struct worker *w = v->w;
-    struct h1_worker *hw = w->h1;
+    struct h1_worker *hw = hw_of(w);
     uint32_t i = (uint32_t)(v - w->vus);
     struct h1_vu *h = &hw->vus[i];
     h->v = v;
     h->w = w;
     h->index = i;
     h->fd = -1;
-    v->h1 = h;
-    ls_err rc = http_reply_open(v);
+    v->tp[TP_MCP] = h;
+    ls_err rc = http_reply_open(&h->rep, v);
+    if (rc == LS_OK)
+        rc = h1_parser_open(on_body, h, &h->parser);
+    if (rc == LS_OK) {
+        h->head_cap = hw->head_cap;
+        h->head = malloc(h->head_cap);
+        rc = h->head ? LS_OK : LS_ERR_NOMEM;
+    }
     if (rc != LS_OK)
-        return rc;
-    rc = h1_parser_open(on_body, h, &h->parser);
-    if (rc != LS_OK)
-        return rc;
-    h->head_cap = hw->head_cap;
-    h->head = malloc(h->head_cap);
-    return h->head ? LS_OK : LS_ERR_NOMEM;
+        snprintf(err, errcap, "cannot set up a virtual user: %s", ls_strerror(rc));
+    return rc;
 }
 
-void h1_worker_free(struct worker *w)
+static void h1_worker_close(struct worker *w)
 {
-    struct h1_worker *hw = w->h1;
+    struct h1_worker *hw = hw_of(w);
     if (!hw)
         return;
     for (uint32_t i = 0; i < w->nvu && hw->vus; i++) {
@@ -193,15 +220,17 @@ void h1_worker_free(struct worker *w)
             close(h->fd);
         h1_parser_close(h->parser);
         free(h->head);
-        if (h->v)
-            h->v->h1 = NULL;
+        if (h->v) {
+            http_reply_close(&h->rep);
+            h->v->tp[TP_MCP] = NULL;
+        }
     }
     for (size_t i = 0; i < hw->ncustom && hw->custom; i++)
         free(hw->custom[i]);
     free(hw->custom);
     free(hw->vus);
     free(hw);
-    w->h1 = NULL;
+    w->tp[TP_MCP] = NULL;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -235,7 +264,7 @@ static void set_interest(struct h1_vu *h, uint32_t ev)
     if (h->ev == ev)
         return;
     struct epoll_event e = {.events = ev};
-    e.data.u64 = (EV_H1 << EV_TAG_SHIFT) | h->index;
+    e.data.u64 = hw_of(h->w)->tag | h->index;
     epoll_ctl(h->w->epfd, h->ev ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, h->fd, &e);
     h->ev = ev;
 }
@@ -260,7 +289,7 @@ static void end_exchange(struct h1_vu *h, struct xfer_result *r)
 {
     struct vu *v = h->v;
     struct worker *w = h->w;
-    list_remove(w->h1, h);
+    list_remove(hw_of(w), h);
     h->exchange = false;
     h->sending = false;
     v->in_flight = false;
@@ -268,14 +297,14 @@ static void end_exchange(struct h1_vu *h, struct xfer_result *r)
     r->new_conn = h->new_conn;
     if (h->new_conn) {
         r->connect_us = (uint32_t)h->connect_us;
-        r->dns_us = w->h1->dns_us; /* resolved once per worker: reported on its first connection */
-        w->h1->dns_us = 0;
+        r->dns_us = hw_of(w)->dns_us; /* resolved once per worker: reported on its first connection */
+        hw_of(w)->dns_us = 0;
     }
     if (h->first_byte_ns && h->sent_ns)
         r->ttfb_us = us_since(h->sent_ns, h->first_byte_ns);
     r->bytes_out = (uint32_t)v->req_len;
     r->bytes_in = (uint32_t)h1_body_bytes(h->parser);
-    vu_on_reply(v, r);
+    tp_reply(v, r);
 }
 
 static void fail(struct h1_vu *h, enum ls_errclass err, const char *fmt, ...)
@@ -298,12 +327,11 @@ static void fail(struct h1_vu *h, enum ls_errclass err, const char *fmt, ...)
 /* The reply head's fields the VU needs, before any body byte is handled. */
 static void apply_head(struct h1_vu *h)
 {
-    struct vu *v = h->v;
     const struct h1_head *hd = h1_head(h->parser);
     h->head_applied = true;
-    v->resp_is_sse = strncasecmp(hd->content_type, "text/event-stream", 17) == 0;
-    if (v->phase == VU_INIT && hd->has_session_id)
-        memcpy(v->session_id, hd->session_id, strlen(hd->session_id) + 1);
+    http_reply_content_type(&h->rep, hd->content_type, strlen(hd->content_type));
+    if (hd->has_session_id)
+        http_reply_session_id(&h->rep, hd->session_id, strlen(hd->session_id));
 }
 
 static int on_body(void *ctx, const char *data, size_t len)
@@ -311,7 +339,7 @@ static int on_body(void *ctx, const char *data, size_t len)
     struct h1_vu *h = ctx;
     if (!h->head_applied)
         apply_head(h);
-    return http_body_bytes(h->v, data, len) ? 0 : 1;
+    return http_reply_body(&h->rep, data, len) ? 0 : 1;
 }
 
 /* ------------------------------------------------------------ sending */
@@ -319,7 +347,7 @@ static int on_body(void *ctx, const char *data, size_t len)
 static bool build_head(struct h1_vu *h, bool post)
 {
     struct vu *v = h->v;
-    struct h1_worker *hw = h->w->h1;
+    struct h1_worker *hw = hw_of(h->w);
     const struct scenario *s = h->w->e->s;
     const char *fields[8 + 64];
     char sid[H1_SESSION_ID_MAX + 20], proto[64];
@@ -392,7 +420,7 @@ static void write_some(struct h1_vu *h, uint64_t now_ns)
                 start_connect(h);
                 return;
             }
-            fail(h, LS_EC_CONNECT, "sending the request to %s: %s", h->w->h1->url.authority,
+            fail(h, LS_EC_CONNECT, "sending the request to %s: %s", hw_of(h->w)->url.authority,
                  strerror(e));
             return;
         }
@@ -408,7 +436,7 @@ static void write_some(struct h1_vu *h, uint64_t now_ns)
 
 static void start_connect(struct h1_vu *h)
 {
-    struct h1_worker *hw = h->w->h1;
+    struct h1_worker *hw = hw_of(h->w);
     uint8_t ai = (uint8_t)((hw->good + h->addr_try) % hw->naddr);
     h->new_conn = true;
     h->conn_start_ns = eng_now(h->w->e);
@@ -437,7 +465,7 @@ static void start_connect(struct h1_vu *h)
 
 static void connected(struct h1_vu *h)
 {
-    struct h1_worker *hw = h->w->h1;
+    struct h1_worker *hw = hw_of(h->w);
     int soerr = 0;
     socklen_t sl = sizeof(soerr);
     if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
@@ -459,12 +487,12 @@ static void connected(struct h1_vu *h)
     write_some(h, 0);
 }
 
-void h1_send(struct vu *v)
+static void h1_send(struct vu *v)
 {
-    struct h1_vu *h = v->h1;
+    struct h1_vu *h = h1_of(v);
     struct worker *w = v->w;
     const struct scenario *s = w->e->s;
-    http_reply_reset(v);
+    http_reply_reset(&h->rep);
     h1_parser_reset(h->parser);
     h->head_applied = false;
     h->new_conn = false;
@@ -477,7 +505,7 @@ void h1_send(struct vu *v)
     if (!post || v->phase != VU_CALL || !h->head_is_post) {
         if (!build_head(h, post)) {
             h->head_is_post = false;
-            vu_fail_now(v, LS_EC_OTHER, "request head larger than its buffer");
+            tp_fail_now(v, LS_EC_OTHER, "request head larger than its buffer");
             return;
         }
     }
@@ -485,9 +513,9 @@ void h1_send(struct vu *v)
         v->rpc_id = v->phase == VU_NOTIFY ? -1 : (int64_t)v->seq + 1;
         if (v->phase == VU_INIT)
             v->rpc_id = 0;
-        long n = eng_build_request(v, v->rpc_id, v->req, v->req_cap);
+        long n = w->e->hooks->build_request(v, v->rpc_id, v->req, v->req_cap);
         if (n < 0) {
-            vu_fail_now(v, LS_EC_OTHER, "request larger than its buffer");
+            tp_fail_now(v, LS_EC_OTHER, "request larger than its buffer");
             return;
         }
         v->req_len = (size_t)n;
@@ -507,7 +535,7 @@ void h1_send(struct vu *v)
     h->exchange = true;
     uint64_t now = eng_now(w->e);
     h->deadline_ns = now + s->timeout_ns;
-    list_append(w->h1, h);
+    list_append(hw_of(w), h);
     v->in_flight = true;
     atomic_fetch_add_explicit(&w->in_flight, 1, memory_order_relaxed);
 
@@ -535,7 +563,7 @@ static void complete(struct h1_vu *h, bool extra_bytes)
         h->reused = true;
     if (!h->head_applied)
         apply_head(h);
-    http_classify(h->v, hd->status, &r);
+    http_reply_classify(&h->rep, hd->status, &r);
     end_exchange(h, &r);
 }
 
@@ -557,14 +585,14 @@ static void conn_lost(struct h1_vu *h, int err_no)
         return;
     }
     if (err_no)
-        fail(h, LS_EC_CONNECT, "connection to %s: %s", h->w->h1->url.authority, strerror(err_no));
+        fail(h, LS_EC_CONNECT, "connection to %s: %s", hw_of(h->w)->url.authority, strerror(err_no));
     else
         fail(h, LS_EC_CONNECT, "%s", h1_error(h->parser));
 }
 
 static void readable(struct h1_vu *h)
 {
-    struct h1_worker *hw = h->w->h1;
+    struct h1_worker *hw = hw_of(h->w);
     ssize_t n = recv(h->fd, hw->rbuf, sizeof(hw->rbuf), 0);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -600,9 +628,9 @@ static void readable(struct h1_vu *h)
         complete(h, used < (size_t)n);
 }
 
-void h1_on_event(struct worker *w, uint32_t vu_index, uint32_t events)
+static void h1_on_event(struct worker *w, uint64_t vu_index, uint32_t events)
 {
-    struct h1_vu *h = &w->h1->vus[vu_index];
+    struct h1_vu *h = &hw_of(w)->vus[vu_index];
     if (h->fd < 0)
         return;
     if (h->connecting) {
@@ -622,14 +650,15 @@ void h1_on_event(struct worker *w, uint32_t vu_index, uint32_t events)
 
 /* ------------------------------------------------------------ timeouts */
 
-uint64_t h1_next_deadline(const struct worker *w)
+static uint64_t h1_next_deadline(const struct worker *w)
 {
-    return w->h1 && w->h1->thead ? w->h1->thead->deadline_ns : UINT64_MAX;
+    const struct h1_worker *hw = hw_of(w);
+    return hw && hw->thead ? hw->thead->deadline_ns : UINT64_MAX;
 }
 
-void h1_check_timeouts(struct worker *w, uint64_t now)
+static void h1_check_timeouts(struct worker *w, uint64_t now)
 {
-    struct h1_worker *hw = w->h1;
+    struct h1_worker *hw = hw_of(w);
     const struct scenario *s = w->e->s;
     while (hw->thead && hw->thead->deadline_ns <= now) {
         struct h1_vu *h = hw->thead;
@@ -638,9 +667,9 @@ void h1_check_timeouts(struct worker *w, uint64_t now)
     }
 }
 
-void h1_abort_all(struct worker *w)
+static void h1_abort_all(struct worker *w)
 {
-    struct h1_worker *hw = w->h1;
+    struct h1_worker *hw = hw_of(w);
     if (!hw)
         return;
     while (hw->thead) {
@@ -652,3 +681,18 @@ void h1_abort_all(struct worker *w)
         atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
     }
 }
+
+const struct transport_ops tp_h1 = {
+    .name = "h1",
+    .slot = TP_MCP,
+    .wanted = h1_wanted,
+    .worker_open = h1_worker_open,
+    .vu_open = h1_vu_open,
+    .send = h1_send,
+    .on_event = h1_on_event,
+    .tick = h1_check_timeouts,
+    .next_deadline = h1_next_deadline,
+    .cancel_all = h1_abort_all,
+    .worker_close = h1_worker_close,
+    .ends_sessions = true,
+};

@@ -1,12 +1,16 @@
 /*
- * engine_stdio: MCP over a target's stdin/stdout, on the worker's epoll.
+ * engine_stdio: the "stdio" transport, MCP over a target's stdin/stdout on
+ * the worker's epoll.
  *
- * Messages are newline-delimited JSON. Requests from every VU sharing a
- * process are written back to back (a VU never waits for another's reply);
- * replies are matched to their VU by id through the pending table, in
- * whatever order they come. Notifications from the server are counted;
- * requests from the server (ping, roots/list, ...) are answered at once so
- * the server never stalls waiting for us.
+ * Messages are newline-delimited JSON. Each worker launches one process
+ * ("processes": "shared", whose VUs share its one MCP session: struct
+ * vu_share) or one per VU. Requests from every VU sharing a process are
+ * written back to back (a VU never waits for another's reply); replies are
+ * matched to their VU by id through the pending table, in whatever order
+ * they come. Notifications from the server are counted; requests from the
+ * server (ping, roots/list, ...) are answered at once from a small table so
+ * the server never stalls waiting for us. A process that dies ends the run
+ * (eng_hooks.target_lost).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,19 +19,71 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "engine/engine_int.h"
+#include "engine/transport.h"
 
 #define STDIO_READ_CHUNK 65536
+#define STDIO_SCAN_NS (100 * 1000000ull) /* how often requests are checked for their timeout */
+#define STDIO_LOGGED 5                    /* protocol problems logged per worker */
 
-static ls_err conn_watch(struct stdio_conn *c, int fd, uint64_t tag, uint32_t events, int op)
+struct stdio_conn {
+    struct worker *w;
+    uint32_t index;
+    struct ls_proc *proc;
+    int in_fd, out_fd;
+    char *wbuf;               /* a queue with a read offset, not a string: written as the pipe takes it */
+    size_t wlen, woff, wcap;
+    bool want_out;            /* EPOLLOUT registered */
+    char *rbuf;               /* lines read, up to the last complete one */
+    size_t rlen, rcap;
+    struct jsonrpc_pending *pending;
+    int64_t next_id;
+    bool dead;
+    struct vu_share share;    /* the process's MCP session, shared by its VUs */
+    uint64_t notifications, server_requests;
+};
+
+/* A VU's stdio state. */
+struct stdio_vu {
+    struct stdio_conn *conn;
+    uint64_t deadline_ns;     /* when the request in flight times out */
+};
+
+struct stdio_worker {
+    uint64_t tag;             /* epoll tag: low bits (conn index << 1) | is_stdin */
+    struct stdio_conn *conns;
+    uint32_t nconn;
+    struct stdio_vu *vus;
+    uint64_t last_scan_ns;
+};
+
+static struct stdio_worker *sw_of(const struct worker *w)
+{
+    return w->tp[TP_MCP];
+}
+
+static struct stdio_vu *sv_of(const struct vu *v)
+{
+    return v->tp[TP_MCP];
+}
+
+static void conn_died(struct stdio_conn *c, const char *why);
+
+static ls_err conn_watch(struct stdio_conn *c, int fd, bool is_stdin, uint32_t events, int op)
 {
     struct epoll_event ev = {0};
     ev.events = events;
-    ev.data.u64 = (tag << EV_TAG_SHIFT) | c->index;
+    ev.data.u64 = sw_of(c->w)->tag | ((uint64_t)c->index << 1) | (is_stdin ? 1u : 0u);
     return epoll_ctl(c->w->epfd, op, fd, &ev) == 0 ? LS_OK : LS_ERR_IO;
 }
 
-ls_err stdio_conn_open(struct worker *w, struct stdio_conn *c, char *err, size_t errcap)
+/* ------------------------------------------------------------ set-up */
+
+static bool stdio_wanted(const struct scenario *s)
+{
+    return s->transport == SCN_STDIO;
+}
+
+static ls_err conn_open(struct worker *w, struct stdio_conn *c, char *err, size_t errcap)
 {
     struct engine *e = w->e;
     const struct scenario *s = e->s;
@@ -52,30 +108,17 @@ ls_err stdio_conn_open(struct worker *w, struct stdio_conn *c, char *err, size_t
     c->wbuf = malloc(c->wcap);
     if (!c->rbuf || !c->wbuf)
         return LS_ERR_NOMEM;
-    if (conn_watch(c, c->out_fd, EV_STDOUT, EPOLLIN, EPOLL_CTL_ADD) != LS_OK) {
+    if (conn_watch(c, c->out_fd, false, EPOLLIN, EPOLL_CTL_ADD) != LS_OK) {
         snprintf(err, errcap, "epoll_ctl: %s", strerror(errno));
         return LS_ERR_IO;
     }
-    pthread_mutex_lock(&e->procs_lock);
-    struct ls_proc **np = realloc(e->procs, (e->nprocs + 1) * sizeof(*np));
-    if (np) {
-        e->procs = np;
-        e->procs[e->nprocs++] = c->proc;
-    }
-    pthread_mutex_unlock(&e->procs_lock);
-    return np ? LS_OK : LS_ERR_NOMEM;
+    return e->hooks->target_started(e, c->proc);
 }
 
-void stdio_conn_free(struct stdio_conn *c)
+static void conn_free(struct stdio_conn *c)
 {
     if (c->proc) {
-        struct engine *e = c->w->e;
-        pthread_mutex_lock(&e->procs_lock);
-        for (size_t i = 0; i < e->nprocs; i++) {
-            if (e->procs[i] == c->proc)
-                e->procs[i] = NULL;
-        }
-        pthread_mutex_unlock(&e->procs_lock);
+        c->w->e->hooks->target_stopping(c->w->e, c->proc);
         /* Closing stdin is how an MCP stdio server is told to end. */
         proc_stop(c->proc, 2000000000ull);
         proc_free(c->proc);
@@ -87,6 +130,67 @@ void stdio_conn_free(struct stdio_conn *c)
     free(c->wbuf);
     c->rbuf = c->wbuf = NULL;
 }
+
+static void stdio_on_event(struct worker *w, uint64_t val, uint32_t events);
+
+static ls_err stdio_worker_open(struct worker *w, char *err, size_t errcap)
+{
+    const struct scenario *s = w->e->s;
+    struct stdio_worker *sw = calloc(1, sizeof(*sw));
+    if (!sw)
+        return LS_ERR_NOMEM;
+    w->tp[TP_MCP] = sw;
+    sw->tag = eng_ev_tag(w, stdio_on_event);
+    sw->nconn = s->processes == SCN_PROCS_SHARED ? 1 : w->nvu;
+    sw->conns = calloc(sw->nconn ? sw->nconn : 1, sizeof(struct stdio_conn));
+    sw->vus = calloc(w->nvu ? w->nvu : 1, sizeof(struct stdio_vu));
+    if (!sw->conns || !sw->vus) {
+        sw->nconn = 0;
+        return LS_ERR_NOMEM;
+    }
+    for (uint32_t i = 0; i < sw->nconn; i++) {
+        sw->conns[i].index = i;
+        ls_err rc = conn_open(w, &sw->conns[i], err, errcap);
+        if (rc != LS_OK)
+            return rc;
+    }
+    return LS_OK;
+}
+
+static ls_err stdio_vu_open(struct vu *v, char *err, size_t errcap)
+{
+    struct worker *w = v->w;
+    struct stdio_worker *sw = sw_of(w);
+    uint32_t i = (uint32_t)(v - w->vus);
+    (void)err;
+    (void)errcap;
+    sw->vus[i].conn = &sw->conns[w->e->s->processes == SCN_PROCS_SHARED ? 0 : i];
+    v->tp[TP_MCP] = &sw->vus[i];
+    return LS_OK;
+}
+
+static void stdio_worker_close(struct worker *w)
+{
+    struct stdio_worker *sw = sw_of(w);
+    if (!sw)
+        return;
+    for (uint32_t i = 0; i < sw->nconn; i++)
+        if (sw->conns[i].w)
+            conn_free(&sw->conns[i]);
+    for (uint32_t i = 0; i < w->nvu; i++)
+        w->vus[i].tp[TP_MCP] = NULL;
+    free(sw->conns);
+    free(sw->vus);
+    free(sw);
+    w->tp[TP_MCP] = NULL;
+}
+
+static struct vu_share *stdio_share(struct vu *v)
+{
+    return &sv_of(v)->conn->share;
+}
+
+/* ------------------------------------------------------------ writing */
 
 /* Writes what is queued; registers for EPOLLOUT while the pipe is full. */
 static void flush_out(struct stdio_conn *c)
@@ -100,14 +204,14 @@ static void flush_out(struct stdio_conn *c)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!c->want_out && conn_watch(c, c->in_fd, EV_STDIN, EPOLLOUT, EPOLL_CTL_ADD) == LS_OK)
+            if (!c->want_out && conn_watch(c, c->in_fd, true, EPOLLOUT, EPOLL_CTL_ADD) == LS_OK)
                 c->want_out = true;
             return;
         }
         char why[128];
         snprintf(why, sizeof(why), "writing to the target's stdin failed: %s",
                  n < 0 ? strerror(errno) : "nothing written");
-        stdio_conn_died(c, why);
+        conn_died(c, why);
         return;
     }
     c->woff = c->wlen = 0;
@@ -147,31 +251,31 @@ static bool queue_line(struct stdio_conn *c, const char *line, size_t len)
     return true;
 }
 
-void stdio_send(struct vu *v)
+static void stdio_send(struct vu *v)
 {
-    struct stdio_conn *c = v->conn;
+    struct stdio_vu *sv = sv_of(v);
+    struct stdio_conn *c = sv->conn;
     struct worker *w = v->w;
-    memset(&v->res, 0, sizeof(v->res));
     if (c->dead) {
-        vu_fail_now(v, LS_EC_TARGET_EXIT, "the target process has exited");
+        tp_fail_now(v, LS_EC_TARGET_EXIT, "the target process has exited");
         return;
     }
     bool notify = v->phase == VU_NOTIFY;
     v->rpc_id = notify ? -1 : c->next_id++;
-    long n = eng_build_request(v, v->rpc_id, v->req, v->req_cap);
+    long n = w->e->hooks->build_request(v, v->rpc_id, v->req, v->req_cap);
     if (n < 0) {
-        vu_fail_now(v, LS_EC_OTHER, "request larger than its buffer");
+        tp_fail_now(v, LS_EC_OTHER, "request larger than its buffer");
         return;
     }
     v->req_len = (size_t)n;
     if (!notify) {
         ls_err rc = jsonrpc_pending_put(c->pending, v->rpc_id, (uint64_t)(v - w->vus));
         if (rc != LS_OK) {
-            vu_fail_now(v, LS_EC_SEND, "too many requests pending on this process");
+            tp_fail_now(v, LS_EC_SEND, "too many requests pending on this process");
             return;
         }
         v->in_flight = true;
-        v->deadline_ns = eng_now(w->e) + w->e->s->timeout_ns;
+        sv->deadline_ns = eng_now(w->e) + w->e->s->timeout_ns;
         atomic_fetch_add_explicit(&w->in_flight, 1, memory_order_relaxed);
     }
     if (!queue_line(c, v->req, v->req_len)) {
@@ -181,25 +285,37 @@ void stdio_send(struct vu *v)
             v->in_flight = false;
             atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
         }
-        vu_fail_now(v, LS_EC_SEND, "out of memory queueing the request");
+        tp_fail_now(v, LS_EC_SEND, "out of memory queueing the request");
         return;
     }
     if (notify) {
         /* A notification has no reply: the handshake is complete once it is written. */
         struct xfer_result r = {.bytes_out = (uint32_t)v->req_len + 1};
-        vu_on_reply(v, &r);
+        tp_reply(v, &r);
     }
 }
+
+/* ------------------------------------------------------------ reading */
+
+/* What loadscope answers the server's own requests: one row each; the rest get -32601. */
+static const struct {
+    const char *method;
+    const char *result;
+} server_requests[] = {
+    {"ping", "{}"},
+    {"roots/list", "{\"roots\":[]}"},
+};
 
 static void answer_server_request(struct stdio_conn *c, const struct jsonrpc_msg *m)
 {
     char line[512];
     int n;
     const char *result = NULL;
-    if (m->method.len == 4 && memcmp(m->method.p, "ping", 4) == 0)
-        result = "{}";
-    else if (m->method.len == 10 && memcmp(m->method.p, "roots/list", 10) == 0)
-        result = "{\"roots\":[]}";
+    for (size_t i = 0; i < sizeof(server_requests) / sizeof(server_requests[0]) && !result; i++) {
+        size_t len = strlen(server_requests[i].method);
+        if (m->method.len == len && memcmp(m->method.p, server_requests[i].method, len) == 0)
+            result = server_requests[i].result;
+    }
     if (m->id.len > 200)
         return;
     if (result)
@@ -223,9 +339,8 @@ static void handle_line(struct stdio_conn *c, const char *line, size_t len)
     if (len == 0)
         return;
     if (jsonrpc_scan(line, len, &m) != LS_OK || m.kind == JSONRPC_INVALID) {
-        if (++w->events_by_class[LS_EC_PROTOCOL] <= 5)
-            eng_event(w->e, "protocol", "target wrote a line that is not JSON-RPC: %.120s",
-                      line);
+        if (++w->events_by_class[LS_EC_PROTOCOL] <= STDIO_LOGGED)
+            tp_event(w->e, "protocol", "target wrote a line that is not JSON-RPC: %.120s", line);
         return;
     }
     switch (m.kind) {
@@ -242,9 +357,9 @@ static void handle_line(struct stdio_conn *c, const char *line, size_t len)
     uint64_t cookie;
     if (!m.id_is_int || !jsonrpc_pending_take(c->pending, m.id_int, &cookie)) {
         /* A reply after its request timed out, or to an id we never sent. */
-        if (++w->events_by_class[LS_EC_OTHER] <= 5)
-            eng_event(w->e, "stray_reply", "reply to id %.*s matches no pending request",
-                      (int)(m.id.len > 40 ? 40 : m.id.len), m.id.p ? m.id.p : "?");
+        if (++w->events_by_class[LS_EC_OTHER] <= STDIO_LOGGED)
+            tp_event(w->e, "stray_reply", "reply to id %.*s matches no pending request",
+                     (int)(m.id.len > 40 ? 40 : m.id.len), m.id.p ? m.id.p : "?");
         return;
     }
     struct vu *v = &w->vus[cookie];
@@ -252,11 +367,11 @@ static void handle_line(struct stdio_conn *c, const char *line, size_t len)
     atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
     struct xfer_result r = {.bytes_out = (uint32_t)v->req_len + 1, .bytes_in = (uint32_t)len + 1};
     r.ttfb_us = (uint32_t)((eng_now(w->e) - v->start_ns) / 1000);
-    eng_classify(v, &m, &r);
-    vu_on_reply(v, &r);
+    w->e->hooks->classify(v, &m, &r);
+    tp_reply(v, &r);
 }
 
-void stdio_on_readable(struct stdio_conn *c)
+static void on_readable(struct stdio_conn *c)
 {
     if (c->dead)
         return;
@@ -264,7 +379,7 @@ void stdio_on_readable(struct stdio_conn *c)
         if (c->rcap - c->rlen < STDIO_READ_CHUNK) {
             char *n = realloc(c->rbuf, c->rcap * 2);
             if (!n) {
-                stdio_conn_died(c, "out of memory reading the target's output");
+                conn_died(c, "out of memory reading the target's output");
                 return;
             }
             c->rbuf = n;
@@ -276,7 +391,7 @@ void stdio_on_readable(struct stdio_conn *c)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (n <= 0) {
-            stdio_conn_died(c, n == 0 ? "the target closed its stdout" : strerror(errno));
+            conn_died(c, n == 0 ? "the target closed its stdout" : strerror(errno));
             return;
         }
         size_t start = 0;
@@ -297,11 +412,19 @@ void stdio_on_readable(struct stdio_conn *c)
     }
 }
 
-void stdio_on_writable(struct stdio_conn *c)
+static void stdio_on_event(struct worker *w, uint64_t val, uint32_t events)
 {
-    if (!c->dead)
-        flush_out(c);
+    struct stdio_conn *c = &sw_of(w)->conns[val >> 1];
+    (void)events;
+    if (val & 1) {
+        if (!c->dead)
+            flush_out(c);
+    } else {
+        on_readable(c);
+    }
 }
+
+/* ------------------------------------------------------------ endings */
 
 static void fail_pending(void *ctx, int64_t id, uint64_t cookie)
 {
@@ -310,48 +433,59 @@ static void fail_pending(void *ctx, int64_t id, uint64_t cookie)
     (void)id;
     v->in_flight = false;
     atomic_fetch_sub_explicit(&c->w->in_flight, 1, memory_order_relaxed);
-    vu_fail_now(v, LS_EC_TARGET_EXIT, "the target process exited with the request in flight");
+    tp_fail_now(v, LS_EC_TARGET_EXIT, "the target process exited with the request in flight");
 }
 
-void stdio_conn_died(struct stdio_conn *c, const char *why)
+static void conn_died(struct stdio_conn *c, const char *why)
 {
-    struct engine *e = c->w->e;
+    struct worker *w = c->w;
     if (c->dead)
         return;
     c->dead = true;
-    epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->out_fd, NULL);
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->out_fd, NULL);
     if (c->want_out) {
-        epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->in_fd, NULL);
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->in_fd, NULL);
         c->want_out = false;
     }
-    eng_event(e, "target_exit", "stdio target pid %d: %s", (int)proc_pid(c->proc), why);
-    atomic_store(&e->target_died, true);
-    atomic_store(&e->stop, true);
-    /* The run is over for this worker: no VU may start anything new. */
-    c->w->stopping = true;
-    c->w->free_list = NULL;
+    char msg[600];
+    snprintf(msg, sizeof(msg), "stdio target pid %d: %s", (int)proc_pid(c->proc), why);
+    /* The run stops; VUs waiting on this process's handshake end. */
+    w->e->hooks->target_lost(w, &c->share, msg);
     jsonrpc_pending_drain(c->pending, fail_pending, c);
-    /* VUs waiting on the handshake can never get one now. */
-    struct vu *list = c->waiters;
-    c->waiters = NULL;
-    for (; list; list = list->next_waiter)
-        list->phase = VU_DONE;
 }
 
-void stdio_scan_timeouts(struct worker *w, uint64_t now)
+static void stdio_tick(struct worker *w, uint64_t now)
 {
+    struct stdio_worker *sw = sw_of(w);
+    if (!sw->nconn || now < sw->last_scan_ns + STDIO_SCAN_NS)
+        return;
+    sw->last_scan_ns = now;
     for (uint32_t i = 0; i < w->nvu; i++) {
         struct vu *v = &w->vus[i];
-        if (!v->in_flight || now < v->deadline_ns || !v->conn)
+        struct stdio_vu *sv = sv_of(v);
+        if (!v->in_flight || !sv || now < sv->deadline_ns || !sv->conn)
             continue;
         uint64_t cookie;
-        if (!jsonrpc_pending_take(v->conn->pending, v->rpc_id, &cookie))
+        if (!jsonrpc_pending_take(sv->conn->pending, v->rpc_id, &cookie))
             continue;
         v->in_flight = false;
         atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
         char why[96];
         snprintf(why, sizeof(why), "no reply to id %lld within %.1f s", (long long)v->rpc_id,
                  (double)w->e->s->timeout_ns / 1e9);
-        vu_fail_now(v, LS_EC_TIMEOUT, why);
+        tp_fail_now(v, LS_EC_TIMEOUT, why);
     }
 }
+
+const struct transport_ops tp_stdio = {
+    .name = "stdio",
+    .slot = TP_MCP,
+    .wanted = stdio_wanted,
+    .worker_open = stdio_worker_open,
+    .vu_open = stdio_vu_open,
+    .send = stdio_send,
+    .on_event = stdio_on_event,
+    .tick = stdio_tick,
+    .worker_close = stdio_worker_close,
+    .share = stdio_share,
+};

@@ -13,6 +13,15 @@
  * Keys are compared raw (escapes not decoded): JSON-RPC's keys are plain
  * ASCII, and a peer that spells "id" as "\u0069d" gets no match. When a key
  * appears twice the last one wins, as in JavaScript's JSON.parse.
+ *
+ * Why hand-written, where the rest of loadscope reads JSON with cJSON: this
+ * runs on every reply of the hot path (tens of thousands a second per
+ * worker), and needs only the kind, the id, the error and the span of the
+ * result. cJSON would allocate a node (and copy a string) for every value of
+ * every reply, tool results included, to throw them away at once; here the
+ * reply is validated in one pass over the receive buffer and what the engine
+ * needs is returned as spans into it. Anything read off the hot path (the
+ * scenario, AWS error replies and batches, setup replies) uses cJSON.
  */
 #include "proto/jsonrpc.h"
 

@@ -9,11 +9,13 @@
  * comment bytes are copied or skipped in bulk; only field names and line ends
  * are looked at byte by byte.
  *
- * Buffers (data, event type, last event id and a scratch id) live as long as
+ * Buffers (dynbufs: data, event type, last event id and a scratch id) live as long as
  * the parser and only grow, so a stream of similar events allocates nothing
  * after the first one.
  */
 #include "proto/sse.h"
+
+#include "util/dynbuf.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,12 +43,7 @@ enum sse_cr {
     SSE_CR_BLANK, /* a CR ended a blank line; an LF next is part of it */
 };
 
-/* A growable byte buffer, always NUL-terminated (cap > len). */
-struct sse_buf {
-    char *p;
-    size_t len;
-    size_t cap;
-};
+#define SSE_FIELD_MAX_BYTES ((size_t)1 << 30) /* one event's data (or type, or id) larger fails */
 
 #define SSE_NAME_MAX 8 /* longer than any known field name: "retry" is 5 */
 
@@ -54,10 +51,10 @@ struct sse_parser {
     sse_event_fn fn;
     void *ctx;
 
-    struct sse_buf data;   /* data lines of the current event, each followed by "\n" */
-    struct sse_buf event;  /* event type of the current event */
-    struct sse_buf id;     /* last event id buffer (stream state) */
-    struct sse_buf id_new; /* the id line being read; swapped into id when accepted */
+    struct dynbuf data;   /* data lines of the current event, each followed by "\n" */
+    struct dynbuf event;  /* event type of the current event */
+    struct dynbuf id;     /* last event id buffer (stream state) */
+    struct dynbuf id_new; /* the id line being read; swapped into id when accepted */
 
     enum sse_state state;
     enum sse_field field;
@@ -84,50 +81,23 @@ struct sse_parser {
 
 static const char sse_bom[3] = { '\xEF', '\xBB', '\xBF' };
 
-/* Makes room for n more bytes plus the terminating NUL. */
-static ls_err sse_buf_reserve(struct sse_buf *b, size_t n)
+static ls_err sse_buf_append(struct dynbuf *b, const char *src, size_t n)
 {
-    if (n > SIZE_MAX - b->len - 1)
-        return LS_ERR_NOMEM;
-    size_t need = b->len + n + 1;
-    if (need <= b->cap)
-        return LS_OK;
-    size_t cap = b->cap;
-    while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    char *np = realloc(b->p, cap);
-    if (!np)
-        return LS_ERR_NOMEM;
-    b->p = np;
-    b->cap = cap;
-    return LS_OK;
-}
-
-static ls_err sse_buf_append(struct sse_buf *b, const char *src, size_t n)
-{
-    ls_err err = sse_buf_reserve(b, n);
+    ls_err err = dyn_addn(b, src, n);
     if (err != LS_OK)
-        return err;
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return LS_OK;
+        dyn_reset(b); /* the parser reports the failure; the buffer is usable after a reset */
+    return err == LS_ERR_RANGE ? LS_ERR_NOMEM : err;
 }
 
-static void sse_buf_clear(struct sse_buf *b)
+static void sse_buf_clear(struct dynbuf *b)
 {
-    b->len = 0;
-    b->p[0] = '\0';
+    dyn_reset(b);
 }
 
-static ls_err sse_buf_init(struct sse_buf *b, size_t cap)
+/* A buffer's text; "" while nothing was added. */
+static const char *sse_buf_str(const struct dynbuf *b)
 {
-    b->p = malloc(cap);
-    if (!b->p)
-        return LS_ERR_NOMEM;
-    b->cap = cap;
-    sse_buf_clear(b);
-    return LS_OK;
+    return dyn_ptr(b) ? dyn_ptr(b) : "";
 }
 
 /* Forgets the block of fields being collected (at a blank line or end of stream). */
@@ -164,15 +134,10 @@ ls_err sse_open(sse_event_fn fn, void *ctx, struct sse_parser **out)
     }
     p->fn = fn;
     p->ctx = ctx;
-    err = sse_buf_init(&p->data, 1024);
-    if (err == LS_OK)
-        err = sse_buf_init(&p->event, 32);
-    if (err == LS_OK)
-        err = sse_buf_init(&p->id, 64);
-    if (err == LS_OK)
-        err = sse_buf_init(&p->id_new, 64);
-    if (err != LS_OK)
-        goto out;
+    dyn_init(&p->data, SSE_FIELD_MAX_BYTES);
+    dyn_init(&p->event, SSE_FIELD_MAX_BYTES);
+    dyn_init(&p->id, SSE_FIELD_MAX_BYTES);
+    dyn_init(&p->id_new, SSE_FIELD_MAX_BYTES);
     sse_reset(p);
     *out = p;
     p = NULL;
@@ -185,10 +150,10 @@ void sse_close(struct sse_parser *p)
 {
     if (!p)
         return;
-    free(p->data.p);
-    free(p->event.p);
-    free(p->id.p);
-    free(p->id_new.p);
+    dyn_free(&p->data);
+    dyn_free(&p->event);
+    dyn_free(&p->id);
+    dyn_free(&p->id_new);
     free(p);
 }
 
@@ -288,7 +253,7 @@ static ls_err sse_end_field(struct sse_parser *p)
         break;
     case SSE_F_ID:
         if (!p->id_has_nul) {
-            struct sse_buf t = p->id;
+            struct dynbuf t = p->id;
             p->id = p->id_new;
             p->id_new = t;
             p->had_id = true;
@@ -313,14 +278,13 @@ static ls_err sse_dispatch(struct sse_parser *p)
     if (p->had_data || p->had_event || p->had_id) {
         if (p->had_data) {
             /* Every data field appended "\n"; the last one is not part of the data. */
-            p->data.len--;
-            p->data.p[p->data.len] = '\0';
+            dyn_setlen(&p->data, dyn_len(&p->data) - 1);
         }
         struct sse_event ev = {
-            .data = p->data.p,
-            .data_len = p->data.len,
-            .event = p->event.p,
-            .id = p->id.p,
+            .data = sse_buf_str(&p->data),
+            .data_len = dyn_len(&p->data),
+            .event = sse_buf_str(&p->event),
+            .id = sse_buf_str(&p->id),
             .retry_ms = p->retry_ms,
             .has_data = p->had_data,
         };

@@ -271,6 +271,7 @@ void scenario_free(struct scenario *s)
     free(s->command);
     free_kv(s->env, s->env_count);
     free(s->cwd);
+    free(s->worker_threads);
     free(s->url);
     free_kv(s->headers, s->header_count);
     free(s->protocol_version);

@@ -226,6 +226,8 @@ struct scenario {
     uint64_t ready_timeout_ns;  /* http with command: wait this long for the port */
     uint8_t trace_allocations;  /* launched target: 0 off, 1 count, 2 full, 3 sampled (enum alloc_mode) */
     bool trace_children;        /* with trace_allocations: the target's children too */
+    char *worker_threads;       /* with trace_allocations: the async runtime's worker thread names,
+                                   comma-separated (NULL: the tracer's default, tokio's) */
     struct scn_downstream *downstream; /* target.downstream(_faults); NULL when absent */
 
     char *protocol_version;     /* requested MCP revision, default "2025-11-25" */

@@ -154,9 +154,125 @@ static bool is_hex(char ch)
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
 }
 
+/* A number at *i ('-' or a digit). On an error *i is its start. */
+static bool check_number(const struct ctx *c, size_t *i, char *what, size_t cap)
+{
+    const char *t = c->text;
+    size_t n = c->len, k = *i;
+    if (t[k] == '-')
+        k++;
+    if (k < n && t[k] == '0') {
+        k++;
+        if (k < n && scn_is_digit(t[k])) {
+            snprintf(what, cap, "invalid number (leading zero)");
+            return false;
+        }
+    } else if (k < n && scn_is_digit(t[k])) {
+        while (k < n && scn_is_digit(t[k]))
+            k++;
+    } else {
+        snprintf(what, cap, "invalid number");
+        return false;
+    }
+    if (k < n && t[k] == '.') {
+        k++;
+        if (k >= n || !scn_is_digit(t[k])) {
+            snprintf(what, cap, "invalid number (no digit after '.')");
+            return false;
+        }
+        while (k < n && scn_is_digit(t[k]))
+            k++;
+    }
+    if (k < n && (t[k] == 'e' || t[k] == 'E')) {
+        k++;
+        if (k < n && (t[k] == '+' || t[k] == '-'))
+            k++;
+        if (k >= n || !scn_is_digit(t[k])) {
+            snprintf(what, cap, "invalid number (no digit in the exponent)");
+            return false;
+        }
+        while (k < n && scn_is_digit(t[k]))
+            k++;
+    }
+    *i = k;
+    return true;
+}
+
+/*
+ * A string at *i (its opening quote); on success *i is past the closing
+ * quote. On an error *i is where it is (the opening quote when the string
+ * never ends).
+ */
+static bool check_string(const struct ctx *c, size_t *i, char *what, size_t cap)
+{
+    const char *t = c->text;
+    size_t n = c->len, s = *i, k = *i;
+    char ch_desc[16];
+    for (k++;; k++) {
+        if (k >= n) {
+            *i = s;
+            snprintf(what, cap, "unterminated string");
+            return false;
+        }
+        unsigned char u = (unsigned char)t[k];
+        if (u == '"')
+            break;
+        if (u < 0x20) {
+            *i = k;
+            snprintf(what, cap, "control character 0x%02X in a string (escape it)", u);
+            return false;
+        }
+        if (u != '\\')
+            continue;
+        if (k + 1 >= n) {
+            *i = s;
+            snprintf(what, cap, "unterminated string");
+            return false;
+        }
+        char e = t[k + 1];
+        if (e == 'u') {
+            for (int h = 2; h < 6; h++) {
+                if (k + (size_t)h >= n || !is_hex(t[k + (size_t)h])) {
+                    *i = k;
+                    snprintf(what, cap, "invalid \\u escape (expected 4 hex digits)");
+                    return false;
+                }
+            }
+            k += 5;
+        } else if (strchr("\"\\/bfnrt", e) != NULL && e != '\0') {
+            k++;
+        } else {
+            *i = k;
+            describe_char(e, ch_desc, sizeof ch_desc);
+            snprintf(what, cap, "invalid escape \\ followed by %s", ch_desc);
+            return false;
+        }
+    }
+    *i = k + 1;
+    return true;
+}
+
+/* true, false or null at *i; false when it is none of them. */
+static bool check_literal(const struct ctx *c, size_t *i)
+{
+    static const char *const lits[] = {"true", "false", "null"};
+    for (int k = 0; k < 3; k++) {
+        size_t ln = strlen(lits[k]);
+        if (c->len - *i >= ln && memcmp(c->text + *i, lits[k], ln) == 0) {
+            *i += ln;
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
  * Checks that the text is exactly one JSON value (RFC 8259). On an error
  * returns false with *at the offset and what[] the description.
+ *
+ * A loop over three states (a value is expected, a key is expected, a value
+ * just ended) with a stack of the open containers; ':' on the stack marks
+ * an object whose key was read and whose ':' is due.
  */
 bool scn_json_check(const struct ctx *c, size_t *at, char *what, size_t cap)
 {
@@ -173,9 +289,7 @@ value:
         snprintf(what, cap, "unexpected end of input; expected a value");
         goto bad;
     }
-    switch (t[i]) {
-    case '{':
-    case '[':
+    if (t[i] == '{' || t[i] == '[') {
         if (sp == SCN_MAX_DEPTH) {
             snprintf(what, cap, "nesting deeper than %d levels", SCN_MAX_DEPTH);
             goto bad;
@@ -190,66 +304,18 @@ value:
         if (stack[sp - 1] == '{')
             goto key;
         goto value;
-    case '"':
-        goto string;
-    case 't':
-    case 'f':
-    case 'n': {
-        static const char *const lits[] = {"true", "false", "null"};
-        for (int k = 0; k < 3; k++) {
-            size_t ln = strlen(lits[k]);
-            if (n - i >= ln && memcmp(t + i, lits[k], ln) == 0) {
-                i += ln;
-                goto after;
-            }
-        }
-        break;
     }
-    default:
-        if (t[i] == '-' || scn_is_digit(t[i])) {
-            size_t s = i;
-            if (t[i] == '-')
-                i++;
-            if (i < n && t[i] == '0') {
-                i++;
-                if (i < n && scn_is_digit(t[i])) {
-                    i = s;
-                    snprintf(what, cap, "invalid number (leading zero)");
-                    goto bad;
-                }
-            } else if (i < n && scn_is_digit(t[i])) {
-                while (i < n && scn_is_digit(t[i]))
-                    i++;
-            } else {
-                i = s;
-                snprintf(what, cap, "invalid number");
-                goto bad;
-            }
-            if (i < n && t[i] == '.') {
-                i++;
-                if (i >= n || !scn_is_digit(t[i])) {
-                    i = s;
-                    snprintf(what, cap, "invalid number (no digit after '.')");
-                    goto bad;
-                }
-                while (i < n && scn_is_digit(t[i]))
-                    i++;
-            }
-            if (i < n && (t[i] == 'e' || t[i] == 'E')) {
-                i++;
-                if (i < n && (t[i] == '+' || t[i] == '-'))
-                    i++;
-                if (i >= n || !scn_is_digit(t[i])) {
-                    i = s;
-                    snprintf(what, cap, "invalid number (no digit in the exponent)");
-                    goto bad;
-                }
-                while (i < n && scn_is_digit(t[i]))
-                    i++;
-            }
-            goto after;
-        }
-        break;
+    if (t[i] == '"') {
+        if (!check_string(c, &i, what, cap))
+            goto bad;
+        goto after;
+    }
+    if ((t[i] == 't' || t[i] == 'f' || t[i] == 'n') && check_literal(c, &i))
+        goto after;
+    if (t[i] == '-' || scn_is_digit(t[i])) {
+        if (!check_number(c, &i, what, cap))
+            goto bad;
+        goto after;
     }
     describe_char(t[i], ch_desc, sizeof ch_desc);
     snprintf(what, cap, "unexpected %s; expected a value", ch_desc);
@@ -270,50 +336,9 @@ key:
         snprintf(what, cap, "unexpected %s; expected a key in double quotes", ch_desc);
         goto bad;
     }
-    /* fall into string; `after` sees the ':' because the top is '{' */
-    stack[sp - 1] = ':';
-
-string : {
-    size_t s = i;
-    for (i++;; i++) {
-        if (i >= n) {
-            i = s;
-            snprintf(what, cap, "unterminated string");
-            goto bad;
-        }
-        unsigned char u = (unsigned char)t[i];
-        if (u == '"')
-            break;
-        if (u < 0x20) {
-            snprintf(what, cap, "control character 0x%02X in a string (escape it)", u);
-            goto bad;
-        }
-        if (u == '\\') {
-            if (i + 1 >= n) {
-                i = s;
-                snprintf(what, cap, "unterminated string");
-                goto bad;
-            }
-            char e = t[i + 1];
-            if (e == 'u') {
-                for (int k = 2; k < 6; k++) {
-                    if (i + (size_t)k >= n || !is_hex(t[i + (size_t)k])) {
-                        snprintf(what, cap, "invalid \\u escape (expected 4 hex digits)");
-                        goto bad;
-                    }
-                }
-                i += 5;
-            } else if (strchr("\"\\/bfnrt", e) != NULL && e != '\0') {
-                i++;
-            } else {
-                describe_char(e, ch_desc, sizeof ch_desc);
-                snprintf(what, cap, "invalid escape \\ followed by %s", ch_desc);
-                goto bad;
-            }
-        }
-    }
-    i++;
-}
+    if (!check_string(c, &i, what, cap))
+        goto bad;
+    stack[sp - 1] = ':'; /* `after` expects the ':' */
 
 after:
     i = scn_skip_ws(c, i);

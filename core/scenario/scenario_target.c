@@ -62,82 +62,122 @@ static bool parse_kv(struct ctx *c, const struct field *f, bool header, struct s
     return true;
 }
 
-bool scn_parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
+/* "transport": "aws" has no MCP target, so nothing but "transport" belongs in the object. */
+static bool aws_target_only(struct ctx *c, const cJSON *t, const struct jpath *pt)
 {
-    static const char *const keys[] = {"transport",     "command",   "env",
-                                       "cwd",           "processes", "url",
-                                       "ready_timeout", "headers",   "trace_allocations",
-                                       "trace_children", "downstream", "downstream_faults"};
-    static const char *const transports[] = {"stdio", "http", "aws"};
-    static const char *const procs[] = {"shared", "per_vu"};
-    const struct jpath *pt = &ft->p;
-
-    if (!scn_need(c, ft, "an object") || !CHECK_OBJECT(c, ft->v, pt, keys, "an object"))
-        return false;
-    const cJSON *t = ft->v;
-
-    struct field f = scn_field(t, "transport", pt);
-    if (!scn_need(c, &f, "\"stdio\" or \"http\""))
-        return false;
-    int tr = AS_ENUM(c, &f, transports);
-    if (tr < 0)
-        return false;
-    s->transport = tr == 0 ? SCN_STDIO : tr == 1 ? SCN_HTTP : SCN_AWS;
-    if (s->transport == SCN_AWS) {
-        /* AWS steps only: no MCP target, so nothing else belongs here. */
-        long k = 0;
-        for (const cJSON *it = t->child; it != NULL; it = it->next, k++) {
-            struct jpath kp = {pt, it->string, 0, k};
-            if (strcmp(it->string, "transport") != 0) {
-                scn_fail_key(c, &kp, "not allowed with \"transport\": \"aws\" (no MCP target)");
-                return false;
-            }
+    long k = 0;
+    for (const cJSON *it = t->child; it != NULL; it = it->next, k++) {
+        struct jpath kp = {pt, it->string, 0, k};
+        if (strcmp(it->string, "transport") != 0) {
+            scn_fail_key(c, &kp, "not allowed with \"transport\": \"aws\" (no MCP target)");
+            return false;
         }
-        return true;
     }
+    return true;
+}
 
-    /* keys that belong to the other transport */
+/* Keys that belong to the other transport. */
+static bool other_transport_keys(struct ctx *c, const struct scenario *s, const cJSON *t,
+                                 const struct jpath *pt)
+{
     static const char *const http_only[] = {"url", "ready_timeout", "headers"};
     for (size_t i = 0; i < 3 && s->transport == SCN_STDIO; i++) {
-        f = scn_field(t, http_only[i], pt);
+        struct field f = scn_field(t, http_only[i], pt);
         if (f.v != NULL) {
             scn_fail_key(c, &f.p, "only allowed with \"transport\": \"http\"");
             return false;
         }
     }
-    f = scn_field(t, "processes", pt);
+    struct field f = scn_field(t, "processes", pt);
     if (f.v != NULL && s->transport == SCN_HTTP) {
         scn_fail_key(c, &f.p, "only allowed with \"transport\": \"stdio\"");
         return false;
     }
+    return true;
+}
 
-    f = scn_field(t, "command", pt);
-    if (f.v != NULL || s->transport == SCN_STDIO) {
-        const char *what = "a non-empty array of strings (the program and its arguments)";
-        if (!cJSON_IsArray(f.v) || cJSON_GetArraySize(f.v) == 0) {
-            scn_expected(c, f.v, &f.p, what);
-            return false;
-        }
-        size_t n = (size_t)cJSON_GetArraySize(f.v);
-        s->command = calloc(n + 1, sizeof *s->command);
-        if (s->command == NULL) {
-            scn_nomem(c);
-            return false;
-        }
-        size_t i = 0;
-        for (const cJSON *it = f.v->child; it != NULL; it = it->next, i++) {
-            struct field fe = {it, scn_elem_path(&f.p, i)};
-            const char *arg = scn_as_string(c, &fe, i == 0);
-            if (arg == NULL)
-                return false;
-            s->command[i] = scn_dup_str(c, arg);
-            if (s->command[i] == NULL)
-                return false;
-        }
+/* "command": the program and its arguments (required for stdio). */
+static bool parse_command(struct ctx *c, struct scenario *s, const cJSON *t,
+                          const struct jpath *pt)
+{
+    struct field f = scn_field(t, "command", pt);
+    if (f.v == NULL && s->transport != SCN_STDIO)
+        return true;
+    const char *what = "a non-empty array of strings (the program and its arguments)";
+    if (!cJSON_IsArray(f.v) || cJSON_GetArraySize(f.v) == 0) {
+        scn_expected(c, f.v, &f.p, what);
+        return false;
     }
+    size_t n = (size_t)cJSON_GetArraySize(f.v);
+    s->command = calloc(n + 1, sizeof *s->command);
+    if (s->command == NULL) {
+        scn_nomem(c);
+        return false;
+    }
+    size_t i = 0;
+    for (const cJSON *it = f.v->child; it != NULL; it = it->next, i++) {
+        struct field fe = {it, scn_elem_path(&f.p, i)};
+        const char *arg = scn_as_string(c, &fe, i == 0);
+        if (arg == NULL)
+            return false;
+        s->command[i] = scn_dup_str(c, arg);
+        if (s->command[i] == NULL)
+            return false;
+    }
+    return true;
+}
 
-    static const char *const launch_keys[] = {"env", "cwd", "trace_allocations", "trace_children"};
-    for (size_t i = 0; i < 4 && s->command == NULL; i++) {
+/*
+ * "worker_threads": the thread names of the target's async runtime workers
+ * (["tokio-runtime-worker", "actix-rt"]), where the tracer times blocking
+ * calls; kept comma-separated, as the shim reads them. A name holds no comma
+ * and is at most 15 bytes long, as the kernel keeps thread names.
+ */
+static bool parse_worker_threads(struct ctx *c, struct scenario *s, const cJSON *t,
+                                 const struct jpath *pt)
+{
+    struct field f = scn_field(t, "worker_threads", pt);
+    if (f.v == NULL)
+        return true;
+    if (!cJSON_IsArray(f.v)) {
+        scn_expected(c, f.v, &f.p, "an array of thread names");
+        return false;
+    }
+    size_t len = 1;
+    long k = 0;
+    for (const cJSON *it = f.v->child; it != NULL; it = it->next, k++) {
+        struct jpath ip = {&f.p, NULL, (size_t)k, k};
+        if (!cJSON_IsString(it) || it->valuestring[0] == '\0') {
+            scn_expected(c, it, &ip, "a thread name");
+            return false;
+        }
+        if (strchr(it->valuestring, ',') != NULL || strlen(it->valuestring) > 15) {
+            scn_fail_key(c, &ip, "a thread name has no comma and at most 15 bytes (the kernel's limit)");
+            return false;
+        }
+        len += strlen(it->valuestring) + 1;
+    }
+    s->worker_threads = calloc(1, len);
+    if (s->worker_threads == NULL) {
+        scn_nomem(c);
+        return false;
+    }
+    for (const cJSON *it = f.v->child; it != NULL; it = it->next) {
+        if (s->worker_threads[0])
+            strcat(s->worker_threads, ",");
+        strcat(s->worker_threads, it->valuestring);
+    }
+    return true;
+}
+
+/* What a launched target takes: "env", "cwd", "trace_allocations", "trace_children", "processes". */
+static bool parse_launch(struct ctx *c, struct scenario *s, const cJSON *t, const struct jpath *pt)
+{
+    static const char *const launch_keys[] = {"env", "cwd", "trace_allocations", "trace_children",
+                                              "worker_threads"};
+    static const char *const procs[] = {"shared", "per_vu"};
+    struct field f;
+    for (size_t i = 0; i < 5 && s->command == NULL; i++) {
         f = scn_field(t, launch_keys[i], pt);
         if (f.v != NULL) {
             scn_fail_key(c, &f.p, "only allowed together with \"command\"");
@@ -175,6 +215,8 @@ bool scn_parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
         return false;
     if (!scn_parse_downstream(c, s, t, pt))
         return false;
+    if (!parse_worker_threads(c, s, t, pt))
+        return false;
     f = scn_field(t, "processes", pt);
     if (f.v != NULL) {
         int pr = AS_ENUM(c, &f, procs);
@@ -182,28 +224,59 @@ bool scn_parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
             return false;
         s->processes = pr == 0 ? SCN_PROCS_SHARED : SCN_PROCS_PER_VU;
     }
-
-    if (s->transport == SCN_HTTP) {
-        f = scn_field(t, "url", pt);
-        const char *what = "a URL starting with http:// or https://";
-        if (!scn_need(c, &f, what))
-            return false;
-        const char *url = cJSON_IsString(f.v) ? f.v->valuestring : NULL;
-        if (url == NULL || !((strncasecmp(url, "http://", 7) == 0 && url[7] != '\0') ||
-                             (strncasecmp(url, "https://", 8) == 0 && url[8] != '\0'))) {
-            scn_expected(c, f.v, &f.p, what);
-            return false;
-        }
-        if ((s->url = scn_dup_str(c, url)) == NULL)
-            return false;
-        f = scn_field(t, "ready_timeout", pt);
-        if (f.v != NULL && !scn_as_duration(c, &f, true, &s->ready_timeout_ns))
-            return false;
-        f = scn_field(t, "headers", pt);
-        if (f.v != NULL && !parse_kv(c, &f, true, &s->headers, &s->header_count))
-            return false;
-    }
     return true;
+}
+
+/* An HTTP target's "url", "ready_timeout" and "headers". */
+static bool parse_http_target(struct ctx *c, struct scenario *s, const cJSON *t,
+                              const struct jpath *pt)
+{
+    struct field f = scn_field(t, "url", pt);
+    const char *what = "a URL starting with http:// or https://";
+    if (!scn_need(c, &f, what))
+        return false;
+    const char *url = cJSON_IsString(f.v) ? f.v->valuestring : NULL;
+    if (url == NULL || !((strncasecmp(url, "http://", 7) == 0 && url[7] != '\0') ||
+                         (strncasecmp(url, "https://", 8) == 0 && url[8] != '\0'))) {
+        scn_expected(c, f.v, &f.p, what);
+        return false;
+    }
+    if ((s->url = scn_dup_str(c, url)) == NULL)
+        return false;
+    f = scn_field(t, "ready_timeout", pt);
+    if (f.v != NULL && !scn_as_duration(c, &f, true, &s->ready_timeout_ns))
+        return false;
+    f = scn_field(t, "headers", pt);
+    if (f.v != NULL && !parse_kv(c, &f, true, &s->headers, &s->header_count))
+        return false;
+    return true;
+}
+
+bool scn_parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
+{
+    static const char *const keys[] = {"transport",     "command",   "env",
+                                       "cwd",           "processes", "url",
+                                       "ready_timeout", "headers",   "trace_allocations",
+                                       "trace_children", "downstream", "downstream_faults",
+                                       "worker_threads"};
+    static const char *const transports[] = {"stdio", "http", "aws"};
+    const struct jpath *pt = &ft->p;
+
+    if (!scn_need(c, ft, "an object") || !CHECK_OBJECT(c, ft->v, pt, keys, "an object"))
+        return false;
+    const cJSON *t = ft->v;
+
+    struct field f = scn_field(t, "transport", pt);
+    if (!scn_need(c, &f, "\"stdio\" or \"http\""))
+        return false;
+    int tr = AS_ENUM(c, &f, transports);
+    if (tr < 0)
+        return false;
+    s->transport = tr == 0 ? SCN_STDIO : tr == 1 ? SCN_HTTP : SCN_AWS;
+    if (s->transport == SCN_AWS)
+        return aws_target_only(c, t, pt);
+    return other_transport_keys(c, s, t, pt) && parse_command(c, s, t, pt) &&
+           parse_launch(c, s, t, pt) && (s->transport != SCN_HTTP || parse_http_target(c, s, t, pt));
 }
 
 bool scn_parse_mcp(struct ctx *c, struct scenario *s, const struct field *fm)

@@ -52,6 +52,40 @@ static char *get_part(CURLU *u, CURLUPart what, unsigned flags, CURLUcode *rc)
     return copy;
 }
 
+/*
+ * The host for resolving (IPv6 without brackets, a zone as "%zone") and the
+ * Host header value (brackets kept, the zone as "%25zone", the port unless
+ * it is the scheme's default). host is as curl gives it. False when out of
+ * memory.
+ */
+static bool host_and_authority(struct ls_url *out, const char *host, const char *zone)
+{
+    size_t hl = strlen(host);
+    bool v6 = hl >= 2 && host[0] == '[' && host[hl - 1] == ']';
+    const char *h = v6 ? host + 1 : host;
+    int hn = (int)(v6 ? hl - 2 : hl);
+    int n1, n2;
+    if (zone) {
+        n1 = asprintf(&out->host, "%.*s%%%s", hn, h, zone);
+        n2 = asprintf(&out->authority, "[%.*s%%25%s]", hn, h, zone);
+    } else {
+        n1 = asprintf(&out->host, "%.*s", hn, h);
+        n2 = asprintf(&out->authority, "%s", host);
+    }
+    if (n1 < 0)
+        out->host = NULL;
+    if (n2 < 0)
+        out->authority = NULL;
+    if (out->authority && !out->default_port) {
+        char *a = NULL;
+        if (asprintf(&a, "%s:%u", out->authority, out->port) < 0)
+            a = NULL;
+        free(out->authority);
+        out->authority = a;
+    }
+    return out->host && out->authority;
+}
+
 ls_err url_parse(const char *text, unsigned flags, struct ls_url *out, char *err, size_t errcap)
 {
     ls_err rc = LS_OK;
@@ -115,30 +149,8 @@ ls_err url_parse(const char *text, unsigned flags, struct ls_url *out, char *err
         free(pw);
     }
 
-    /* IPv6 literals come bracketed: the host without, the authority with. */
-    size_t hl = strlen(host);
-    bool v6 = hl >= 2 && host[0] == '[' && host[hl - 1] == ']';
-    const char *h = v6 ? host + 1 : host;
-    int hn = (int)(v6 ? hl - 2 : hl);
-    int n1, n2;
-    if (zone) {
-        n1 = asprintf(&out->host, "%.*s%%%s", hn, h, zone);
-        n2 = asprintf(&out->authority, "[%.*s%%25%s]", hn, h, zone);
-    } else {
-        n1 = asprintf(&out->host, "%.*s", hn, h);
-        n2 = asprintf(&out->authority, "%s", host);
-    }
-    if (n1 < 0)
-        out->host = NULL;
-    if (n2 < 0)
-        out->authority = NULL;
-    if (out->authority && !out->default_port) {
-        char *a = NULL;
-        if (asprintf(&a, "%s:%u", out->authority, out->port) < 0)
-            a = NULL;
-        free(out->authority);
-        out->authority = a;
-    }
+    if (!host_and_authority(out, host, zone))
+        goto nomem;
     out->path = get_part(u, CURLUPART_PATH, 0, &uc);
     if (out->path && !out->path[0]) {
         free(out->path);
@@ -147,7 +159,7 @@ ls_err url_parse(const char *text, unsigned flags, struct ls_url *out, char *err
     out->query = get_part(u, CURLUPART_QUERY, 0, &uc);
     if (!out->query && uc != CURLUE_NO_QUERY)
         goto nomem;
-    if (!out->host || !out->authority || !out->path)
+    if (!out->path)
         goto nomem;
     goto out;
 nomem:

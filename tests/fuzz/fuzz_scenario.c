@@ -6,9 +6,10 @@
  * walker and cJSON's tree disagreed); an accepted scenario must have unique
  * step names, consistent weights, finite rates, and params templates that,
  * rendered at extreme values, stay within tmpl_max_len() and parse as a JSON
- * object.
+ * object (MCP params, DynamoDB requests; S3 keys render within their bound).
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "scenario/aws_ops.h"
+#include "scenario/mcp_methods.h"
 #include "scenario/scenario.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -26,14 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
             abort();                                                                               \
     } while (0)
 
-static void check_params(const struct scn_step *st, struct tmpl_rng *rng)
+/* Renders t at extreme values: within tmpl_max_len(), and a JSON object when json is set. */
+static void check_render(const struct tmpl *t, struct tmpl_rng *rng, bool json)
 {
-    if (st->method == SCN_PING) {
-        CHECK(st->params == NULL && st->params_text == NULL);
-        return;
-    }
-    CHECK(st->params != NULL && st->params_text != NULL);
-    size_t max = tmpl_max_len(st->params);
+    size_t max = tmpl_max_len(t);
     char *buf = malloc(max + 1);
     CHECK(buf != NULL);
     static const uint64_t vals[] = {0, 1, 9, 10, UINT64_MAX};
@@ -41,13 +40,37 @@ static void check_params(const struct scn_step *st, struct tmpl_rng *rng)
         struct tmpl_vars v = {.seq = vals[i],
                               .worker = vals[sizeof vals / sizeof vals[0] - 1 - i],
                               .rng = i % 2 ? rng : NULL};
-        long n = tmpl_render(st->params, &v, buf, max + 1);
+        long n = tmpl_render(t, &v, buf, max + 1);
         CHECK(n >= 0 && (size_t)n <= max && buf[n] == '\0');
-        cJSON *j = cJSON_ParseWithLength(buf, (size_t)n);
-        CHECK(cJSON_IsObject(j));
-        cJSON_Delete(j);
+        if (json) {
+            cJSON *j = cJSON_ParseWithLength(buf, (size_t)n);
+            CHECK(cJSON_IsObject(j));
+            cJSON_Delete(j);
+        }
     }
     free(buf);
+}
+
+static void check_params(const struct scn_step *st, struct tmpl_rng *rng)
+{
+    if (st->aws != NULL) {
+        /* AWS steps: the request (DynamoDB) or the key (S3) is the template */
+        CHECK(st->mcp == NULL && st->params == NULL && st->params_text != NULL);
+        CHECK(st->aws->row != NULL && st->aws->row->id == st->method);
+        CHECK((st->aws->request != NULL) != (st->aws->key != NULL));
+        if (st->aws->request)
+            check_render(st->aws->request, rng, true);
+        else
+            check_render(st->aws->key, rng, false);
+        return;
+    }
+    CHECK(st->mcp != NULL && st->mcp->id == st->method);
+    if (st->mcp->params == NULL) {
+        CHECK(st->params == NULL && st->params_text == NULL);
+        return;
+    }
+    CHECK(st->params != NULL && st->params_text != NULL);
+    check_render(st->params, rng, true);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -70,9 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     CHECK(s->step_count >= 1 && s->step_count <= 65000);
     CHECK(s->duration_ns > 0);
-    CHECK(s->transport == SCN_STDIO || s->transport == SCN_HTTP);
-    CHECK(s->transport == SCN_HTTP || (s->command != NULL && s->command[0] != NULL));
-    CHECK(s->transport == SCN_STDIO || s->url != NULL);
+    CHECK(s->transport == SCN_STDIO || s->transport == SCN_HTTP || s->transport == SCN_AWS);
+    CHECK(s->transport != SCN_STDIO || (s->command != NULL && s->command[0] != NULL));
+    CHECK(s->transport != SCN_HTTP || s->url != NULL);
+    CHECK(s->transport != SCN_AWS || (s->has_aws_steps && !s->has_mcp_steps));
     uint64_t total = 0;
     struct tmpl_rng rng;
     tmpl_rng_seed(&rng, size);

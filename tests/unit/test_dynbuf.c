@@ -2,8 +2,8 @@
  * Unit tests for core/util/dynbuf.c: appends and their exact content and
  * length, NUL bytes inside, printf appends short and long, the maximum size
  * (exactly toobig - 1 bytes fit, one more fails with LS_ERR_RANGE), sticky
- * failure and its reset, truncation, handing the content over, and growth
- * over many appends.
+ * failure and its reset, truncation, handing the content over, growth
+ * over many appends, and reading a whole file within the maximum or not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -137,6 +137,31 @@ static void test_growth(void **state)
     dyn_free(&b);
 }
 
+static void test_read(void **state)
+{
+    (void)state;
+    char text[200000];
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = (char)('a' + i % 26);
+    FILE *f = fmemopen(text, sizeof text, "r");
+    assert_non_null(f);
+    struct dynbuf b;
+    dyn_init(&b, sizeof text + 1);
+    assert_int_equal(dyn_read(&b, f), LS_OK);
+    assert_int_equal(dyn_len(&b), sizeof text);
+    assert_memory_equal(dyn_ptr(&b), text, sizeof text);
+    fclose(f);
+    dyn_free(&b);
+    /* one byte more than the maximum allows */
+    f = fmemopen(text, sizeof text, "r");
+    assert_non_null(f);
+    dyn_init(&b, sizeof text);
+    assert_int_equal(dyn_read(&b, f), LS_ERR_RANGE);
+    assert_null(dyn_ptr(&b));
+    fclose(f);
+    dyn_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_max),
         cmocka_unit_test(test_reset_setlen_take),
         cmocka_unit_test(test_growth),
+        cmocka_unit_test(test_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -372,7 +372,27 @@ static const struct bad_case {
     {"{\n" T_ L_ "  \"steps\": [{\"name\": \"echo\", \"method\": \"ping\"}]"
      ",\n  \"thresholds\": [{\"step\": \"ehco\", \"check\": \"p50 < 1ms\"}]\n}",
      "t.json:5:27: $.thresholds[0].step: no step named \"ehco\"; did you mean \"echo\"?"},
+    /* target.worker_threads */
+    {"{\n  \"target\": {\"transport\": \"stdio\", \"command\": [\"x\"], \"worker_threads\": \"tokio\"},\n" L_ S_ "}",
+     "t.json:2:72: $.target.worker_threads: expected an array of thread names, found \"tokio\""},
+    {"{\n  \"target\": {\"transport\": \"stdio\", \"command\": [\"x\"], \"worker_threads\": [\"a,b\"]},\n" L_ S_ "}",
+     "t.json:2:73: $.target.worker_threads[0]: a thread name has no comma and at most 15 bytes (the "
+     "kernel's limit)"},
+    {"{\n  \"target\": {\"transport\": \"http\", \"url\": \"http://127.0.0.1:1/\", \"worker_threads\": []},\n" L_ S_ "}",
+     "t.json:2:65: $.target.worker_threads: only allowed together with \"command\""},
 };
+
+static void test_worker_threads(void **state)
+{
+    (void)state;
+    struct scenario *s = parse_ok("{\n  \"target\": {\"transport\": \"stdio\", \"command\": [\"x\"], "
+                                  "\"worker_threads\": [\"tokio-runtime-w\", \"actix-rt\"]},\n" L_ S_ "}");
+    assert_string_equal(s->worker_threads, "tokio-runtime-w,actix-rt");
+    scenario_free(s);
+    s = parse_ok("{\n" T_ L_ S_ "}");
+    assert_null(s->worker_threads);
+    scenario_free(s);
+}
 
 static void test_invalid_scenarios(void **state)
 {
@@ -594,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_full_scenario_from_file),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_invalid_scenarios),
+        cmocka_unit_test(test_worker_threads),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_numeric_placeholder_rule),
         cmocka_unit_test(test_step_names),
