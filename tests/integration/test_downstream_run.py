@@ -20,9 +20,12 @@ figures:
    (--trace-allocations=count, so the tracer's environment and the proxies'
    are merged): 5 GetItem per request exactly, rows = the tally, new
    connections = calls, allocation rows stored too.
-3. Replay of run 1 in tmux at 80x24: the Downstream tab is listed, its
-   screen shows both operations and the per-step figures, inside 80 columns;
-   a session without downstream data lists no such tab.
+3. In tmux at 80x24: run 1's scenario live with the dashboard, whose
+   Downstream screen at the end shows 8.00 GetItem per get8 request and as
+   many calls as the stored rows and the target's tally; then the replay of
+   run 1: the Downstream tab is listed, its screen shows both operations and
+   the per-step figures, inside 80 columns; a session without downstream
+   data lists no such tab.
 """
 import csv
 import glob
@@ -223,7 +226,7 @@ def test_traced_new_conns(tmp, dyn_url):
     conn.close()
 
 
-def test_replay(tmp, dbpath, sid):
+def test_replay(tmp, dyn_url, dbpath, sid):
     print("replay at 80x24")
     if shutil.which("tmux") is None:
         check(False, "tmux is needed for the replay check")
@@ -237,7 +240,33 @@ def test_replay(tmp, dbpath, sid):
     tmux("set-option", "-t", "t", "window-size", "manual")
     try:
         lstmux.wait_for(has(PROMPT), "the shell prompt")
-        typeline("%s replay %d --db %s; echo LSEXIT=$?" % (BIN, sid, dbpath))
+        # Live: the same scenario with the dashboard; its last screen agrees with the database.
+        stats = tmp.file("stats-live")
+        os.makedirs(stats)
+        steps = [{"name": "get8", "weight": 3, "method": "tools/call", "tool": "get_items", "arguments": {"n": 8}},
+                 {"name": "batch", "weight": 1, "method": "tools/call", "tool": "batch_get", "arguments": {"n": 4}}]
+        path = scenario(tmp, "live", dyn_url, steps, 1, stats)
+        live_db = tmp.file("live.db")
+        creds = "AWS_ACCESS_KEY_ID=target AWS_SECRET_ACCESS_KEY=target-secret AWS_REGION=us-east-1"
+        typeline("%s %s run %s --db %s; echo LSEXIT=$?" % (creds, BIN, path, live_db))
+        lstmux.wait_for(has("5 Downstream"), "the live Downstream tab", timeout=40)
+        keys("5")
+        lstmux.wait_for(has("[5 Downstream]"), "the live Downstream screen")
+        lines = lstmux.wait_for(lambda l: any("DONE" in x for x in l[:2]) and any(x.startswith(" get8 ") for x in l),
+                                "the end of the live run", timeout=60)
+        get8 = [l for l in lines if l.startswith(" get8 ")]
+        check(len(get8) == 1 and "8.00" in get8[0].split(), "live: get8 makes 8.00 calls per request (%s)" % get8)
+        total = [l for l in lines if l.startswith(" Downstream: ")]
+        conn = db(live_db)
+        lsid = one(conn, "SELECT max(id) FROM sessions")
+        rows = one(conn, "SELECT count(*) FROM downstream_calls WHERE session_id = ?", (lsid,))
+        conn.close()
+        check(len(total) == 1 and total[0].split()[1] == str(rows) and rows == tally(stats)["calls"],
+              "live: the screen's %s calls = the stored rows %d = the target's tally" % (total, rows))
+        keys("q")
+        lines = lstmux.wait_for(exited, "the shell after the live run", timeout=30)
+        check(any(l.strip() == "LSEXIT=0" for l in lines), "the live run exits 0")
+        typeline("clear; %s replay %d --db %s; echo LSEXIT=$?" % (BIN, sid, dbpath))
         lstmux.wait_for(has("4 Downstream"), "the Downstream tab")
         keys("4")
         lines = lstmux.wait_for(has("[4 Downstream]"), "the Downstream screen")
@@ -283,7 +312,7 @@ def main():
         check(p.returncode == 0, "the table and its 16 items are created (%s)" % p.stderr.strip())
         dbpath, sid = test_two_steps(tmp, dyn_url)
         test_traced_new_conns(tmp, dyn_url)
-        test_replay(tmp, dbpath, sid)
+        test_replay(tmp, dyn_url, dbpath, sid)
     finally:
         dyn.send_signal(signal.SIGTERM)
         try:
