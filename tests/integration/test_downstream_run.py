@@ -88,7 +88,7 @@ def scenario(tmp, name, dyn_url, steps, concurrency, stats, extra_env=None):
     scn = {"name": name,
            "target": {"transport": "stdio", "command": ["node", TARGET], "env": env,
                       "downstream": {"dynamodb": dyn_url}},
-           "load": {"model": "closed", "concurrency": concurrency, "duration": "2s", "warmup": "0s"},
+           "load": {"model": "closed", "concurrency": concurrency, "duration": "3s", "warmup": "0s"},
            "steps": steps}
     path = tmp.file(name + ".json")
     with open(path, "w") as f:
@@ -138,7 +138,7 @@ def test_two_steps(tmp, dyn_url):
     print("run 1: one virtual user, get8 and batch")
     stats = tmp.file("stats1")
     os.makedirs(stats)
-    steps = [{"name": "get8", "weight": 3, "method": "tools/call", "tool": "get_items", "arguments": {"n": 8}},
+    steps = [{"name": "get8", "weight": 1, "method": "tools/call", "tool": "get_items", "arguments": {"n": 8}},
              {"name": "batch", "weight": 1, "method": "tools/call", "tool": "batch_get", "arguments": {"n": 4}}]
     path = scenario(tmp, "two-steps", dyn_url, steps, 1, stats)
     dbpath = tmp.file("run.db")
@@ -243,7 +243,7 @@ def test_replay(tmp, dyn_url, dbpath, sid):
         # Live: the same scenario with the dashboard; its last screen agrees with the database.
         stats = tmp.file("stats-live")
         os.makedirs(stats)
-        steps = [{"name": "get8", "weight": 3, "method": "tools/call", "tool": "get_items", "arguments": {"n": 8}},
+        steps = [{"name": "get8", "weight": 1, "method": "tools/call", "tool": "get_items", "arguments": {"n": 8}},
                  {"name": "batch", "weight": 1, "method": "tools/call", "tool": "batch_get", "arguments": {"n": 4}}]
         path = scenario(tmp, "live", dyn_url, steps, 1, stats)
         live_db = tmp.file("live.db")
