@@ -9,6 +9,7 @@
  * held; rows go from SQLite's cursor to the output.
  */
 #include "export.h"
+#include "util/safefile.h"
 #include "export_int.h"
 
 #include <errno.h>
@@ -478,9 +479,6 @@ ls_err export_session_file(struct store *st, int64_t session, const struct expor
 {
     struct export_ctx x;
     struct export_result local;
-    char *tmp = NULL;
-    FILE *f = NULL;
-    size_t n;
     ls_err e;
 
     if (res == NULL)
@@ -497,34 +495,24 @@ ls_err export_session_file(struct store *st, int64_t session, const struct expor
         e = LS_ERR_INVALID;
         goto out;
     }
-    n = strlen(path);
-    tmp = malloc(n + 5);
-    if (tmp == NULL) {
-        msg(err, errcap, "out of memory");
-        e = LS_ERR_NOMEM;
-        goto out;
-    }
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
-    f = fopen(tmp, "w");
-    if (f == NULL) {
-        msg(err, errcap, "cannot write %s (creating %s: %s)", path, tmp, strerror(errno));
+    /* A new temporary file beside path (never a name planted there), renamed over path once complete. */
+    struct safefile sf;
+    char why[512];
+    if (safefile_open(path, &sf, why, sizeof(why)) != LS_OK) {
+        msg(err, errcap, "cannot write %s (%s)", path, why);
         e = LS_ERR_IO;
         goto out;
     }
-    e = run(&x, f, path, res);
-    if (e == LS_OK && fsync(fileno(f)) != 0)
-        e = write_fail(&x, path, errno);
-    if (fclose(f) != 0 && e == LS_OK)
-        e = write_fail(&x, path, errno);
-    if (e == LS_OK && rename(tmp, path) != 0) {
-        msg(err, errcap, "cannot write %s (renaming %s: %s)", path, tmp, strerror(errno));
+    e = run(&x, sf.f, path, res);
+    if (e != LS_OK) {
+        safefile_abort(&sf);
+        goto out;
+    }
+    if (safefile_commit(&sf, why, sizeof(why)) != LS_OK) {
+        msg(err, errcap, "cannot write %s (%s)", path, why);
         e = LS_ERR_IO;
     }
-    if (e != LS_OK)
-        unlink(tmp);
 out:
-    free(tmp);
     ctx_free(&x);
     return e;
 }

@@ -7,10 +7,17 @@
  * blocks of WBLOCK_SAMPLES under a mutex held only for the memcpy, and the
  * thread moves whole blocks to its own pending list and writes them in
  * transactions. Pending rows are dropped only once their transaction has
- * committed; a failed transaction keeps them and is retried, so a slow or
- * briefly failing disk costs memory, not samples. Only at finish, after
- * WFINISH_ATTEMPTS failures in a row, does the writer give up, and then it
- * says how many rows it could not write.
+ * committed; a failed transaction keeps them and is retried, so a slow disk
+ * costs memory, not samples. The first failed transaction is reported at
+ * once (the run stops: what follows would not be stored either) and marks
+ * the session storage_failed. Only at finish, after WFINISH_ATTEMPTS
+ * failures in a row, does the writer give up, and then it says how many
+ * rows it could not write.
+ *
+ * This file holds opening (for writing: the file created 0600; read-only:
+ * nothing created or changed), sessions, steps and listing; the schema and
+ * its migrations are in store_schema.c, the closing of sessions whose
+ * process is gone in store_orphans.c.
  *
  * A second connection (rather than sharing the caller's) keeps the writer's
  * transactions and statements its own: the caller may read the database, or
@@ -21,7 +28,6 @@
  * with the opposite cast, and read naturally in SQL below 2^63.
  */
 #include "store.h"
-#include "store_inside_int.h"
 #include "store_int.h"
 
 #include <errno.h>
@@ -32,63 +38,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
-#include "store_downstream.h"
-
-/*
- * Version 1. Adding an error class to enum ls_errclass must bump the version:
- * error_classes is filled when the schema is created.
- */
-static const char STORE_SCHEMA_V1[] =
-    "CREATE TABLE sessions (\n"
-    "  id INTEGER PRIMARY KEY,\n"
-    "  name TEXT, scenario_path TEXT, scenario_text TEXT, target TEXT,\n"
-    "  params_json TEXT, host TEXT, version TEXT,\n"
-    "  started_unix_ns INTEGER NOT NULL,\n"
-    "  ended_unix_ns INTEGER,  -- NULL while running or when the run died\n"
-    "  exit_code INTEGER, status_text TEXT);\n"
-    "CREATE INDEX sessions_started ON sessions(started_unix_ns);\n"
-    "CREATE TABLE steps (\n"
-    "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
-    "  idx INTEGER NOT NULL, name TEXT, method TEXT, weight INTEGER, params TEXT,\n"
-    "  PRIMARY KEY(session_id, idx));\n"
-    "CREATE TABLE samples (  -- one row per request; times in ns since the run's start\n"
-    "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
-    "  seq INTEGER, worker INTEGER, vu INTEGER, step INTEGER,\n"
-    "  intended_ns INTEGER, start_ns INTEGER, end_ns INTEGER,\n"
-    "  dns_us INTEGER, connect_us INTEGER, tls_us INTEGER, ttfb_us INTEGER,\n"
-    "  bytes_out INTEGER, bytes_in INTEGER, status INTEGER,\n"
-    "  err INTEGER,  -- error_classes.id\n"
-    "  flags INTEGER, rpc_code INTEGER);\n"
-    "CREATE INDEX samples_session_step ON samples(session_id, step);\n"
-    "CREATE TABLE intervals (  -- step -1: all steps together\n"
-    "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
-    "  second INTEGER NOT NULL, step INTEGER NOT NULL, warmup INTEGER,\n"
-    "  count INTEGER, errors INTEGER, late INTEGER,\n"
-    "  p50_us INTEGER, p90_us INTEGER, p99_us INTEGER, p999_us INTEGER,\n"
-    "  max_us INTEGER, mean_us REAL,\n"
-    "  u_p50_us INTEGER, u_p90_us INTEGER, u_p99_us INTEGER, u_p999_us INTEGER,\n"
-    "  u_max_us INTEGER, u_mean_us REAL,\n"
-    "  hist BLOB, u_hist BLOB,  -- hdr_encode of the corrected / uncorrected histogram\n"
-    "  PRIMARY KEY(session_id, second, step));\n"
-    "CREATE TABLE summaries (  -- measured part of the run; step -1: all steps\n"
-    "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
-    "  step INTEGER NOT NULL, count INTEGER, errors INTEGER, rate REAL,\n"
-    "  err_json TEXT,  -- {\"class name\": count} for non-zero classes\n"
-    "  p50_us INTEGER, p90_us INTEGER, p99_us INTEGER, p999_us INTEGER,\n"
-    "  max_us INTEGER, mean_us REAL,\n"
-    "  u_p50_us INTEGER, u_p90_us INTEGER, u_p99_us INTEGER, u_p999_us INTEGER,\n"
-    "  u_max_us INTEGER, u_mean_us REAL,\n"
-    "  PRIMARY KEY(session_id, step));\n"
-    "CREATE TABLE events (\n"
-    "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
-    "  t_ns INTEGER NOT NULL, kind TEXT NOT NULL, message TEXT);\n"
-    "CREATE INDEX events_session ON events(session_id, t_ns);\n"
-    "CREATE TABLE error_classes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);\n";
+#include "target/proc.h"
 
 
 void store_msg_set(char *buf, size_t cap, const char *fmt,
@@ -179,247 +136,57 @@ out:
     return e;
 }
 
-static ls_err read_user_version(sqlite3 *db, int *out, char *msg, size_t cap)
-{
-    sqlite3_stmt *s = NULL;
-    ls_err e = LS_OK;
-    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
-
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW) {
-        store_msg_set(msg, cap, "reading schema version: %s", sqlite3_errmsg(db));
-        e = LS_ERR_DB;
-        goto out;
-    }
-    *out = sqlite3_column_int(s, 0);
-out:
-    sqlite3_finalize(s);
-    return e;
-}
-
-static ls_err refuse_newer(const char *path, int v, char *msg, size_t cap)
-{
-    store_msg_set(msg, cap,
-            "%s: database schema version %d is newer than this loadscope's version %d; "
-            "use a newer loadscope or another database file",
-            path, v, STORE_SCHEMA_VERSION);
-    return LS_ERR_DB;
-}
-
-/* Version 1: the base schema, and the names of the error classes. */
-static ls_err migrate_v1(sqlite3 *db, char *msg, size_t cap)
-{
-    sqlite3_stmt *s = NULL;
-    ls_err e = store_db_exec(db, STORE_SCHEMA_V1, "creating schema", msg, cap);
-
-    if (e != LS_OK)
-        goto out;
-    e = store_db_prepare(db, "INSERT INTO error_classes(id, name) VALUES(?1, ?2)", &s, msg, cap);
-    if (e != LS_OK)
-        goto out;
-    for (int c = 0; c < LS_EC__COUNT; c++) {
-        sqlite3_bind_int(s, 1, c);
-        sqlite3_bind_text(s, 2, ls_errclass_name((enum ls_errclass)c), -1, SQLITE_STATIC);
-        if (sqlite3_step(s) != SQLITE_DONE) {
-            store_msg_set(msg, cap, "filling error_classes: %s", sqlite3_errmsg(db));
-            e = LS_ERR_DB;
-            goto out;
-        }
-        sqlite3_reset(s);
-    }
-out:
-    sqlite3_finalize(s);
-    return e;
-}
-
 /*
- * Version 2: AWS steps. Samples get the attempt count (retries, split batch
- * calls and follow-ups included), the follow-ups for UnprocessedKeys/Items,
- * the retries, the backoff scheduled between attempts, the final attempt's
- * own latency and the AWS error code; error_classes gets the AWS classes
- * (throttled, aws_client_error, aws_server_error). A database created at
- * version 1 already holds every class its loadscope knew, so names are
- * inserted only where missing.
+ * Creates the database file, if it does not exist, readable and writable by
+ * its owner only: runs may hold tokens. SQLite gives the -wal, -shm and
+ * -journal files the database file's mode, so they are 0600 too. (The file
+ * is made here with an explicit mode rather than under umask(077): umask is
+ * the whole process's, and other threads may create files meanwhile.)
  */
-static ls_err migrate_v2(sqlite3 *db, char *msg, size_t cap)
+static ls_err create_private(const char *path, char *msg, size_t cap)
 {
-    sqlite3_stmt *s = NULL;
-    ls_err e = store_db_exec(db,
-                             "ALTER TABLE samples ADD COLUMN attempts INTEGER DEFAULT 0;\n"
-                             "ALTER TABLE samples ADD COLUMN followups INTEGER DEFAULT 0;\n"
-                             "ALTER TABLE samples ADD COLUMN retries INTEGER DEFAULT 0;\n"
-                             "ALTER TABLE samples ADD COLUMN backoff_us INTEGER DEFAULT 0;\n"
-                             "ALTER TABLE samples ADD COLUMN last_try_us INTEGER DEFAULT 0;\n"
-                             "ALTER TABLE samples ADD COLUMN aws_code TEXT;  -- NULL: none\n",
-                             "adding the AWS sample columns", msg, cap);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 
-    if (e != LS_OK)
-        goto out;
-    e = store_db_prepare(db, "INSERT OR IGNORE INTO error_classes(id, name) VALUES(?1, ?2)", &s, msg,
-                         cap);
-    if (e != LS_OK)
-        goto out;
-    for (int c = 0; c < LS_EC__COUNT; c++) {
-        sqlite3_bind_int(s, 1, c);
-        sqlite3_bind_text(s, 2, ls_errclass_name((enum ls_errclass)c), -1, SQLITE_STATIC);
-        if (sqlite3_step(s) != SQLITE_DONE) {
-            store_msg_set(msg, cap, "adding error classes: %s", sqlite3_errmsg(db));
-            e = LS_ERR_DB;
-            goto out;
-        }
-        sqlite3_reset(s);
-    }
-out:
-    sqlite3_finalize(s);
-    return e;
-}
-
-/*
- * Version 3: allocation profiling (core/alloc.h). alloc_stacks holds each
- * traced stack once, as text; alloc_intervals one row per second per stack
- * that allocated or freed in it; alloc_process the target's /proc figures
- * per second; alloc_summary each traced process's exact counters at the end.
- */
-static ls_err migrate_v3(sqlite3 *db, char *msg, size_t cap)
-{
-    return store_db_exec(
-        db,
-        "CREATE TABLE alloc_stacks (\n"
-        "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
-        "  stack_key INTEGER NOT NULL, pid INTEGER,\n"
-        "  blame_function TEXT, blame_file TEXT, blame_line INTEGER,\n"
-        "  label TEXT,  -- common Rust fault marked by a frame (\"vector growth\", ...) or ''\n"
-        "  frames TEXT,  -- one frame per line, innermost first\n"
-        "  folded TEXT,  -- root;...;innermost, for flame graphs\n"
-        "  PRIMARY KEY(session_id, stack_key));\n"
-        "CREATE TABLE alloc_intervals (  -- second: since the run's start, as intervals.second\n"
-        "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
-        "  second INTEGER NOT NULL, stack_key INTEGER NOT NULL,\n"
-        "  allocs INTEGER, bytes INTEGER, reallocs INTEGER, frees INTEGER, freed_bytes INTEGER,\n"
-        "  short_lived INTEGER, live_bytes INTEGER,\n"
-        "  requests INTEGER,  -- requests completed in the second (all steps)\n"
-        "  PRIMARY KEY(session_id, second, stack_key));\n"
-        "CREATE TABLE alloc_process (\n"
-        "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
-        "  second INTEGER NOT NULL, pid INTEGER NOT NULL,\n"
-        "  rss_bytes INTEGER, cpu_pct REAL, threads INTEGER,\n"
-        "  thread_names TEXT,  -- JSON {name: count}, trailing digits folded\n"
-        "  allocs INTEGER, frees INTEGER, bytes_allocated INTEGER, dropped INTEGER,\n"
-        "  PRIMARY KEY(session_id, second, pid));\n"
-        "CREATE TABLE alloc_summary (\n"
-        "  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,\n"
-        "  pid INTEGER NOT NULL, ppid INTEGER, mode TEXT, unwind TEXT,\n"
-        "  allocs INTEGER, frees INTEGER, reallocs INTEGER,\n"
-        "  bytes_allocated INTEGER, bytes_freed INTEGER,  -- bytes_freed: full mode only\n"
-        "  untracked_frees INTEGER, dropped INTEGER, stacks INTEGER, threads INTEGER,\n"
-        "  complete INTEGER,  -- 1: the process's last batch arrived\n"
-        "  warning TEXT,\n"
-        "  PRIMARY KEY(session_id, pid));\n",
-        "creating the allocation tables", msg, cap);
-}
-
-/*
- * Version 4: samples are indexed by session only. The (session_id, step)
- * index took about half of every sample insert (each step's rows land in the
- * middle of the index), which on a 2-core machine is CPU taken from the load
- * workers; a session-only index is appended to in order, still serves the
- * per-session range scans and counts, and a step filter scans the session.
- */
-static ls_err migrate_v4(sqlite3 *db, char *msg, size_t cap)
-{
-    return store_db_exec(db,
-                         "DROP INDEX IF EXISTS samples_session_step;\n"
-                         "CREATE INDEX samples_session ON samples(session_id);\n",
-                         "re-indexing samples", msg, cap);
-}
-
-/*
- * Version 5: the allocation summary keeps each traced process's peak
- * resident set (the kernel's VmHWM, as the tracer last read it).
- */
-static ls_err migrate_v5(sqlite3 *db, char *msg, size_t cap)
-{
-    return store_db_exec(db,
-                         "ALTER TABLE alloc_summary ADD COLUMN peak_rss INTEGER;"
-                         "  -- bytes, the largest of its images'; NULL: not known\n",
-                         "adding the peak resident set", msg, cap);
-}
-
-/* Version 7: the launched target's downstream AWS calls (store_downstream.c). */
-static ls_err migrate_v7(sqlite3 *db, char *msg, size_t cap)
-{
-    return store_downstream_migrate(db, msg, cap);
-}
-
-/*
- * The schema's history: migration i brings a database from version i to
- * i + 1. A new table or column is a new entry here (and STORE_SCHEMA_VERSION
- * goes up by one); old databases are brought forward when opened.
- */
-typedef ls_err (*store_migration_fn)(sqlite3 *db, char *msg, size_t cap);
-static const store_migration_fn migrations[STORE_SCHEMA_VERSION] = {
-    migrate_v1,
-    migrate_v2,
-    migrate_v3,
-    migrate_v4,
-    migrate_v5,
-    store_inside_migrate, /* version 6: inside_seconds (store_inside.c) */
-    migrate_v7,           /* version 7: the downstream tables (store_downstream.c) */
-};
-
-/* Runs the migrations from version v up, inside the caller's transaction. */
-static ls_err migrate(sqlite3 *db, int v, char *msg, size_t cap)
-{
-    ls_err e = LS_OK;
-    char sql[64];
-    for (int i = v; i < STORE_SCHEMA_VERSION && e == LS_OK; i++)
-        e = migrations[i](db, msg, cap);
-    if (e == LS_OK) {
-        snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", STORE_SCHEMA_VERSION);
-        e = store_db_exec(db, sql, "setting schema version", msg, cap);
-    }
-    return e;
-}
-
-/*
- * Checks the schema version; creates or migrates the schema when it is older.
- * The common case (already current) takes no write lock, so listing sessions
- * never waits on a running writer.
- */
-static ls_err ensure_schema(sqlite3 *db, const char *path, char *msg, size_t cap)
-{
-    int v = 0;
-    ls_err e = read_user_version(db, &v, msg, cap);
-
-    if (e != LS_OK)
-        return e;
-    if (v > STORE_SCHEMA_VERSION || v < 0)
-        return refuse_newer(path, v, msg, cap);
-    if (v == STORE_SCHEMA_VERSION)
+    if (fd >= 0) {
+        close(fd);
         return LS_OK;
+    }
+    if (errno == EEXIST)
+        return LS_OK;
+    store_msg_set(msg, cap, "creating %s: %s", path, strerror(errno));
+    return LS_ERR_IO;
+}
 
-    e = store_db_exec(db, "BEGIN IMMEDIATE", "locking the database", msg, cap);
-    if (e != LS_OK)
-        return e;
-    e = read_user_version(db, &v, msg, cap); /* another process may have won the race */
-    if (e == LS_OK && v > STORE_SCHEMA_VERSION)
-        e = refuse_newer(path, v, msg, cap);
-    if (e == LS_OK && v < STORE_SCHEMA_VERSION)
-        e = migrate(db, v, msg, cap);
-    if (e == LS_OK)
-        e = store_db_exec(db, "COMMIT", "committing schema", msg, cap);
-    if (e != LS_OK && !sqlite3_get_autocommit(db))
-        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+/* Prepares the handle's statements (the inserts too: preparing writes nothing). */
+static ls_err prepare_all(struct store *st)
+{
+    ls_err e = LS_OK;
+
+#define PREP(field, sql)                                                                           \
+    do {                                                                                           \
+        e = store_db_prepare(st->db, sql, &st->field, st->errmsg, sizeof(st->errmsg));             \
+        if (e != LS_OK)                                                                            \
+            return e;                                                                              \
+    } while (0)
+    PREP(ins_session, "INSERT INTO sessions(name, scenario_path, scenario_text, target, "
+                      "params_json, host, version, started_unix_ns, owner_pid, owner_start) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    PREP(ins_step, "INSERT INTO steps(session_id, idx, name, method, weight, params) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+    PREP(end_session, "UPDATE sessions SET ended_unix_ns = ?2, exit_code = ?3, "
+                      "status_text = ?4 WHERE id = ?1");
+    PREP(list_sessions,
+         "SELECT s.id, s.name, s.target, s.started_unix_ns, s.ended_unix_ns, s.exit_code, "
+         "s.status_text, (SELECT count(*) FROM samples m WHERE m.session_id = s.id), "
+         "s.host, s.owner_pid, s.owner_start "
+         "FROM sessions s ORDER BY s.started_unix_ns DESC, s.id DESC");
+    PREP(has_session, "SELECT 1 FROM sessions WHERE id = ?1");
+#undef PREP
     return e;
 }
 
-ls_err store_open(const char *path, struct store **out, char *err, size_t errcap)
+static ls_err open_checks(const char *path, struct store **out, char *err, size_t errcap)
 {
-    struct store *st = NULL;
-    ls_err e = LS_OK;
-    int rc;
-
     if (err != NULL && errcap > 0)
         err[0] = '\0';
     if (out == NULL)
@@ -429,11 +196,25 @@ ls_err store_open(const char *path, struct store **out, char *err, size_t errcap
         store_msg_set(err, errcap, "empty database path");
         return LS_ERR_INVALID;
     }
+    return LS_OK;
+}
+
+ls_err store_open(const char *path, struct store **out, char *err, size_t errcap)
+{
+    struct store *st = NULL;
+    ls_err e = open_checks(path, out, err, errcap);
+    int rc;
+
+    if (e != LS_OK)
+        return e;
     st = calloc(1, sizeof(*st));
     if (st == NULL)
         return LS_ERR_NOMEM;
+    gethostname(st->host, sizeof(st->host) - 1);
 
     e = mkdir_parents(path, st->errmsg, sizeof(st->errmsg));
+    if (e == LS_OK)
+        e = create_private(path, st->errmsg, sizeof(st->errmsg));
     if (e != LS_OK)
         goto out;
     rc = sqlite3_open_v2(path, &st->db,
@@ -443,40 +224,138 @@ ls_err store_open(const char *path, struct store **out, char *err, size_t errcap
         e = LS_ERR_DB;
         goto out;
     }
-    /* Version first: a newer loadscope's file is refused before we touch it. */
     e = store_db_configure(st->db, st->errmsg, sizeof(st->errmsg));
+    /* Before anything is written: a newer loadscope's file, or another program's, is refused. */
+    if (e == LS_OK) {
+        int v = 0;
+
+        e = store_schema_check(st->db, path, &v, st->errmsg, sizeof(st->errmsg));
+    }
     /* Only takes effect on a new, empty file; 16 KiB pages make sample inserts cheaper. */
     if (e == LS_OK)
         e = store_db_exec(st->db, "PRAGMA page_size=16384", "page size", st->errmsg, sizeof(st->errmsg));
     if (e == LS_OK)
-        e = ensure_schema(st->db, path, st->errmsg, sizeof(st->errmsg));
+        e = store_schema_ensure(st->db, path, st->errmsg, sizeof(st->errmsg));
     if (e == LS_OK)
         e = store_db_exec(st->db, "PRAGMA journal_mode=WAL", "enabling WAL", st->errmsg,
                     sizeof(st->errmsg));
-    if (e != LS_OK)
-        goto out;
-
-#define PREP(field, sql)                                                                           \
-    do {                                                                                           \
-        e = store_db_prepare(st->db, sql, &st->field, st->errmsg, sizeof(st->errmsg));                   \
-        if (e != LS_OK)                                                                            \
-            goto out;                                                                              \
-    } while (0)
-    PREP(ins_session, "INSERT INTO sessions(name, scenario_path, scenario_text, target, "
-                      "params_json, host, version, started_unix_ns) "
-                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-    PREP(ins_step, "INSERT INTO steps(session_id, idx, name, method, weight, params) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-    PREP(end_session, "UPDATE sessions SET ended_unix_ns = ?2, exit_code = ?3, "
-                      "status_text = ?4 WHERE id = ?1");
-    PREP(list_sessions,
-         "SELECT s.id, s.name, s.target, s.started_unix_ns, s.ended_unix_ns, s.exit_code, "
-         "s.status_text, (SELECT count(*) FROM samples m WHERE m.session_id = s.id) "
-         "FROM sessions s ORDER BY s.started_unix_ns DESC, s.id DESC");
-    PREP(has_session, "SELECT 1 FROM sessions WHERE id = ?1");
-#undef PREP
+    if (e == LS_OK)
+        e = store_orphans_close(st->db, st->errmsg, sizeof(st->errmsg));
+    if (e == LS_OK)
+        e = prepare_all(st);
 
 out:
+    if (e != LS_OK) {
+        store_msg_set(err, errcap, "%s", st->errmsg);
+        store_close(st);
+        return e;
+    }
+    *out = st;
+    return LS_OK;
+}
+
+/* "file:PATH?immutable=1" with PATH's URI-special characters escaped; NULL when out of memory. */
+static char *immutable_uri(const char *path)
+{
+    size_t n = strlen(path);
+    char *uri = malloc(n * 3 + 32);
+    size_t k;
+
+    if (uri == NULL)
+        return NULL;
+    k = (size_t)sprintf(uri, "file:");
+    for (const char *c = path; *c != '\0'; c++) {
+        if (*c == '%' || *c == '?' || *c == '#')
+            k += (size_t)sprintf(uri + k, "%%%02X", (unsigned char)*c);
+        else
+            uri[k++] = *c;
+    }
+    strcpy(uri + k, "?immutable=1");
+    return uri;
+}
+
+/*
+ * Opens path read-only and reads its schema version. A WAL database needs
+ * its -shm file; on a read-only mount, or in another user's directory, it
+ * cannot be made, and nobody can be writing the file there either: it is
+ * then read as immutable (no locks, no -shm).
+ */
+static ls_err open_ro(struct store *st, const char *path, int *version)
+{
+    char *uri = NULL;
+    ls_err e = LS_ERR_DB;
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX | (attempt ? SQLITE_OPEN_URI : 0);
+        int rc;
+
+        if (attempt == 1) {
+            uri = immutable_uri(path);
+            if (uri == NULL)
+                return LS_ERR_NOMEM;
+        }
+        sqlite3_close(st->db);
+        st->db = NULL;
+        rc = sqlite3_open_v2(attempt ? uri : path, &st->db, flags, NULL);
+        if (rc != SQLITE_OK) {
+            st_err(st, "%s: %s", path,
+                   st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+            continue;
+        }
+        e = store_db_configure(st->db, st->errmsg, sizeof(st->errmsg));
+        if (e == LS_OK)
+            e = store_schema_check(st->db, path, version, st->errmsg, sizeof(st->errmsg));
+        /* Only a file SQLite could not open for reading (-shm) is worth the second try. */
+        if (e != LS_ERR_DB || access(path, R_OK) != 0)
+            break;
+    }
+    free(uri);
+    return e;
+}
+
+ls_err store_open_readonly(const char *path, struct store **out, char *err, size_t errcap)
+{
+    struct store *st = NULL;
+    struct stat sb;
+    ls_err e = open_checks(path, out, err, errcap);
+    int v = 0;
+
+    if (e != LS_OK)
+        return e;
+    if (stat(path, &sb) != 0) {
+        store_msg_set(err, errcap, "no session database at %s (%s); run a session first, or pass "
+                      "--db FILE", path, strerror(errno));
+        return errno == ENOENT ? LS_ERR_NOTFOUND : LS_ERR_IO;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        store_msg_set(err, errcap, "%s is a directory, not a session database", path);
+        return LS_ERR_INVALID;
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return LS_ERR_NOMEM;
+    st->readonly = true;
+    gethostname(st->host, sizeof(st->host) - 1);
+    e = open_ro(st, path, &v);
+    if (e == LS_OK && v == 0) {
+        st_err(st, "%s holds no loadscope sessions (an empty database)", path);
+        e = LS_ERR_NOTFOUND;
+    }
+    if (e == LS_OK && v < STORE_SCHEMA_VERSION) {
+        /* An older loadscope's file: bring it forward once, if it may be written here. */
+        struct store *rw = NULL;
+        char why[STORE_MSG_CAP];
+
+        e = store_open(path, &rw, why, sizeof(why));
+        store_close(rw);
+        if (e == LS_OK)
+            e = open_ro(st, path, &v);
+        else
+            st_err(st, "%s: schema version %d is older than this loadscope's %d, and could not be "
+                   "brought forward here: %s", path, v, STORE_SCHEMA_VERSION, why);
+    }
+    if (e == LS_OK)
+        e = prepare_all(st);
     if (e != LS_OK) {
         store_msg_set(err, errcap, "%s", st->errmsg);
         store_close(st);
@@ -559,6 +438,8 @@ ls_err store_session_begin(struct store *st, const struct store_session_info *in
     store_bind_text(s, 6, info->host);
     store_bind_text(s, 7, info->version);
     sqlite3_bind_int64(s, 8, info->started_unix_ns);
+    sqlite3_bind_int64(s, 9, (sqlite3_int64)getpid());
+    sqlite3_bind_int64(s, 10, (sqlite3_int64)proc_start_ticks(getpid()));
     e = st_step_done(st, s, "inserting session");
     if (e == LS_OK)
         *session_id = sqlite3_last_insert_rowid(st->db);
@@ -638,6 +519,11 @@ ls_err store_list_sessions(struct store *st, store_session_fn fn, void *ctx)
         row.exit_code = sqlite3_column_int(s, 5);
         row.status_text = col_text(s, 6);
         row.samples = sqlite3_column_int64(s, 7);
+        /* Unfinished, its process gone: said as the next open for writing will close it. */
+        if (sqlite3_column_type(s, 4) == SQLITE_NULL &&
+            store_owner_gone(col_text(s, 8), sqlite3_column_int64(s, 9),
+                             sqlite3_column_int64(s, 10)))
+            row.status_text = store_orphan_has_results(st->db, row.id) ? "interrupted" : "failed";
         if (fn(ctx, &row) != 0)
             break;
     }

@@ -10,8 +10,12 @@
  * writes go through a store_writer: a thread of its own that batches them
  * into transactions, so the load engine never waits on the disk. The
  * writer's queue copies what it is given and grows as needed: a slow disk
- * costs memory, never a lost sample. Schema changes are versioned with
- * PRAGMA user_version.
+ * costs memory, never a lost sample. It commits what it holds at least
+ * every WCOMMIT_MAX_NS (250 ms), so a kill -9 loses what the last quarter
+ * second queued plus any backlog the writer could not yet catch up with. A
+ * transaction the disk refuses is a failure the run is told of at once
+ * (store_writer_on_failure). Schema changes are versioned with PRAGMA
+ * user_version.
  */
 #ifndef LS_STORE_H
 #define LS_STORE_H
@@ -22,16 +26,35 @@
 #include "util/lserr.h"
 #include "stats/sample.h"
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 struct store;
 
 /*
- * Opens (creating if needed, with parent directories) the database at path
- * and brings its schema to STORE_SCHEMA_VERSION. A database written by a
- * newer loadscope is refused with a message. err gets SQLite's message.
+ * Opens for writing (creating if needed, with parent directories, mode 0600
+ * for the file and so for its -wal and -shm) the database at path and brings
+ * its schema to STORE_SCHEMA_VERSION. A database written by a newer
+ * loadscope, or an SQLite file that is not loadscope's (LS_ERR_INVALID), is
+ * refused with a message and left untouched. Sessions of this host whose
+ * process ended without closing them are closed as "interrupted" (they
+ * stored results; exit code 130) or "failed" (exit code 1), with an event.
+ * err gets the message.
  */
 LS_MUST_CHECK ls_err store_open(const char *path, struct store **out, char *err, size_t errcap);
+
+/*
+ * Opens an existing database for reading only (sessions, export, replay):
+ * no file is created (LS_ERR_NOTFOUND, with a message, when there is none),
+ * nothing is written, the journal mode is left alone, so it works on a
+ * read-only mount and on another user's readable file. A file that is not
+ * loadscope's is refused (LS_ERR_INVALID). A file of an older schema is
+ * brought forward first when it may be written, else refused with why.
+ * Listing through this handle shows an unfinished session whose process is
+ * gone as "interrupted" or "failed", as store_open would close it (the file
+ * is not changed).
+ */
+LS_MUST_CHECK ls_err store_open_readonly(const char *path, struct store **out, char *err,
+                                         size_t errcap);
 void store_close(struct store *st);
 
 /* The last error message on this handle ("" if none). */
@@ -120,6 +143,24 @@ LS_MUST_CHECK ls_err store_writer_summary(struct store_writer *w, const struct s
 /* Queues a run event: kind is a short word ("error", "target_exit", "session_lost", ...). */
 LS_MUST_CHECK ls_err store_writer_event(struct store_writer *w, uint64_t t_ns, const char *kind,
                                         const char *message);
+
+/*
+ * The writer's failure, if it met one: the first transaction the database
+ * refused (disk full, a file size limit, an I/O error, a read-only file).
+ * Returns LS_OK while none failed, else LS_ERR_DB with the message in msg
+ * (may be NULL). Its rows stay queued and are retried, but a run should stop:
+ * what follows would not be stored either. Thread-safe.
+ */
+ls_err store_writer_failed(struct store_writer *w, char *msg, size_t cap);
+
+/*
+ * Calls fn(ctx, message) once, on the writer's thread, when the first
+ * transaction fails (see store_writer_failed), so the caller can say so at
+ * once and stop the run. fn must not call store_writer_finish. Set it right
+ * after store_writer_start.
+ */
+void store_writer_on_failure(struct store_writer *w, void (*fn)(void *ctx, const char *message),
+                             void *ctx);
 
 /*
  * Writes everything still queued, stops and frees the writer. Returns the

@@ -81,6 +81,7 @@ ls_err store_writer_start(struct store *st, int64_t session_id, struct store_wri
     w->session_id = session_id;
     atomic_init(&w->committed, 0);
     atomic_init(&w->errors, 0);
+    atomic_init(&w->failed, false);
     if (pthread_mutex_init(&w->mu, NULL) != 0) {
         e = LS_ERR_INTERNAL;
         goto out;
@@ -281,6 +282,25 @@ ls_err store_writer_finish(struct store_writer *w)
                w->last_msg);
     w_free(w);
     return e;
+}
+
+ls_err store_writer_failed(struct store_writer *w, char *msg, size_t cap)
+{
+    if (w == NULL || !atomic_load_explicit(&w->failed, memory_order_acquire))
+        return LS_OK;
+    store_msg_set(msg, cap, "%s", w->fail_msg);
+    return LS_ERR_DB;
+}
+
+void store_writer_on_failure(struct store_writer *w, void (*fn)(void *ctx, const char *message),
+                             void *ctx)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->on_fail = fn;
+    w->on_fail_ctx = ctx;
+    pthread_mutex_unlock(&w->mu);
 }
 
 uint64_t store_writer_committed(const struct store_writer *w)

@@ -64,6 +64,8 @@ struct store_writer {
     struct wblock *free;
     unsigned nfree;
     bool stop;
+    void (*on_fail)(void *ctx, const char *message); /* store_writer_on_failure */
+    void *on_fail_ctx;
 
     /* Writer thread only (finish reads them after the join). */
     sqlite3 *db;
@@ -77,6 +79,9 @@ struct store_writer {
 
     _Atomic uint64_t committed; /* samples committed */
     _Atomic uint64_t errors;    /* errors met (SQLite's and given-up rows) */
+    /* The first failed transaction: fail_msg is written once, before failed is set. */
+    _Atomic bool failed;
+    char fail_msg[STORE_MSG_CAP];
 };
 
 enum wstep { WS_OK, WS_ROW_REJECTED, WS_TXN_FAILED };

@@ -26,6 +26,8 @@ int cli_aws(int argc, char **argv);
 int cli_export(int argc, char **argv);
 /* `loadscope trace [options] -- COMMAND [ARGS]`: a program under the allocation tracer (cmd_trace.c) */
 int cli_trace(int argc, char **argv);
+/* `loadscope compare A B [options]`: two sessions side by side, with intervals and gates (cmd_compare.c) */
+int cli_compare(int argc, char **argv);
 
 #include "trace.h" /* trace_run_*: allocation profiling inside `loadscope run` */
 

@@ -110,7 +110,6 @@ int cli_export(int argc, char **argv)
     struct export_opts o = {.stop = &stop_requested};
     struct store *st = NULL;
     struct sigaction sa, old_int, old_term;
-    struct stat sb;
     char path[4096], err[1024];
     bool latest = false;
     int64_t id = 0;
@@ -157,16 +156,9 @@ int cli_export(int argc, char **argv)
     }
     if (cli_db_path(db, path, sizeof(path)))
         return LS_EXIT_RUNTIME;
-    /* opening would create an empty database: say there is none instead */
-    if (stat(path, &sb) != 0) {
-        fprintf(stderr,
-                "loadscope export: no session database at %s (%s); run a session first "
-                "or pass --db FILE\n",
-                path, strerror(errno));
-        return LS_EXIT_RUNTIME;
-    }
-    if (store_open(path, &st, err, sizeof(err)) != LS_OK) {
-        fprintf(stderr, "loadscope export: cannot open %s: %s\n", path, err);
+    /* Read-only: a missing file is said to be missing, not created; nothing is changed. */
+    if (store_open_readonly(path, &st, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "loadscope export: %s\n", err);
         return LS_EXIT_RUNTIME;
     }
     if (latest && store_session_latest(st, &id) != LS_OK) {

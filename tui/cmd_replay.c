@@ -409,8 +409,8 @@ int cli_replay(int argc, char **argv)
     struct dash_hot *hot = NULL;
     struct ds_model *ds = NULL;
     rc = LS_EXIT_RUNTIME;
-    if (store_open(path, &st, err, sizeof(err)) != LS_OK) {
-        fprintf(stderr, "loadscope replay: cannot open %s: %s\n", path, err);
+    if (store_open_readonly(path, &st, err, sizeof(err)) != LS_OK) {
+        fprintf(stderr, "loadscope replay: %s\n", err);
         goto out;
     }
     if (sess && id == 0 && store_session_latest(st, &id) != LS_OK) {

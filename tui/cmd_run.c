@@ -44,7 +44,8 @@ struct run_ctx {
     int quiet, headless;
     uint8_t *enc, *u_enc;    /* encode buffers, grown to the largest interval seen */
     size_t enc_cap, u_enc_cap;
-    int store_failed;
+    _Atomic int store_failed; /* a write was refused or lost: the run ends storage_failed */
+    _Atomic uint64_t last_ns; /* the newest sample's end, for events raised off the engine */
     struct trace_run *trace; /* allocation profiling of the target, or NULL */
     struct ds_run *ds;       /* the target's downstream AWS calls (target.downstream), or NULL */
     bool summaries_stored;   /* store_summaries ran */
@@ -56,7 +57,7 @@ static void on_signal(int sig)
     atomic_store(&ls_stop_requested, 1);
 }
 
-static void install_signals(void)
+static void install_signals(int headless)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -66,6 +67,9 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* Headless, a closed terminal or session (SIGHUP) ends the run as SIGTERM does, summary stored. */
+    if (headless)
+        sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -199,6 +203,8 @@ static void on_samples(void *ctx, const struct ls_sample *s, size_t n)
     struct run_ctx *rc = ctx;
     if (store_writer_samples(rc->writer, s, n) != LS_OK)
         rc->store_failed = 1;
+    if (n > 0)
+        atomic_store_explicit(&rc->last_ns, s[n - 1].end_ns, memory_order_relaxed);
 }
 
 static void on_event(void *ctx, uint64_t t_ns, const char *kind, const char *message)
@@ -211,6 +217,17 @@ static void on_event(void *ctx, uint64_t t_ns, const char *kind, const char *mes
     /* With the dashboard up, the screen is curses': events are shown there. */
     if (rc->headless)
         fprintf(stderr, "[%6.1fs] %s: %s\n", (double)t_ns / 1e9, kind, message);
+}
+
+/* The writer's first failed transaction: said at once, and the run stops; storage failure wins. */
+static void on_store_failure(void *ctx, const char *message)
+{
+    struct run_ctx *rc = ctx;
+    char msg[768];
+    rc->store_failed = 1;
+    snprintf(msg, sizeof(msg), "storing the session failed, stopping the run: %s", message);
+    on_event(rc, atomic_load_explicit(&rc->last_ns, memory_order_relaxed), "storage_failed", msg);
+    atomic_store(&ls_stop_requested, 1);
 }
 
 static void fill_latency(const struct hdr *h, int64_t *p50, int64_t *p90, int64_t *p99,
@@ -493,6 +510,7 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "loadscope: %s\n", store_errmsg(st));
         goto out;
     }
+    store_writer_on_failure(ctx.writer, on_store_failure, &ctx);
     if (trace_run_attach(ctx.trace, st, session) != 0 || ds_run_attach(ctx.ds, st, session) != 0)
         goto out;
 
@@ -524,7 +542,7 @@ int cli_run(int argc, char **argv)
     if (o.headless)
         live_start(ctx.live);
 
-    install_signals();
+    install_signals(o.headless);
     enum engine_end end;
     ls_err run_rc = o.headless ? engine_run(e, &end, err, sizeof(err))
                                : dash_watch_run(ctx.live, e, (uint32_t)s->step_count, dbpath, session,
@@ -589,21 +607,24 @@ int cli_run(int argc, char **argv)
     }
     fflush(stdout);
 
-out:
+out:;
+    bool storage_failed = false;
     if (ctx.writer) {
         ls_err werr = store_writer_finish(ctx.writer);
         if (werr != LS_OK || ctx.store_failed) {
             fprintf(stderr, "loadscope: storing the session failed: %s %s\n", ls_strerror(werr),
                     st ? store_errmsg(st) : "");
-            if (exit_code == LS_EXIT_OK)
-                exit_code = LS_EXIT_RUNTIME;
+            /* Whatever else happened (thresholds, Ctrl-C, the target's exit): data was lost. */
+            exit_code = LS_EXIT_RUNTIME;
+            storage_failed = true;
         }
     }
     if (st && session) {
         static const char *const names[] = {
             [LS_EXIT_OK] = "completed", [LS_EXIT_RUNTIME] = "failed", [LS_EXIT_USAGE] = "usage",
             [LS_EXIT_TARGET_DIED] = "target exited"};
-        const char *text = exit_code == LS_EXIT_THRESHOLDS   ? "thresholds crossed"
+        const char *text = storage_failed                      ? "storage_failed"
+                           : exit_code == LS_EXIT_THRESHOLDS   ? "thresholds crossed"
                            : exit_code == LS_EXIT_INTERRUPTED ? "interrupted"
                            : exit_code <= LS_EXIT_TARGET_DIED ? names[exit_code]
                                                               : "unknown";

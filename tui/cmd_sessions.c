@@ -4,6 +4,7 @@
  * path every command resolves.
  */
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "cli.h"
@@ -42,8 +43,15 @@ int cli_sessions(int argc, char **argv)
     if (cli_db_path(db, path, sizeof(path)))
         return LS_EXIT_RUNTIME;
     struct store *st;
-    if (store_open(path, &st, err, sizeof(err)) != LS_OK) {
-        fprintf(stderr, "loadscope: cannot open %s: %s\n", path, err);
+    /* Read-only: listing changes nothing, works on a read-only file, creates no file. */
+    ls_err e = store_open_readonly(path, &st, err, sizeof(err));
+    if (e == LS_ERR_NOTFOUND && db == NULL && access(path, F_OK) != 0) {
+        /* The default place, before any run: nothing to list is not an error. */
+        fprintf(stderr, "loadscope sessions: no sessions yet (no database at %s)\n", path);
+        return LS_EXIT_OK;
+    }
+    if (e != LS_OK) {
+        fprintf(stderr, "loadscope sessions: %s\n", err);
         return LS_EXIT_RUNTIME;
     }
     ls_err rc = sessions_list(st, stdout, err, sizeof(err));

@@ -36,7 +36,7 @@ static void dash_export(const char *dbpath, int64_t session, char *msg, size_t c
     char err[512], why[256];
     ls_err e;
 
-    if (store_open(dbpath, &st, err, sizeof(err)) != LS_OK) {
+    if (store_open_readonly(dbpath, &st, err, sizeof(err)) != LS_OK) {
         snprintf(msg, cap, "export: cannot open %s: %s", dbpath, err);
         return;
     }

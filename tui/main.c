@@ -1,6 +1,7 @@
 /*
  * main: loadscope's entry point; dispatches to the subcommands.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@ static void usage(FILE *f)
             "                                                     show a SigV4 signature step by step\n"
             "  loadscope trace [--mode count|full|sampled] [--format table|csv|folded] [--stacks]\n"
             "                [--db FILE] -- COMMAND [ARGS]        a program under the allocation tracer\n"
+            "  loadscope compare A B [--db FILE] [--db-b FILE] [--fail-if 'p99 +10%%']...\n"
+            "                                                     two sessions side by side, with 95%% intervals\n"
+            "  loadscope compare --calibrate SESSION              how often noise is called a change here\n"
             "  loadscope version\n"
             "\n"
             "exit codes: 0 ok, 1 runtime error, 2 usage or invalid scenario, 3 target died,\n"
@@ -60,6 +64,9 @@ int main(int argc, char **argv)
         printf("loadscope %s (%s)\n", LOADSCOPE_VERSION, engine_http_version());
         return LS_EXIT_OK;
     }
+    /* Past a file size limit (ulimit -f) a write fails with EFBIG, which storage reports and
+     * survives, instead of the default SIGXFSZ ending loadscope with the session unfinished. */
+    signal(SIGXFSZ, SIG_IGN);
     /* libdw would fetch debug info over the network when this is set; loadscope
      * symbolizes from the files on this machine only. */
     unsetenv("DEBUGINFOD_URLS");
@@ -82,6 +89,8 @@ int main(int argc, char **argv)
         rc = cli_export(argc - 1, argv + 1);
     } else if (strcmp(cmd, "trace") == 0) {
         rc = cli_trace(argc - 1, argv + 1);
+    } else if (strcmp(cmd, "compare") == 0) {
+        rc = cli_compare(argc - 1, argv + 1);
     } else {
         fprintf(stderr, "loadscope: unknown command \"%s\"\n\n", cmd);
         usage(stderr);

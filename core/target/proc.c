@@ -1,34 +1,45 @@
 /*
  * proc: launching, watching and stopping the target process.
+ *
+ * Every target is forked by one spawner thread, started on first use and
+ * kept for the life of the process. The reason is PR_SET_PDEATHSIG, which
+ * makes the target die with loadscope (kill -9 included): the kernel sends
+ * that signal when the thread that forked the child ends, not the process,
+ * so a target forked by a load worker would be killed when that worker's
+ * run ends. The spawner forks with vfork (the parent's pages are not copied,
+ * nor made copy-on-write under the load workers), and the child does only
+ * system calls on data prepared before the fork: it resets every signal to
+ * its default, takes its own process group, sets the parent-death signal,
+ * arranges fds 0-2, changes directory and execs, and reports a failure
+ * (which step, errno) through a close-on-exec pipe.
+ *
+ * The spawner is the one piece of process-wide state here: a queue of
+ * requests under a mutex, and the thread.
  */
 #include "target/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "target/proc_int.h"
 #include "util/clock.h"
 
 extern char **environ;
 
-struct ls_proc {
-    pid_t pid;
-    int in_fd;      /* our write end of its stdin */
-    int out_fd;     /* our read end of its stdout */
-    int log_fd;     /* unlinked file holding its stderr (and stdout when not piped) */
-    bool exited;
-    int status;
-};
+/* The signal a target gets when loadscope ends without stopping it. SIGTERM
+ * rather than SIGKILL: wrappers (npx, uvx, a shell) pass it on to the server
+ * they started, where SIGKILL would leave that server behind. */
+#define PROC_DEATH_SIGNAL SIGTERM
 
 static void sleep_ns(uint64_t ns)
 {
@@ -128,21 +139,217 @@ static char **build_env(const struct ls_proc_opts *o, char **owned, size_t *owne
     return envp;
 }
 
+/* ---- the spawner thread ------------------------------------------------ */
+
+enum spawn_step { SPAWN_SETPGID = 1, SPAWN_DEATHSIG, SPAWN_PARENT_GONE, SPAWN_DUP, SPAWN_CHDIR,
+                  SPAWN_EXEC };
+
+/* One fork-and-exec, prepared by proc_spawn and carried out by the spawner. */
+struct spawn_req {
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;      /* NULL: inherit */
+    int fd_src[3];        /* what becomes fds 0, 1, 2 (-1: keep ours) */
+    pid_t parent;         /* our pid: the child checks it still has that parent */
+    /* results */
+    pid_t pid;            /* the child, or -1 */
+    int step;             /* 0, or the enum spawn_step that failed */
+    int err;              /* its errno */
+    bool done;
+    struct spawn_req *next;
+};
+
+static pthread_mutex_t spawner_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t spawner_cv = PTHREAD_COND_INITIALIZER;
+static struct spawn_req *spawner_queue; /* under spawner_mu */
+/* Under spawner_mu: the process the spawner thread runs in (a fork has none), 0 before the first. */
+static pid_t spawner_pid;
+static bool spawner_running;            /* under spawner_mu: whether it could be started there */
+
+/* In the vfork child: says which step failed and why, and ends. */
+__attribute__((noreturn)) static void child_fail(int errfd, int step)
+{
+    int msg[2] = {step, errno};
+    ssize_t w = write(errfd, msg, sizeof(msg));
+    (void)w;
+    _exit(127);
+}
+
+/* The vfork child: system calls only, on what the request holds; never returns. */
+__attribute__((noreturn)) static void child_exec(const struct spawn_req *r, int errfd)
+{
+    struct sigaction dfl;
+    sigset_t none;
+
+    /* Every signal was blocked by the spawner: reset them while none can arrive. */
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            (void)sigaction(sig, &dfl, NULL); /* the C library's own signals refuse: fine */
+    if (setpgid(0, 0) != 0)
+        child_fail(errfd, SPAWN_SETPGID);
+    if (prctl(PR_SET_PDEATHSIG, PROC_DEATH_SIGNAL) != 0)
+        child_fail(errfd, SPAWN_DEATHSIG);
+    /* loadscope may have died before the line above: then nobody would ever stop us. */
+    if (getppid() != r->parent) {
+        errno = ESRCH;
+        child_fail(errfd, SPAWN_PARENT_GONE);
+    }
+    for (int fd = 0; fd < 3; fd++) {
+        int src = r->fd_src[fd];
+
+        if (src < 0)
+            continue;
+        if (src == fd ? fcntl(fd, F_SETFD, 0) != 0 : dup2(src, fd) < 0)
+            child_fail(errfd, SPAWN_DUP);
+    }
+    if (r->cwd != NULL && chdir(r->cwd) != 0)
+        child_fail(errfd, SPAWN_CHDIR);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execvpe(r->argv[0], r->argv, r->envp);
+    child_fail(errfd, SPAWN_EXEC);
+}
+
+/* Forks and execs one request (on the spawner thread, every signal blocked). */
+static void spawn_one(struct spawn_req *r)
+{
+    int errpipe[2];
+    pid_t pid;
+
+    r->pid = -1;
+    if (pipe2(errpipe, O_CLOEXEC) != 0) {
+        r->step = SPAWN_EXEC;
+        r->err = errno;
+        return;
+    }
+    pid = vfork();
+    if (pid == 0)
+        child_exec(r, errpipe[1]);
+    close(errpipe[1]);
+    if (pid < 0) {
+        r->step = SPAWN_EXEC;
+        r->err = errno;
+        close(errpipe[0]);
+        return;
+    }
+    /* vfork returned: the child has exec'd (the pipe closed empty) or failed. */
+    int msg[2];
+    ssize_t n;
+
+    do
+        n = read(errpipe[0], msg, sizeof(msg));
+    while (n < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (n == (ssize_t)sizeof(msg)) {
+        r->step = msg[0];
+        r->err = msg[1];
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        return;
+    }
+    r->pid = pid;
+}
+
+static void *spawner_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&spawner_mu);
+    for (;;) {
+        while (spawner_queue == NULL)
+            pthread_cond_wait(&spawner_cv, &spawner_mu);
+        struct spawn_req *r = spawner_queue;
+
+        spawner_queue = r->next;
+        pthread_mutex_unlock(&spawner_mu);
+        spawn_one(r);
+        pthread_mutex_lock(&spawner_mu);
+        r->done = true;
+        pthread_cond_broadcast(&spawner_cv);
+    }
+    return NULL;
+}
+
+/* Starts the spawner in this process if it has none; under spawner_mu. */
+static void spawner_start_locked(void)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    sigset_t all, old;
+
+    if (spawner_pid == getpid())
+        return;
+    /* After a fork: the parent's spawner is not here, and its wait left marks on the condition. */
+    if (spawner_pid != 0)
+        pthread_cond_init(&spawner_cv, NULL);
+    spawner_pid = getpid();
+    spawner_queue = NULL;
+    spawner_running = false;
+
+    /* Signals are for the other threads; the spawner's children start with all blocked. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        spawner_running = pthread_create(&t, &attr, spawner_main, NULL) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/*
+ * Runs r on the spawner thread and waits for it. Without a spawner (the
+ * thread could not be created) it forks here, every signal blocked the same
+ * way; the target then dies when this thread does.
+ */
+static void spawn_run(struct spawn_req *r)
+{
+    pthread_mutex_lock(&spawner_mu);
+    spawner_start_locked();
+    bool running = spawner_running;
+    pthread_mutex_unlock(&spawner_mu);
+    if (!running) {
+        sigset_t all, old;
+
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        spawn_one(r);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return;
+    }
+    pthread_mutex_lock(&spawner_mu);
+    r->next = NULL;
+    r->done = false;
+    struct spawn_req **tail = &spawner_queue;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = r;
+    pthread_cond_broadcast(&spawner_cv);
+    while (!r->done)
+        pthread_cond_wait(&spawner_cv, &spawner_mu);
+    pthread_mutex_unlock(&spawner_mu);
+}
+
+/* ---- launching --------------------------------------------------------- */
+
 ls_err proc_spawn(const struct ls_proc_opts *o, struct ls_proc **out, char *err, size_t errcap)
 {
     ls_err rc = LS_ERR_SPAWN;
-    int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1};
+    int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, log_pipe[2] = {-1, -1};
+    int null_fd = -1;
     char **envp = NULL;
     char *owned[256];
     size_t owned_n = 0;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    bool fa_init = false, attr_init = false;
+    struct spawn_req req;
     struct ls_proc *p = calloc(1, sizeof(*p));
+
     *out = NULL;
     if (!p)
         return LS_ERR_NOMEM;
-    p->in_fd = p->out_fd = p->log_fd = -1;
+    p->in_fd = p->out_fd = p->log_fd = p->wake_fd = -1;
     if (!o->argv || !o->argv[0]) {
         snprintf(err, errcap, "no command to launch");
         rc = LS_ERR_INVALID;
@@ -153,73 +360,90 @@ ls_err proc_spawn(const struct ls_proc_opts *o, struct ls_proc **out, char *err,
         rc = LS_ERR_INVALID;
         goto out;
     }
-
-    char tmpl[] = "/tmp/loadscope-target-XXXXXX";
-    p->log_fd = mkostemp(tmpl, O_CLOEXEC);
-    if (p->log_fd < 0) {
-        snprintf(err, errcap, "cannot create the target's log file: %s", strerror(errno));
-        rc = LS_ERR_IO;
+    if (pthread_mutex_init(&p->log_mu, NULL) != 0) {
+        rc = LS_ERR_NOMEM;
         goto out;
     }
-    unlink(tmpl);
+    p->log_mu_ready = true;
 
+    memset(&req, 0, sizeof(req));
+    req.fd_src[0] = req.fd_src[1] = req.fd_src[2] = -1;
+    if (!o->inherit_stdio) {
+        if (pipe2(log_pipe, O_CLOEXEC) != 0) {
+            snprintf(err, errcap, "cannot create the pipe for the target's output: %s",
+                     strerror(errno));
+            rc = LS_ERR_IO;
+            goto out;
+        }
+        req.fd_src[2] = log_pipe[1];
+    }
     if (o->pipe_stdio) {
         if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0) {
             snprintf(err, errcap, "pipe: %s", strerror(errno));
             rc = LS_ERR_IO;
             goto out;
         }
+        req.fd_src[0] = in_pipe[0];
+        req.fd_src[1] = out_pipe[1];
+    } else if (!o->inherit_stdio) {
+        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null_fd < 0) {
+            snprintf(err, errcap, "/dev/null: %s", strerror(errno));
+            rc = LS_ERR_IO;
+            goto out;
+        }
+        req.fd_src[0] = null_fd;
+        req.fd_src[1] = log_pipe[1];
     }
     envp = build_env(o, owned, &owned_n);
     if (!envp) {
         rc = LS_ERR_NOMEM;
         goto out;
     }
-    posix_spawn_file_actions_init(&fa);
-    fa_init = true;
-    posix_spawnattr_init(&attr);
-    attr_init = true;
-    if (o->pipe_stdio) {
-        posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
-        posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-    } else if (!o->inherit_stdio) {
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, p->log_fd, 1);
-    }
-    if (!o->inherit_stdio)
-        posix_spawn_file_actions_adddup2(&fa, p->log_fd, 2);
-    if (o->cwd)
-        posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
-    /* Its own process group: the terminal's SIGINT is ours to handle, and we stop the whole group. */
-    posix_spawnattr_setpgroup(&attr, 0);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    int e = posix_spawnp(&p->pid, o->argv[0], &fa, &attr, o->argv, envp);
-    if (e != 0) {
-        snprintf(err, errcap, "cannot launch \"%s\"%s%s: %s", o->argv[0], o->cwd ? " in " : "",
-                 o->cwd ? o->cwd : "", strerror(e));
+    req.argv = o->argv;
+    req.envp = envp;
+    req.cwd = o->cwd;
+    req.parent = getpid();
+    spawn_run(&req);
+    if (req.pid < 0) {
+        if (req.step == SPAWN_CHDIR)
+            snprintf(err, errcap, "cannot launch \"%s\": cannot change to %s: %s", o->argv[0],
+                     o->cwd, strerror(req.err));
+        else
+            snprintf(err, errcap, "cannot launch \"%s\"%s%s: %s%s", o->argv[0],
+                     o->cwd ? " in " : "", o->cwd ? o->cwd : "",
+                     req.step == SPAWN_EXEC ? "" : "setting up its process: ",
+                     strerror(req.err));
         goto out;
     }
+    p->pid = req.pid;
+    p->start_ticks = proc_start_ticks(p->pid);
     if (o->pipe_stdio) {
         p->in_fd = in_pipe[1];
         p->out_fd = out_pipe[0];
+        p->had_stdin = true;
         in_pipe[1] = out_pipe[0] = -1;
         fcntl(p->in_fd, F_SETFL, fcntl(p->in_fd, F_GETFL) | O_NONBLOCK);
         fcntl(p->out_fd, F_SETFL, fcntl(p->out_fd, F_GETFL) | O_NONBLOCK);
+    }
+    if (log_pipe[0] >= 0) {
+        close(log_pipe[1]);
+        log_pipe[1] = -1;
+        p->log_fd = log_pipe[0];
+        log_pipe[0] = -1;
+        if (proc_log_start(p, err, errcap) != LS_OK) {
+            /* The target runs: stop it rather than leave it writing into a pipe nobody reads. */
+            kill(-p->pid, SIGKILL);
+            while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {
+            }
+            rc = LS_ERR_IO;
+            goto out;
+        }
     }
     *out = p;
     p = NULL;
     rc = LS_OK;
 out:
-    if (fa_init)
-        posix_spawn_file_actions_destroy(&fa);
-    if (attr_init)
-        posix_spawnattr_destroy(&attr);
     for (size_t i = 0; i < owned_n; i++)
         free(owned[i]);
     free(envp);
@@ -228,10 +452,19 @@ out:
             close(in_pipe[i]);
         if (out_pipe[i] >= 0)
             close(out_pipe[i]);
+        if (log_pipe[i] >= 0)
+            close(log_pipe[i]);
     }
+    if (null_fd >= 0)
+        close(null_fd);
     if (p) {
-        if (p->log_fd >= 0)
-            close(p->log_fd);
+        proc_log_stop(p);
+        if (p->in_fd >= 0)
+            close(p->in_fd);
+        if (p->out_fd >= 0)
+            close(p->out_fd);
+        if (p->log_mu_ready)
+            pthread_mutex_destroy(&p->log_mu);
         free(p);
     }
     return rc;
@@ -291,8 +524,11 @@ static bool wait_exit(struct ls_proc *p, uint64_t grace_ns)
 
 int proc_stop(struct ls_proc *p, uint64_t grace_ns)
 {
+    /* Only a stdio server is asked by closing its stdin; waiting on any other is time lost. */
+    bool asked = p->had_stdin;
+
     proc_close_stdin(p);
-    if (!wait_exit(p, grace_ns)) {
+    if (!asked || !wait_exit(p, grace_ns)) {
         kill(-p->pid, SIGTERM);
         if (!wait_exit(p, grace_ns)) {
             kill(-p->pid, SIGKILL);
@@ -302,33 +538,6 @@ int proc_stop(struct ls_proc *p, uint64_t grace_ns)
     /* Whatever it left behind in its group goes too. */
     kill(-p->pid, SIGKILL);
     return p->exited ? p->status : -1;
-}
-
-void proc_log_tail(struct ls_proc *p, char *buf, size_t cap)
-{
-    if (cap == 0)
-        return;
-    buf[0] = '\0';
-    if (!p || p->log_fd < 0)
-        return;
-    struct stat stt;
-    if (fstat(p->log_fd, &stt) != 0)
-        return;
-    off_t want = (off_t)(cap - 1);
-    off_t from = stt.st_size > want ? stt.st_size - want : 0;
-    ssize_t n = pread(p->log_fd, buf, (size_t)(stt.st_size - from), from);
-    if (n < 0)
-        n = 0;
-    buf[n] = '\0';
-    /* Start at a line boundary when we cut, and drop the final newline. */
-    if (from > 0) {
-        char *nl = strchr(buf, '\n');
-        if (nl)
-            memmove(buf, nl + 1, strlen(nl + 1) + 1);
-    }
-    size_t len = strlen(buf);
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        buf[--len] = '\0';
 }
 
 void proc_describe_status(int status, char *buf, size_t cap)
@@ -354,55 +563,44 @@ void proc_free(struct ls_proc *p)
     proc_close_stdin(p);
     if (p->out_fd >= 0)
         close(p->out_fd);
-    if (p->log_fd >= 0)
-        close(p->log_fd);
+    proc_log_stop(p);
+    if (p->log_mu_ready)
+        pthread_mutex_destroy(&p->log_mu);
     free(p);
 }
 
-ls_err proc_wait_port(struct ls_proc *p, const char *host, int port, uint64_t timeout_ns, char *err,
-                      size_t errcap)
+uint64_t proc_start_ticks(pid_t pid)
 {
-    uint64_t deadline = ls_now_ns() + timeout_ns;
-    char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    struct addrinfo hints = {0}, *ai = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    int gai = getaddrinfo(host, portstr, &hints, &ai);
-    if (gai != 0) {
-        snprintf(err, errcap, "cannot resolve %s: %s", host, gai_strerror(gai));
-        return LS_ERR_INVALID;
+    char path[64], buf[1024];
+    unsigned long long ticks = 0;
+    ssize_t n;
+    int fd;
+
+    if (pid <= 0)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name (field 2) may hold spaces and parentheses: count from its last ')'. */
+    char *q = strrchr(buf, ')');
+    if (q == NULL)
+        return 0;
+    /* Fields 3 to 21 (state ... itrealvalue), then 22: starttime. */
+    q++;
+    for (int field = 3; field <= 22 && q != NULL; field++) {
+        while (*q == ' ')
+            q++;
+        if (field == 22) {
+            ticks = strtoull(q, NULL, 10);
+            break;
+        }
+        q = strchr(q, ' ');
     }
-    ls_err rc = LS_ERR_TIMEOUT;
-    for (;;) {
-        for (struct addrinfo *a = ai; a; a = a->ai_next) {
-            int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-            if (fd < 0)
-                continue;
-            int ok = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
-            close(fd);
-            if (ok) {
-                rc = LS_OK;
-                goto out;
-            }
-        }
-        int st;
-        if (p && proc_poll_exit(p, &st)) {
-            char how[96], tail[1024];
-            proc_describe_status(st, how, sizeof(how));
-            proc_log_tail(p, tail, sizeof(tail));
-            snprintf(err, errcap, "the target %s before listening on %s:%d%s%s", how, host, port,
-                     tail[0] ? "; its last output:\n" : "", tail);
-            rc = LS_ERR_SPAWN;
-            goto out;
-        }
-        if (ls_now_ns() >= deadline) {
-            snprintf(err, errcap, "nothing listened on %s:%d within %.1f s", host, port,
-                     (double)timeout_ns / 1e9);
-            goto out;
-        }
-        sleep_ns(20 * 1000 * 1000);
-    }
-out:
-    freeaddrinfo(ai);
-    return rc;
+    return (uint64_t)ticks;
 }

@@ -8,7 +8,8 @@ checks every cell against the SQLite database: row counts, each sample's
 fields and derived latencies, interval percentiles, summary numbers and
 errors by class. A run killed with SIGKILL: every stored sample exported, the
 missing summary said. Also: CRLF row ends, formula cells neutralized, standard
-output vs -o (through FILE.tmp, nothing left behind on failure), "latest",
+output vs -o (through a temporary file beside FILE, nothing left behind on
+failure or SIGINT), "latest",
 bad session ids and options, '.' decimals under a German locale, and a
 memory check: max RSS of exporting 50k and 500k samples (ratio close to 1).
 """
@@ -296,8 +297,10 @@ check(rc == 0 and any(r[1] == "two\nlines" for r in parse(raw)),
 print("-o FILE, latest, and errors")
 outp = tmp.file("out.csv")
 rc, raw_stdout, err = export(["latest", "--what", "intervals", "--db", dbpath, "-o", outp])
-check(rc == 0 and raw_stdout == b"" and os.path.exists(outp) and not os.path.exists(outp + ".tmp"),
-      "-o writes the file, nothing to stdout, no .tmp left (rc %d) %s" % (rc, err.strip()))
+leftover = [n for n in os.listdir(os.path.dirname(outp)) if n.endswith(".tmp")]
+check(rc == 0 and raw_stdout == b"" and os.path.exists(outp) and leftover == [],
+      "-o writes the file, nothing to stdout, no temporary file left (rc %d) %s %s" %
+      (rc, err.strip(), leftover))
 rc2, same, _ = export([str(sid), "--what", "intervals", "--db", dbpath])
 check(open(outp, "rb").read() == same, "latest == session %d, and -o == stdout byte for byte" % sid)
 check(outp in err, "the file is named on stderr: %s" % err.strip())
@@ -334,8 +337,16 @@ missing = tmp.file("missing.db")
 rc, raw, err = export(["latest", "--what", "samples", "--db", missing])
 check(rc == 1 and missing in err and not os.path.exists(missing),
       "a missing database: exit 1, named, not created (%s)" % err.strip())
+# A loadscope database without sessions: a copy of this one, emptied.
 empty = tmp.file("empty.db")
-run_loadscope(["sessions", "--db", empty])
+src = sqlite3.connect(dbpath)
+src.execute("VACUUM INTO ?", (empty,))
+src.close()
+e = sqlite3.connect(empty)
+e.execute("PRAGMA foreign_keys=ON")
+e.execute("DELETE FROM sessions")
+e.commit()
+e.close()
 rc, raw, err = export(["latest", "--what", "samples", "--db", empty])
 check(rc == 1 and "no sessions" in err, "latest in an empty database: exit 1 (%s)" % err.strip())
 
@@ -442,20 +453,28 @@ rest, err = p.communicate(timeout=60)
 check(p.returncode == 130 and b"interrupted" in err and first.startswith(b"seq,"),
       "stdout: SIGINT gives exit 130 and says the output is incomplete (%d: %s)" %
       (p.returncode, err.decode().strip()))
-# FILE.tmp made a FIFO: the export writes into it and blocks once the reader stops reading
+# -o: the export is stopped (SIGSTOP) the moment its temporary file appears beside FILE,
+# then interrupted: exit 130, the temporary file removed, no FILE.
+import time
 target = tmp.file("interrupted.csv")
-os.mkfifo(target + ".tmp")
 p = subprocess.Popen([BIN, "export", str(sid), "--what", "samples", "--db", big, "-o", target],
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-with open(target + ".tmp", "rb") as fifo:
-    first = fifo.read(4096)
-    os.kill(p.pid, signal.SIGINT)
-    while fifo.read(65536):
-        pass
+tmpname = None
+deadline = time.monotonic() + 60
+while tmpname is None and p.poll() is None and time.monotonic() < deadline:
+    tmpname = next((n for n in os.listdir(tmp.path)
+                    if n.startswith("interrupted.csv.") and n.endswith(".tmp")), None)
+if tmpname is not None:
+    os.kill(p.pid, signal.SIGSTOP)
+check(tmpname is not None and not os.path.exists(target),
+      "-o writes a temporary file beside FILE first (%s)" % tmpname)
+os.kill(p.pid, signal.SIGINT)
+os.kill(p.pid, signal.SIGCONT)
 out_, err = p.communicate(timeout=60)
-check(p.returncode == 130 and not os.path.exists(target) and not os.path.exists(target + ".tmp"),
-      "-o: SIGINT gives exit 130, removes FILE.tmp and creates no FILE (%d: %s)" %
-      (p.returncode, err.decode().strip()))
+left = [n for n in os.listdir(tmp.path) if n.startswith("interrupted.csv")]
+check(p.returncode == 130 and left == [],
+      "-o: SIGINT gives exit 130, removes the temporary file and creates no FILE (%d: %s; left %s)"
+      % (p.returncode, err.decode().strip(), left))
 
 shutil.rmtree(tmp.path, ignore_errors=True)
 finish()

@@ -235,13 +235,13 @@ static void test_migration(void **state)
     int64_t session;
     struct store *st = open_session(&session);
     store_close(st);
-    /* pretend the file is at schema 6 (before the downstream tables) */
+    /* pretend the file is at schema 7 (before the downstream tables) */
     sqlite3 *db;
     assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
                                   "DROP TABLE downstream_calls; DROP TABLE downstream_seconds;"
                                   "DROP TABLE downstream_attribution; DROP TABLE downstream_requests;"
-                                  "PRAGMA user_version = 6;",
+                                  "PRAGMA user_version = 7;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);

@@ -18,10 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "store.h"
+#include "target/proc.h"
 
 struct fx {
     char dir[64];   /* a fresh directory under /tmp */
@@ -885,7 +887,11 @@ static void test_writer_retries_failed_txn(void **state)
     sqlite3_close(db);
 }
 
-/* When the database keeps failing, finish gives up and says exactly what was lost. */
+/*
+ * When the database keeps failing, finish gives up and says exactly what was
+ * lost; the small rows (here the summary) get a last try of their own and
+ * are kept where only the samples fail.
+ */
 static void test_writer_gives_up_loudly(void **state)
 {
     struct fx *f = *state;
@@ -904,9 +910,300 @@ static void test_writer_gives_up_loudly(void **state)
     assert_int_equal(store_writer_finish(w), LS_ERR_DB);
     assert_non_null(strstr(store_errmsg(f->st), "poisoned by the test"));
     assert_non_null(strstr(store_errmsg(f->st),
-                           "1000 samples and 1 interval/summary/event rows were NOT written"));
+                           "1000 samples and 0 interval/summary/event rows were NOT written"));
     assert_int_equal(q_int(db, "SELECT count(*) FROM samples"), 0);
-    assert_int_equal(q_int(db, "SELECT count(*) FROM summaries"), 0);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM summaries"), 1);
+    sqlite3_close(db);
+}
+
+/* ------------------------------------------------ files, ownership, failures */
+
+/* A whole file's bytes (for "left untouched"); *n gets the length. */
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    char *buf;
+
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    *n = (size_t)ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    buf = malloc(*n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, *n, fp), *n);
+    fclose(fp);
+    return buf;
+}
+
+static unsigned mode_of(const char *path)
+{
+    struct stat sb;
+
+    assert_int_equal(stat(path, &sb), 0);
+    return (unsigned)(sb.st_mode & 07777);
+}
+
+/* The database and its -wal and -shm are 0600 whatever the umask: runs may hold tokens. */
+static void test_file_modes(void **state)
+{
+    struct fx *f = *state;
+    char path[160], wal[170], shm[170], err[256];
+    struct store *st = NULL;
+    struct store_writer *w = NULL;
+    struct ls_sample x = make_sample(0, 1);
+    mode_t old = umask(0);
+
+    snprintf(path, sizeof(path), "%s/modes.db", f->dir);
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    snprintf(shm, sizeof(shm), "%s-shm", path);
+    assert_int_equal(store_open(path, &st, err, sizeof(err)), LS_OK);
+    umask(old);
+    int64_t sid = new_session(st, "modes", 1);
+    assert_int_equal(store_writer_start(st, sid, &w), LS_OK);
+    assert_int_equal(store_writer_samples(w, &x, 1), LS_OK);
+    wait_for(w, store_writer_committed, 1);
+    assert_int_equal(mode_of(path), 0600);
+    assert_int_equal(mode_of(wal), 0600);
+    assert_int_equal(mode_of(shm), 0600);
+    assert_int_equal(store_writer_finish(w), LS_OK);
+    store_close(st);
+}
+
+/* Another program's SQLite file is refused, for writing and for reading, and left as it was. */
+static void test_foreign_database_refused(void **state)
+{
+    struct fx *f = *state;
+    char path[160], err[512];
+    struct store *st = (struct store *)&err;
+    sqlite3 *db;
+    size_t n0, n1;
+    char *before, *after;
+
+    snprintf(path, sizeof(path), "%s/theirs.db", f->dir);
+    db = raw_open(path);
+    raw_exec(db, "CREATE TABLE users(name TEXT); INSERT INTO users VALUES('ada');");
+    sqlite3_close(db);
+    before = slurp(path, &n0);
+    assert_int_equal(store_open(path, &st, err, sizeof(err)), LS_ERR_INVALID);
+    assert_null(st);
+    assert_non_null(strstr(err, "not loadscope's"));
+    assert_non_null(strstr(err, "users"));
+    assert_int_equal(store_open_readonly(path, &st, err, sizeof(err)), LS_ERR_INVALID);
+    assert_non_null(strstr(err, "not loadscope's"));
+    after = slurp(path, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    db = raw_open(path);
+    {
+        char *mode = q_text(db, "PRAGMA journal_mode");
+
+        assert_string_equal(mode, "delete");
+        free(mode);
+    }
+    assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_master"), 1);
+    /* A "sessions" table of someone else's at a version number we know: refused too. */
+    raw_exec(db, "CREATE TABLE sessions(id INTEGER, who TEXT); PRAGMA user_version = 3;");
+    sqlite3_close(db);
+    assert_int_equal(store_open(path, &st, err, sizeof(err)), LS_ERR_INVALID);
+    assert_non_null(strstr(err, "not loadscope's"));
+    free(before);
+    free(after);
+}
+
+static int count_rows(void *ctx, const struct store_session_row *row)
+{
+    (void)row;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* Read-only: a missing file is not created; an existing one is read without a WAL switch. */
+static void test_readonly_open(void **state)
+{
+    struct fx *f = *state;
+    char path[160], wal[170], err[512];
+    struct store *st = (struct store *)&err;
+    sqlite3 *db;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/typo.db", f->dir);
+    assert_int_equal(store_open_readonly(path, &st, err, sizeof(err)), LS_ERR_NOTFOUND);
+    assert_null(st);
+    assert_non_null(strstr(err, "no session database at"));
+    assert_non_null(strstr(err, path));
+    assert_int_equal(access(path, F_OK), -1);
+
+    new_session(f->st, "ro", 1);
+    store_close(f->st);
+    f->st = NULL;
+    db = raw_open(f->path);
+    raw_exec(db, "PRAGMA journal_mode=DELETE");
+    sqlite3_close(db);
+    assert_int_equal(store_open_readonly(f->path, &st, err, sizeof(err)), LS_OK);
+    assert_int_equal(store_list_sessions(st, count_rows, &n), LS_OK);
+    assert_int_equal(n, 1);
+    store_close(st);
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    assert_int_equal(access(wal, F_OK), -1);
+    db = raw_open(f->path);
+    {
+        char *mode = q_text(db, "PRAGMA journal_mode");
+
+        assert_string_equal(mode, "delete");
+        free(mode);
+    }
+    sqlite3_close(db);
+}
+
+/* A pid that no longer exists. */
+static pid_t dead_pid(void)
+{
+    pid_t c = fork();
+
+    if (c == 0)
+        _exit(0);
+    assert_int_equal(waitpid(c, NULL, 0), c);
+    return c;
+}
+
+struct statuses {
+    char text[8][32];
+    int n;
+};
+
+static int collect_status(void *ctx, const struct store_session_row *row)
+{
+    struct statuses *s = ctx;
+
+    if (s->n < 8 && row->id >= 1 && row->id <= 8)
+        snprintf(s->text[row->id - 1], sizeof(s->text[0]), "%s", row->status_text);
+    s->n++;
+    return 0;
+}
+
+/*
+ * Sessions whose process is gone are closed at the next open for writing:
+ * interrupted with what they stored, failed with nothing; a live owner's,
+ * another host's and an older loadscope's are left as they are.
+ */
+static void test_orphans_closed(void **state)
+{
+    struct fx *f = *state;
+    char host[256] = "", sql[4096], err[512];
+    struct store *ro = NULL, *rw = NULL;
+    struct statuses seen;
+    pid_t gone = dead_pid();
+    sqlite3 *db = raw_open(f->path);
+
+    gethostname(host, sizeof(host) - 1);
+    /* A session begun through the store names this process. */
+    int64_t mine = new_session(f->st, "mine", 1000);
+    assert_int_equal(mine, 1);
+    snprintf(sql, sizeof(sql), "SELECT owner_pid = %d AND owner_start = %llu FROM sessions "
+             "WHERE id = 1", (int)getpid(), (unsigned long long)proc_start_ticks(getpid()));
+    assert_int_equal(q_int(db, sql), 1);
+    snprintf(sql, sizeof(sql),
+             "UPDATE sessions SET host = '%s' WHERE id = 1;"
+             "INSERT INTO sessions(id, name, host, started_unix_ns, owner_pid, owner_start) VALUES"
+             " (2, 'killed', '%s', 5000000000, %d, 12345),"
+             " (3, 'launch failed', '%s', 7000000000, %d, 12345),"
+             " (4, 'elsewhere', 'another-host', 1, %d, 12345),"
+             " (5, 'old loadscope', '%s', 1, NULL, NULL);"
+             "INSERT INTO samples(session_id, seq, end_ns) VALUES (2, 1, 1500000000);"
+             "INSERT INTO events(session_id, t_ns, kind, message) VALUES (2, 2000000000, 'x', 'y');",
+             host, host, (int)gone, host, (int)gone, (int)gone, host);
+    raw_exec(db, sql);
+
+    /* Read-only listing says so without changing the file. */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_open_readonly(f->path, &ro, err, sizeof(err)), LS_OK);
+    assert_int_equal(store_list_sessions(ro, collect_status, &seen), LS_OK);
+    store_close(ro);
+    assert_string_equal(seen.text[1], "interrupted");
+    assert_string_equal(seen.text[2], "failed");
+    assert_string_equal(seen.text[0], "");
+    assert_int_equal(q_int(db, "SELECT count(*) FROM sessions WHERE ended_unix_ns IS NULL"), 5);
+
+    assert_int_equal(store_open(f->path, &rw, err, sizeof(err)), LS_OK);
+    store_close(rw);
+    assert_int_equal(q_int(db, "SELECT ended_unix_ns FROM sessions WHERE id = 2"), 7000000000LL);
+    assert_int_equal(q_int(db, "SELECT exit_code FROM sessions WHERE id = 2"), 130);
+    {
+        char *t = q_text(db, "SELECT status_text FROM sessions WHERE id = 2");
+
+        assert_string_equal(t, "interrupted");
+        free(t);
+        t = q_text(db, "SELECT status_text FROM sessions WHERE id = 3");
+        assert_string_equal(t, "failed");
+        free(t);
+        snprintf(sql, sizeof(sql), "SELECT message FROM events WHERE session_id = 2 AND "
+                 "kind = 'interrupted'");
+        t = q_text(db, sql);
+        snprintf(sql, sizeof(sql), "loadscope (pid %d) ended without closing this session",
+                 (int)gone);
+        assert_non_null(strstr(t, sql));
+        free(t);
+    }
+    assert_int_equal(q_int(db, "SELECT ended_unix_ns FROM sessions WHERE id = 3"), 7000000000LL);
+    assert_int_equal(q_int(db, "SELECT exit_code FROM sessions WHERE id = 3"), 1);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM sessions WHERE ended_unix_ns IS NULL "
+                               "AND id IN (1, 4, 5)"), 3);
+    sqlite3_close(db);
+}
+
+struct failures {
+    int calls;
+    char msg[512];
+};
+
+static void on_fail(void *ctx, const char *message)
+{
+    struct failures *fl = ctx;
+
+    fl->calls++;
+    snprintf(fl->msg, sizeof(fl->msg), "%s", message);
+}
+
+/*
+ * The first failed transaction is told at once (once), is readable from any
+ * thread, and marks the session storage_failed; the rows stay queued and are
+ * written when the database takes them again.
+ */
+static void test_writer_failure_reported(void **state)
+{
+    struct fx *f = *state;
+    int64_t sid = new_session(f->st, "fails", 1);
+    struct store_writer *w = NULL;
+    sqlite3 *db = poison(f->path);
+    struct failures fl;
+    struct ls_sample x[100];
+    char msg[512];
+
+    memset(&fl, 0, sizeof(fl));
+    for (uint32_t i = 0; i < 100; i++)
+        x[i] = make_sample(1, i);
+    assert_int_equal(store_writer_start(f->st, sid, &w), LS_OK);
+    store_writer_on_failure(w, on_fail, &fl);
+    assert_int_equal(store_writer_failed(w, msg, sizeof(msg)), LS_OK);
+    assert_int_equal(store_writer_samples(w, x, 100), LS_OK);
+    wait_for(w, store_writer_errors, 2);
+    assert_int_equal(store_writer_failed(w, msg, sizeof(msg)), LS_ERR_DB);
+    assert_non_null(strstr(msg, "poisoned by the test"));
+    assert_int_equal(fl.calls, 1);
+    assert_string_equal(fl.msg, msg);
+    {
+        char *t = q_text(db, "SELECT status_text FROM sessions WHERE id = 1");
+
+        assert_string_equal(t, "storage_failed");
+        free(t);
+    }
+    assert_int_equal(q_int(db, "SELECT exit_code FROM sessions WHERE id = 1"), 1);
+    assert_true(q_int(db, "SELECT ended_unix_ns FROM sessions WHERE id = 1") > 0);
+    raw_exec(db, "DELETE FROM poison");
+    wait_for(w, store_writer_committed, 100);
+    assert_int_equal(store_writer_finish(w), LS_ERR_DB);
+    assert_int_equal(fl.calls, 1);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM samples"), 100);
     sqlite3_close(db);
 }
 
@@ -1108,6 +1405,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_retries_failed_txn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_gives_up_loudly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orphans_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_failure_reported, setup, teardown),
         cmocka_unit_test(test_default_path),
         cmocka_unit_test_setup_teardown(test_writer_throughput, setup, teardown),
     };
