@@ -31,6 +31,7 @@ struct ds_run {
     struct scn_kv *env;     /* inj.env, owned */
     size_t nenv;
     ds_run_event_fn event;
+    ds_run_failure_fn failure;
     void *event_ctx;
     _Atomic uint64_t origin_ns; /* 0 until the engine's origin hook */
     _Atomic unsigned store_errors;
@@ -39,20 +40,33 @@ struct ds_run {
 
 /* ---- the recorder's sink ---- */
 
+/* The first failed write is handed to the run's failure hook (it says so and stops the run). */
+static void store_failed(struct ds_run *r, struct store_downstream *w, const char *what)
+{
+    if (atomic_fetch_add(&r->store_errors, 1) != 0)
+        return;
+    char msg[512];
+    snprintf(msg, sizeof(msg), "storing downstream %s: %s", what, store_downstream_errmsg(w));
+    if (r->failure)
+        r->failure(r->event_ctx, msg);
+    else
+        fprintf(stderr, "loadscope: %s\n", msg);
+}
+
 static void on_calls(void *ctx, const struct ds_call *c, size_t n)
 {
     struct ds_run *r = ctx;
     struct store_downstream *w = atomic_load(&r->w);
-    if (w && store_downstream_calls(w, c, n) != LS_OK && atomic_fetch_add(&r->store_errors, 1) == 0)
-        fprintf(stderr, "loadscope: storing downstream calls: %s\n", store_downstream_errmsg(w));
+    if (w && store_downstream_calls(w, c, n) != LS_OK)
+        store_failed(r, w, "calls");
 }
 
 static void on_second(void *ctx, const struct ds_second *s)
 {
     struct ds_run *r = ctx;
     struct store_downstream *w = atomic_load(&r->w);
-    if (w && store_downstream_second(w, s) != LS_OK && atomic_fetch_add(&r->store_errors, 1) == 0)
-        fprintf(stderr, "loadscope: storing downstream seconds: %s\n", store_downstream_errmsg(w));
+    if (w && store_downstream_second(w, s) != LS_OK)
+        store_failed(r, w, "seconds");
 }
 
 static void on_event(void *ctx, const char *kind, const char *message)
@@ -108,7 +122,7 @@ static int merge_env(struct ds_run *r, const struct proc_inject *base)
 }
 
 int ds_run_open(const struct scenario *s, const struct proc_inject *base, ds_run_event_fn event,
-                void *event_ctx, struct ds_run **out)
+                ds_run_failure_fn failure, void *event_ctx, struct ds_run **out)
 {
     char err[1024];
     int rc = LS_EXIT_RUNTIME;
@@ -121,6 +135,7 @@ int ds_run_open(const struct scenario *s, const struct proc_inject *base, ds_run
         return LS_EXIT_RUNTIME;
     }
     r->event = event;
+    r->failure = failure;
     r->event_ctx = event_ctx;
     r->hooks = (struct engine_mcp_hooks){
         .ctx = r, .origin = hook_origin, .begin = hook_begin, .end = hook_end};

@@ -27,15 +27,19 @@ struct ds_model;
 
 /* A run event (as engine_callbacks.event: t_ns since the run's start); any thread. */
 typedef void (*ds_run_event_fn)(void *ctx, uint64_t t_ns, const char *kind, const char *message);
+/* The first failed write of downstream rows (the recorder's thread); as the writer's failure hook.
+ */
+typedef void (*ds_run_failure_fn)(void *ctx, const char *message);
 
 /*
  * Starts the proxies of s->downstream (none: *out = NULL, returns 0).
  * base is the tracer's injection or NULL; ds_run_inject() merges it with
- * the proxies' environment. event (may be NULL) gets the proxies' events.
+ * the proxies' environment. event (may be NULL) gets the proxies' events,
+ * failure (may be NULL: said on stderr) the first failed write; both get event_ctx.
  * Returns 0 or an exit code (app.h), having said why on stderr.
  */
 int ds_run_open(const struct scenario *s, const struct proc_inject *base, ds_run_event_fn event,
-                void *event_ctx, struct ds_run **out);
+                ds_run_failure_fn failure, void *event_ctx, struct ds_run **out);
 
 /* What every launched target gets (owned by r): base's entries, then the proxies'; base when r is
  * NULL. */

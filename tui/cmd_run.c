@@ -465,7 +465,7 @@ int cli_run(int argc, char **argv)
         goto out;
     }
     /* Downstream proxies: listening before the target starts, their env merged with the tracer's. */
-    rc = ds_run_open(s, trace_run_inject(ctx.trace), on_event, &ctx, &ctx.ds);
+    rc = ds_run_open(s, trace_run_inject(ctx.trace), on_event, on_store_failure, &ctx, &ctx.ds);
     if (rc) {
         exit_code = rc;
         goto out;
