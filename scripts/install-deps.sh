@@ -5,7 +5,8 @@
 #
 # Idempotent: apt-get runs (update once, then install) only when a package is
 # missing, and `npm ci` only when fixtures/node_modules is missing or older
-# than fixtures/package-lock.json. A second run does nothing and prints
+# than fixtures/package-lock.json (never through a symlinked, shared
+# node_modules). A second run does nothing and prints
 # nothing. Run as root, or as a user with sudo. Works from any directory.
 
 set -euo pipefail
@@ -24,9 +25,19 @@ apt_packages=(
     locales
 )
 
-# Rust fixture targets need rustc (std only). rustup's copy in ~/.cargo/bin
-# counts; otherwise Debian's.
+# The Rust fault fixture (fixtures/orders: tokio + hyper + serde_json) builds
+# offline from Debian's packaged crates in /usr/share/cargo/registry
+# (scripts/build-orders.sh); their dependencies come with them.
+apt_packages+=(
+    librust-tokio-dev librust-hyper-dev librust-serde-json-dev
+    librust-serde+serde-derive-dev librust-hmac-dev librust-sha2-dev librust-hex-dev
+)
+
+# Rust fixture targets need rustc (std only) and, for fixtures/orders, cargo.
+# rustup's copies in ~/.cargo/bin count; otherwise Debian's (rustc 1.63, which
+# the fixtures are written for).
 command -v rustc >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/rustc" ] || apt_packages+=(rustc)
+command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || apt_packages+=(cargo)
 
 # Node may come from elsewhere (NodeSource's nodejs bundles npm and conflicts
 # with Debian's npm package), so ask apt for them only when the commands are
@@ -105,7 +116,13 @@ node_major=$(node -p 'process.versions.node.split(".")[0]') ||
 
 lock="$fixtures_dir/package-lock.json"
 installed_lock="$fixtures_dir/node_modules/.package-lock.json"
-if [ ! -d "$fixtures_dir/node_modules" ] || [ ! -f "$installed_lock" ] ||
+if [ -L "$fixtures_dir/node_modules" ]; then
+    # A symlink is an install shared with other checkouts (git worktrees):
+    # `npm ci` would empty the directory it points to and leave a private copy
+    # here, so it is left alone; update it from the checkout that owns it.
+    [ -f "$installed_lock" ] ||
+        die "fixtures/node_modules links to $(readlink -- "$fixtures_dir/node_modules"), which holds no install"
+elif [ ! -d "$fixtures_dir/node_modules" ] || [ ! -f "$installed_lock" ] ||
     [ "$lock" -nt "$installed_lock" ]; then
     log "npm ci in fixtures/"
     (cd "$fixtures_dir" && run_quiet npm ci --no-audit --no-fund --loglevel=error)

@@ -182,7 +182,7 @@ static ls_err load_profile(struct load *l, const char *scenario_profile, struct 
     return LS_OK;
 }
 
-/* The key pair (and token) from the environment, else the credentials file, else the config file. */
+/* The key pair (and token): the environment, else the credentials file, else the config file. */
 static ls_err load_credentials(struct load *l, struct aws_config *out, char *err, size_t errcap)
 {
     const char *env_id = env("AWS_ACCESS_KEY_ID"), *env_secret = env("AWS_SECRET_ACCESS_KEY");

@@ -188,7 +188,7 @@ static ls_err launch_http_target(struct engine *e, char *err, size_t errcap)
     return LS_OK;
 }
 
-/* The transports' run-wide set-up (AWS: configuration and the setup phase): its own events, no samples. */
+/* The transports' run-wide set-up (AWS configuration, setup phase): its own events, no samples. */
 static ls_err open_transports(struct engine *e, char *err, size_t errcap)
 {
     e->t0_ns = ls_now_ns();

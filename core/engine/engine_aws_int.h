@@ -59,7 +59,7 @@ struct aws_vu {
     struct curl_slist *hdrs;
     char *body;                    /* rendered DynamoDB request */
     size_t body_cap, body_len;
-    struct dynbuf resp;            /* the reply body kept (all of it, or the row's keep_reply_bytes) */
+    struct dynbuf resp;            /* the reply body kept (all, or the row's keep_reply_bytes) */
     size_t resp_total;             /* reply body bytes received */
     char path[2048];               /* S3: /bucket/encoded-key */
     char url[2600];

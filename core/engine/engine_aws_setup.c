@@ -76,8 +76,8 @@ static ls_err sync_call(struct setup_ctx *sc, const struct aws_op *op, const cha
     for (uint32_t attempt = 1;; attempt++) {
         struct curl_slist *h = NULL;
         char ebuf[CURL_ERROR_SIZE] = "";
-        rc = aws_build_signed_headers(ae, svc, method, path, op->target, op->content_type, body, len,
-                                      &h, err, errcap);
+        rc = aws_build_signed_headers(ae, svc, method, path, op->target, op->content_type, body,
+                                      len, &h, err, errcap);
         if (rc != LS_OK)
             return rc;
         dyn_reset(reply);

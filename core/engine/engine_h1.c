@@ -297,7 +297,8 @@ static void end_exchange(struct h1_vu *h, struct xfer_result *r)
     r->new_conn = h->new_conn;
     if (h->new_conn) {
         r->connect_us = (uint32_t)h->connect_us;
-        r->dns_us = hw_of(w)->dns_us; /* resolved once per worker: reported on its first connection */
+        /* resolved once per worker: reported on its first connection */
+        r->dns_us = hw_of(w)->dns_us;
         hw_of(w)->dns_us = 0;
     }
     if (h->first_byte_ns && h->sent_ns)
@@ -585,7 +586,8 @@ static void conn_lost(struct h1_vu *h, int err_no)
         return;
     }
     if (err_no)
-        fail(h, LS_EC_CONNECT, "connection to %s: %s", hw_of(h->w)->url.authority, strerror(err_no));
+        fail(h, LS_EC_CONNECT, "connection to %s: %s", hw_of(h->w)->url.authority,
+             strerror(err_no));
     else
         fail(h, LS_EC_CONNECT, "%s", h1_error(h->parser));
 }

@@ -30,7 +30,7 @@ struct stdio_conn {
     uint32_t index;
     struct ls_proc *proc;
     int in_fd, out_fd;
-    char *wbuf;               /* a queue with a read offset, not a string: written as the pipe takes it */
+    char *wbuf;               /* a queue with a read offset, emptied as the pipe takes it */
     size_t wlen, woff, wcap;
     bool want_out;            /* EPOLLOUT registered */
     char *rbuf;               /* lines read, up to the last complete one */

@@ -38,7 +38,7 @@
 #include "target/proc.h"
 #include "util/clock.h"
 
-/* epoll tags: the top byte of epoll_event.data.u64 names the handler (w->ev_fn), the rest is its. */
+/* epoll tags: the top byte of epoll_event.data.u64 names its handler (w->ev_fn). */
 #define EV_TAG_SHIFT 56
 #define EV_TAGS_MAX 8
 
@@ -126,7 +126,7 @@ struct worker {
     eng_ev_fn ev_fn[EV_TAGS_MAX]; /* epoll tag -> handler; 0 is no tag */
     const struct transport_ops *tp_ops[TP__SLOTS]; /* the transport of each slot; NULL: none */
     void *tp[TP__SLOTS];        /* each transport's state for this worker */
-    struct curlm *curlm;        /* the libcurl multi handle its libcurl transports share; NULL: none */
+    struct curlm *curlm;        /* the libcurl multi handle its libcurl transports share, or NULL */
     struct vu *vus;
     uint32_t nvu;
     struct vu *free_list;       /* open loop: ready, idle VUs */
@@ -172,7 +172,7 @@ struct engine {
 struct eng_hooks {
     /* The exchange v started is over (any phase); r is copied. */
     void (*reply)(struct vu *v, struct xfer_result *r);
-    /* Writes v's JSON-RPC request for its phase with this id; the length, or -1 when cap is short. */
+    /* Writes v's JSON-RPC request for its phase with this id; its length, or -1 (cap too small). */
     long (*build_request)(struct vu *v, int64_t id, char *buf, size_t cap);
     /* Classifies the JSON-RPC reply m to v's request into r (r->err, detail); returns r->err. */
     enum ls_errclass (*classify)(struct vu *v, const struct jsonrpc_msg *m, struct xfer_result *r);

@@ -612,7 +612,8 @@ ls_err h1_parse_url(const char *url, struct h1_url *out, char *err, size_t errca
     if (u.has_userinfo) {
         snprintf(err, errcap, "%s: user information in the URL is not supported", url);
         rc = LS_ERR_INVALID;
-    } else if (strlen(u.host) >= sizeof(out->host) || strlen(u.authority) >= sizeof(out->authority)) {
+    } else if (strlen(u.host) >= sizeof(out->host) ||
+               strlen(u.authority) >= sizeof(out->authority)) {
         snprintf(err, errcap, "%s: too long a host", url);
         rc = LS_ERR_INVALID;
     } else if (strlen(u.path) + (u.query ? strlen(u.query) + 1 : 0) + 2 > sizeof(out->target)) {

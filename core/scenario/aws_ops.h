@@ -46,8 +46,8 @@ struct aws_op {
     bool object_path;          /* the path is /BUCKET/KEY (S3), else "/" */
     /* step keys the operation takes besides "name", "weight", "method"; NULL-padded */
     const char *keys[AWS_OP_MAX_KEYS];
-    const char *needs;         /* DynamoDB: the request member it needs ("TableName", "RequestItems") */
-    enum aws_batch_kind batch; /* 0, or how the request is split into calls (limits in aws_proto.h) */
+    const char *needs;         /* DynamoDB: the member the request needs ("TableName", ...) */
+    enum aws_batch_kind batch; /* 0, or the batch the request is split into (aws_proto.h) */
     size_t keep_reply_bytes;   /* of a reply body, kept for the error reader; 0: all */
     /* the retry class of one attempt's outcome */
     enum aws_retry_kind (*retry)(enum aws_transport_fault tf, unsigned status, const char *code);

@@ -170,7 +170,7 @@ static bool parse_worker_threads(struct ctx *c, struct scenario *s, const cJSON 
     return true;
 }
 
-/* What a launched target takes: "env", "cwd", "trace_allocations", "trace_children", "processes". */
+/* A launched target's "env", "cwd", "trace_allocations", "trace_children" and "processes". */
 static bool parse_launch(struct ctx *c, struct scenario *s, const cJSON *t, const struct jpath *pt)
 {
     static const char *const launch_keys[] = {"env", "cwd", "trace_allocations", "trace_children",
@@ -276,7 +276,8 @@ bool scn_parse_target(struct ctx *c, struct scenario *s, const struct field *ft)
     if (s->transport == SCN_AWS)
         return aws_target_only(c, t, pt);
     return other_transport_keys(c, s, t, pt) && parse_command(c, s, t, pt) &&
-           parse_launch(c, s, t, pt) && (s->transport != SCN_HTTP || parse_http_target(c, s, t, pt));
+           parse_launch(c, s, t, pt) &&
+           (s->transport != SCN_HTTP || parse_http_target(c, s, t, pt));
 }
 
 bool scn_parse_mcp(struct ctx *c, struct scenario *s, const struct field *fm)

@@ -27,10 +27,10 @@
 /* A URL's parts; the strings are owned by the struct (url_free()). */
 struct ls_url {
     bool https;
-    char *host;        /* name or address as written; IPv6 without brackets ("fe80::1%eth0" with a zone) */
+    char *host;        /* name or address as written; IPv6 without brackets ("fe80::1%eth0") */
     unsigned port;     /* the URL's port, else the scheme's default */
     bool default_port; /* port is the scheme's default (written or not) */
-    char *authority;   /* the Host header value: host (IPv6 in brackets), ":port" unless default_port */
+    char *authority;   /* the Host value: host (IPv6 in brackets), ":port" unless default_port */
     char *path;        /* as written, "/" when empty; fragment dropped */
     char *query;       /* after '?' (possibly ""), NULL when the URL has none */
     bool has_userinfo; /* "user[:password]@" before the host (not part of authority) */
