@@ -26,6 +26,15 @@ figures:
    run 1: the Downstream tab is listed, its screen shows both operations and
    the per-step figures, inside 80 columns; a session without downstream
    data lists no such tab.
+4. The real Rust fixture (fixtures/orders: tokio + hyper 0.14, SigV4,
+   built by scripts/build-orders.sh into build-orders/ or
+   $LOADSCOPE_ORDERS_DIR, a no-op when built) launched over Streamable HTTP
+   with DynamoDB and S3 proxied (its start-up's table, seed and bucket calls
+   too): with ORDERS_FAULT_GET_PER_KEY 8 GetItem per get_orders exactly,
+   without it 1 BatchGetItem; the rows during get_orders equal the
+   fixture's own attempts, all rows its attempts with start-up's; with
+   ORDERS_FAULT_CLIENT_PER_CALL a new connection per downstream call, with
+   the shared client none during the load.
 """
 import csv
 import glob
@@ -42,7 +51,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lsutil import BIN, FIXTURES, TempDir, check, db, finish, run_loadscope  # noqa: E402
+from lsutil import BIN, FIXTURES, SRC, TempDir, check, db, finish, run_loadscope  # noqa: E402
 
 DYNALITE = os.path.join(FIXTURES, "node_modules", "dynalite", "cli.js")
 TARGET = os.path.join(FIXTURES, "mcp-dynamo-stdio.mjs")
@@ -226,6 +235,118 @@ def test_traced_new_conns(tmp, dyn_url):
     conn.close()
 
 
+ORDERS_OUT = os.environ.get("LOADSCOPE_ORDERS_DIR") or os.path.join(SRC, "build-orders")
+S3RVER = os.path.join(FIXTURES, "node_modules", "s3rver", "bin", "s3rver.js")
+
+
+def start_s3rver(tmp):
+    port = free_port()
+    url = "http://127.0.0.1:%d" % port
+    d = tmp.file("s3")
+    os.makedirs(d, exist_ok=True)
+    log = open(tmp.file("s3rver.log"), "w")
+    p = subprocess.Popen(["node", S3RVER, "-d", d, "-a", "127.0.0.1", "-p", str(port), "-s"],
+                         stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/", timeout=1).read()
+            return p, url
+        except Exception:
+            time.sleep(0.05)
+    p.kill()
+    raise RuntimeError("s3rver did not start")
+
+
+def orders_run(tmp, binary, name, dyn_url, s3_url, switches):
+    """loadscope run launching the orders fixture (HTTP) with both services proxied; 1 VU of get_orders."""
+    port = free_port()
+    stats_file = tmp.file(name + "-stats.json")
+    env = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER", "AWS_REGION": "us-east-1",
+           "ORDERS_STATS_FILE": stats_file}
+    env.update(switches)
+    scn = {"name": name,
+           "target": {"transport": "http", "url": "http://127.0.0.1:%d/mcp" % port,
+                      "command": [binary, "--port", str(port)], "env": env, "ready_timeout": "60s",
+                      "downstream": {"dynamodb": dyn_url, "s3": s3_url}},
+           "load": {"model": "closed", "concurrency": 1, "duration": "2s", "warmup": "0s"},
+           "steps": [{"name": "orders", "method": "tools/call", "tool": "get_orders",
+                      "arguments": {"customer": "c${seq}", "n": 8}}]}
+    path = tmp.file(name + ".json")
+    with open(path, "w") as f:
+        json.dump(scn, f)
+    dbpath = tmp.file(name + ".db")
+    rc, out, err = run_loadscope(["run", path, "--headless", "--quiet", "--db", dbpath], timeout=300,
+                                 env=target_env())
+    check(rc == 0, "%s: loadscope run exits 0 (%d)%s" % (name, rc, "" if rc == 0 else ": " + err[-800:]))
+    try:
+        with open(stats_file) as f:
+            final = json.load(f)
+    except (OSError, ValueError) as e:
+        check(False, "%s: the fixture wrote its tally (%s)" % (name, e))
+        return None, None, None
+    conn = db(dbpath)
+    sid = one(conn, "SELECT max(id) FROM sessions")
+    return conn, sid, final
+
+
+def test_orders(tmp, dyn_url):
+    """The real Rust fixture (tokio + hyper, fixtures/orders) behind the proxies."""
+    print("the orders fixture (Rust, tokio + hyper) launched by loadscope run, both services proxied")
+    build = os.path.join(SRC, "scripts", "build-orders.sh")
+    t0 = time.monotonic()
+    p = subprocess.run([build, ORDERS_OUT], capture_output=True, text=True, timeout=3000)
+    check(p.returncode == 0, "scripts/build-orders.sh (%.0f s)%s" %
+          (time.monotonic() - t0, "" if p.returncode == 0 else ": " + p.stderr[-800:]))
+    if p.returncode != 0:
+        return
+    binary = p.stdout.split()[0]
+    s3, s3_url = start_s3rver(tmp)
+    try:
+        for name, switches, op_name, per_req in (
+                ("orders-per-key", {"ORDERS_FAULT_GET_PER_KEY": "1"}, "GetItem", 8),
+                ("orders-clean", {"ORDERS_FAULT_CLIENT_PER_CALL": "1"}, "BatchGetItem", 1)):
+            conn, sid, final = orders_run(tmp, binary, name, dyn_url, s3_url, switches)
+            if conn is None:
+                continue
+            calls, reqs = per_request(conn, sid, 0, op_name)
+            check(reqs > 0 and calls == per_req * reqs,
+                  "%s: %g %s over %d get_orders = %d per request exactly" % (name, calls, op_name, reqs, per_req))
+            samples = one(conn, "SELECT count(*) FROM samples WHERE session_id = ? AND step = 0", (sid,))
+            check(final["tool_calls"]["get_orders"] == samples == reqs,
+                  "%s: the fixture's get_orders %d = the samples %d = the proxies' requests %d"
+                  % (name, final["tool_calls"]["get_orders"], samples, reqs))
+            during = one(conn, "SELECT count(*) FROM downstream_calls WHERE session_id = ? AND step = 0 "
+                               "AND op = ?", (sid, op_name))
+            want = final["downstream"].get("dynamodb." + op_name, {}).get("attempts", 0)
+            check(during == want, "%s: %s rows during get_orders %d = the fixture's attempts %d"
+                  % (name, op_name, during, want))
+            total = one(conn, "SELECT count(*) FROM downstream_calls WHERE session_id = ?", (sid,))
+            setup = final.get("setup", {}).get("downstream", {})
+            fixture_all = sum(v.get("attempts", 0) for v in final["downstream"].values()) + \
+                sum(v.get("attempts", 0) for v in setup.values())
+            check(total == fixture_all, "%s: every call stored: %d rows = the fixture's %d attempts (start-up's included)"
+                  % (name, total, fixture_all))
+            if "ORDERS_FAULT_CLIENT_PER_CALL" in switches:
+                newc = one(conn, "SELECT sum(new_conn) FROM downstream_calls WHERE session_id = ? AND step = 0",
+                           (sid,))
+                n = conn.execute("SELECT count(*) FROM downstream_calls WHERE session_id = ? AND step = 0",
+                                 (sid,)).fetchone()[0]
+                check(newc == n and n > 0, "%s: a new connection per downstream call (%d of %d)" % (name, newc, n))
+            else:
+                newc = one(conn, "SELECT coalesce(sum(new_conn), 0) FROM downstream_calls WHERE session_id = ? "
+                                 "AND step = 0", (sid,))
+                check(newc <= 1, "%s: the shared client's connection kept alive (%d new during the load)"
+                      % (name, newc))
+            conn.close()
+    finally:
+        s3.send_signal(signal.SIGTERM)
+        try:
+            s3.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            s3.kill()
+
+
 def test_replay(tmp, dyn_url, dbpath, sid):
     print("replay at 80x24")
     if shutil.which("tmux") is None:
@@ -313,6 +434,7 @@ def main():
         dbpath, sid = test_two_steps(tmp, dyn_url)
         test_traced_new_conns(tmp, dyn_url)
         test_replay(tmp, dyn_url, dbpath, sid)
+        test_orders(tmp, dyn_url)
     finally:
         dyn.send_signal(signal.SIGTERM)
         try:
