@@ -24,6 +24,7 @@
 static const struct export_what *const export_whats[] = {
     &export_what_samples, &export_what_intervals, &export_what_summary,
     &export_what_hotpaths, &export_what_folded, &export_what_findings,
+    &export_what_downstream, &export_what_downstream_seconds,
 };
 #define N_WHATS (sizeof(export_whats) / sizeof(export_whats[0]))
 

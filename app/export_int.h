@@ -160,5 +160,7 @@ extern const struct export_what export_what_summary;
 extern const struct export_what export_what_hotpaths;
 extern const struct export_what export_what_folded;
 extern const struct export_what export_what_findings;
+extern const struct export_what export_what_downstream;
+extern const struct export_what export_what_downstream_seconds;
 
 #endif

@@ -21,7 +21,7 @@ int cli_demo(int argc, char **argv);
 int cli_replay(int argc, char **argv);
 /* `loadscope aws sign ...`: SigV4 canonical request, string to sign, signature (cmd_aws.c) */
 int cli_aws(int argc, char **argv);
-/* `loadscope export SESSION --what samples|intervals|summary|hotpaths|folded [--format csv|json|jsonl]
+/* `loadscope export SESSION --what samples|intervals|summary|hotpaths|folded|downstream|downstream-seconds [--format csv|json|jsonl]
  * [-o FILE] [--db FILE]` (cmd_export.c, over app/export.h) */
 int cli_export(int argc, char **argv);
 /* `loadscope trace [options] -- COMMAND [ARGS]`: a program under the allocation tracer (cmd_trace.c) */

@@ -24,7 +24,7 @@
 
 #define EXPORT_USAGE                                                                               \
     "usage: loadscope export SESSION|latest --what "                                             \
-    "samples|intervals|summary|hotpaths|folded|findings "                                          \
+    "samples|intervals|summary|hotpaths|folded|findings|downstream|downstream-seconds "            \
     "[--format csv|json|jsonl|markdown (findings)] [-o FILE] [--db FILE]"
 
 /* Set by SIGINT/SIGTERM: the export stops after the row it is writing. */

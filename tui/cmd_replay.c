@@ -22,6 +22,8 @@
 #include "util/clock.h"
 #include "dash.h"
 #include "dash_hot.h"
+#include "downstream/ds_model.h"
+#include "store_downstream.h"
 #include "stats/live.h"
 #include "report.h"
 #include "hotpaths_store.h"
@@ -405,6 +407,7 @@ int cli_replay(int argc, char **argv)
     } pk = {0};
     bool term = false;
     struct dash_hot *hot = NULL;
+    struct ds_model *ds = NULL;
     rc = LS_EXIT_RUNTIME;
     if (store_open_readonly(path, &st, err, sizeof(err)) != LS_OK) {
         fprintf(stderr, "loadscope replay: %s\n", err);
@@ -473,6 +476,19 @@ int cli_replay(int argc, char **argv)
         fprintf(stderr, "loadscope replay: session %lld: %s\n", (long long)id, err);
         goto out;
     }
+    /* A session with downstream calls replays its Downstream screen: the same model, from storage. */
+    if (ds_model_open(&ds) != LS_OK || store_downstream_model(st, id, ds) != LS_OK) {
+        if (term)
+            dash_term_close();
+        term = false;
+        fprintf(stderr, "loadscope replay: session %lld: downstream calls: %s\n", (long long)id,
+                ds ? store_errmsg(st) : "out of memory");
+        goto out;
+    }
+    if (ds_model_seconds(ds) == 0) {
+        ds_model_close(ds);
+        ds = NULL;
+    }
     if (r.niv == 0) {
         if (term)
             dash_term_close();
@@ -504,7 +520,8 @@ int cli_replay(int argc, char **argv)
     r.last_tick_ns = ls_now_ns();
     feed_to(&r);
     struct dash_hooks h = {.ctx = &r, .replay = true, .tick = rp_tick, .key = rp_key,
-                           .keys_help = rp_keys_help, .status = rp_status, .hot = hot};
+                           .keys_help = rp_keys_help, .status = rp_status, .hot = hot,
+                           .ds = ds};
     dash_hooks_add_export(&h, path, id);
     enum dash_quit q = dash_loop(r.lv, &h);
     rc = q == DASH_QUIT_SIGNAL ? LS_EXIT_INTERRUPTED : q == DASH_QUIT_KEY ? LS_EXIT_OK : LS_EXIT_RUNTIME;
@@ -515,6 +532,7 @@ out:
         fprintf(stderr, "loadscope replay: %llu stored histogram(s) did not decode and were left out\n",
                 (unsigned long long)r.decode_errors);
     dash_hot_close(hot);
+    ds_model_close(ds);
     live_close(r.lv);
     for (size_t i = 0; i < r.niv; i++)
         free(r.iv[i].blob);

@@ -19,6 +19,7 @@
 #include "util/clock.h"
 #include "dash.h"
 #include "aws/aws_run.h"
+#include "downstream_run.h"
 #include "engine/engine.h"
 #include "stats/hdr.h"
 #include "stats/live.h"
@@ -47,6 +48,7 @@ struct run_ctx {
     _Atomic int store_failed; /* a write was refused or lost: the run ends storage_failed */
     _Atomic uint64_t last_ns; /* the newest sample's end, for events raised off the engine */
     struct trace_run *trace; /* allocation profiling of the target, or NULL */
+    struct ds_run *ds;       /* the target's downstream AWS calls (target.downstream), or NULL */
     bool summaries_stored;   /* store_summaries ran */
 };
 
@@ -209,7 +211,7 @@ static void on_samples(void *ctx, const struct ls_sample *s, size_t n)
 static void on_event(void *ctx, uint64_t t_ns, const char *kind, const char *message)
 {
     struct run_ctx *rc = ctx;
-    if (store_writer_event(rc->writer, t_ns, kind, message) != LS_OK)
+    if (rc->writer && store_writer_event(rc->writer, t_ns, kind, message) != LS_OK)
         rc->store_failed = 1;
     if (rc->live)
         live_on_event(rc->live, t_ns, kind, message);
@@ -323,6 +325,9 @@ static void store_summaries(void *ctx)
     if (rc->summaries_stored)
         return;
     rc->summaries_stored = true;
+    /* The target has stopped: the proxies' last calls and seconds go to storage first. */
+    if (ds_run_finish(rc->ds) != 0)
+        rc->store_failed = 1;
     double secs = engine_measured_seconds(rc->engine);
     int nsteps = (int)rc->s->step_count;
     for (int i = 0; i <= nsteps + 1; i++) {
@@ -460,8 +465,15 @@ int cli_run(int argc, char **argv)
         exit_code = rc;
         goto out;
     }
+    /* Downstream proxies: listening before the target starts, their env merged with the tracer's. */
+    rc = ds_run_open(s, trace_run_inject(ctx.trace), on_event, on_store_failure, &ctx, &ctx.ds);
+    if (rc) {
+        exit_code = rc;
+        goto out;
+    }
     struct engine_opts eo = {.workers = workers, .base_dir = base_dir,
-                             .inject = trace_run_inject(ctx.trace)};
+                             .inject = ds_run_inject(ctx.ds, trace_run_inject(ctx.trace)),
+                             .mcp_hooks = ds_run_hooks(ctx.ds)};
     struct engine_callbacks cb = {.ctx = &ctx, .samples = on_samples, .interval = on_interval,
                                   .event = on_event};
     if (engine_open(s, &eo, &cb, &e) != LS_OK) {
@@ -500,7 +512,7 @@ int cli_run(int argc, char **argv)
         goto out;
     }
     store_writer_on_failure(ctx.writer, on_store_failure, &ctx);
-    if (trace_run_attach(ctx.trace, st, session) != 0)
+    if (trace_run_attach(ctx.trace, st, session) != 0 || ds_run_attach(ctx.ds, st, session) != 0)
         goto out;
 
     fprintf(stderr, "loadscope %s: %s against %s\n", LOADSCOPE_VERSION, s->name, target);
@@ -521,7 +533,7 @@ int cli_run(int argc, char **argv)
                            .step_names = step_names, .nsteps = (uint32_t)s->step_count,
                            .warmup_ns = s->warmup_ns, .duration_ns = s->duration_ns,
                            .session = session, .alloc = trace_run_alloc(ctx.trace),
-                           .hot = trace_run_hotpaths(ctx.trace)};
+                           .hot = trace_run_hotpaths(ctx.trace), .ds = ds_run_model(ctx.ds)};
     ls_err lrc = step_names ? live_open(&li, &ctx.live) : LS_ERR_NOMEM;
     free(step_names);
     if (lrc != LS_OK) {
@@ -568,6 +580,7 @@ int cli_run(int argc, char **argv)
         printf("\n");
         report_print_steps(stdout, rows, nrows, secs);
         print_aws_summary(e, s);
+        ds_run_print(ctx.ds, s, stdout);
         if (trace_run_finish(ctx.trace, stdout, 10) != 0)
             ctx.store_failed = 1;
 
@@ -652,6 +665,7 @@ out:;
         fprintf(stderr, "session %lld stored (%s)\n", (long long)session, text);
     }
     engine_close(e);
+    ds_run_close(ctx.ds);
     trace_run_close(ctx.trace);
     live_close(ctx.live);
     store_close(st);

@@ -24,14 +24,15 @@
 #define KEY_WAIT_MAX_MS 200       /* paused: how often signals, ticks and messages are looked at */
 
 static const char *const screen_names[DASH__SCREENS] = {"Overview", "Steps", "Errors", "Target",
-                                                         "Hot paths"};
+                                                         "Hot paths", "Downstream"};
 
 /* The screens shown, in order: Target in live runs only, Hot paths when allocations are traced. */
 static int screen_list(const struct dash_hooks *h, enum dash_screen out[DASH__SCREENS])
 {
     int n = 0;
     for (int s = 0; s < DASH__SCREENS; s++) {
-        if ((s == DASH_TARGET && h->replay) || (s == DASH_HOT && !h->hot))
+        if ((s == DASH_TARGET && h->replay) || (s == DASH_HOT && !h->hot) ||
+            (s == DASH_DOWNSTREAM && !h->ds))
             continue;
         out[n++] = (enum dash_screen)s;
     }
@@ -216,6 +217,7 @@ static void help_view(const struct dash_hooks *h, struct dash_frame *f, int top,
         "Enter            Overview: open the selected step's detail",
         "                 (traced runs: Hot paths is the last screen; Up/Down path, Enter its",
         "                 full stack, s ranks by bytes/s or allocations/s)",
+        "                 (target.downstream: Downstream lists the target's AWS calls)",
         "?                this help; q quits (a live run is stopped, the session is kept)",
     };
     int r = top;
@@ -291,6 +293,9 @@ static void compose(const struct live_snapshot *sn, const struct dash_hooks *h,
         if (h->hot)
             dash_view_hot(h->hot, sn, f, top, bottom);
         break;
+    case DASH_DOWNSTREAM:
+        dash_view_downstream(h->ds, sn, vs, f, top, bottom);
+        break;
     default:
         break;
     }
@@ -328,6 +333,7 @@ static int on_key(int ch, const struct dash_hooks *h, struct dash_view_state *vs
     case '3':
     case '4':
     case '5':
+    case '6':
         if (ch - '1' >= nscreens)
             return 0;
         vs->screen = screen_step(h, DASH_OVERVIEW, ch - '1');
@@ -388,6 +394,9 @@ enum dash_quit dash_loop(struct live *lv, const struct dash_hooks *h)
     if (!h->hot && sn->info->alloc && sn->info->hot &&
         dash_hot_open_live(sn->info->alloc, sn->info->hot, &own_hot) == LS_OK)
         with_hot.hot = own_hot;
+    /* A run that proxies the target's AWS calls gets its Downstream screen from the model. */
+    if (!h->ds && sn->info->ds)
+        with_hot.ds = sn->info->ds;
     h = &with_hot;
     vs->replay = h->replay;
     vs->step_sel = sn->nsteps_total - 1; /* ALL STEPS */

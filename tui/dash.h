@@ -29,11 +29,14 @@ enum dash_key_flags {
 
 /*
  * The screens; replay has no Target screen (the process is not stored), and
- * Hot paths is shown only when allocations are traced (hooks->hot).
+ * Hot paths is shown only when allocations are traced (hooks->hot), Downstream
+ * only when the run proxies the target's AWS calls (hooks->ds).
  */
-enum dash_screen { DASH_OVERVIEW = 0, DASH_STEPS, DASH_ERRORS, DASH_TARGET, DASH_HOT, DASH__SCREENS };
+enum dash_screen { DASH_OVERVIEW = 0, DASH_STEPS, DASH_ERRORS, DASH_TARGET, DASH_HOT, DASH_DOWNSTREAM,
+                   DASH__SCREENS };
 
 struct dash_hot;
+struct ds_model;
 
 /*
  * What drives the dashboard besides the live model: a live run or a replay.
@@ -58,6 +61,9 @@ struct dash_hooks {
     /* Allocation hot paths (dash_hot.h), borrowed; NULL: no Hot paths screen. A live run's
        is made by dash_loop from the live model's info->alloc. */
     struct dash_hot *hot;
+    /* The downstream calls' model (downstream/ds_model.h), borrowed; NULL: no Downstream
+       screen. A live run's is the live model's info->ds. */
+    struct ds_model *ds;
 };
 
 /* Sets h's export hook when this build has the CSV export (dash_export.c). */
@@ -113,6 +119,10 @@ void dash_view_errors(const struct live_snapshot *sn, struct dash_view_state *vs
                       struct dash_frame *f, int top, int bottom);
 void dash_view_target(const struct live_snapshot *sn, struct dash_view_state *vs,
                       struct dash_frame *f, int top, int bottom);
+
+/* The Downstream screen (dash_ds.c): per operation and per step, from m. */
+void dash_view_downstream(struct ds_model *m, const struct live_snapshot *sn,
+                          struct dash_view_state *vs, struct dash_frame *f, int top, int bottom);
 
 /* Measured seconds in the snapshot (closed seconds after the warm-up). */
 double dash_measured_seconds(const struct live_snapshot *sn);

@@ -135,8 +135,12 @@ static ls_err parse_upstream(const char *url, struct ds_upstream *up, char *err,
         snprintf(up->authority, sizeof up->authority, "%s", host);
     memcpy(up->path_prefix, p, pl);
     up->path_prefix[pl] = '\0';
-    snprintf(up->url, sizeof up->url, "%s://%s%s", up->tls ? "https" : "http", up->authority,
-             up->path_prefix);
+    int n = snprintf(up->url, sizeof up->url, "%s://%s%s", up->tls ? "https" : "http",
+                     up->authority, up->path_prefix);
+    if (n < 0 || (size_t)n >= sizeof up->url) {
+        snprintf(err, errcap, "\"%s\": URL too long", url);
+        goto out;
+    }
     rc = LS_OK;
 out:
     curl_free(scheme);

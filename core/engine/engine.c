@@ -239,6 +239,8 @@ static ls_err start_workers(struct engine *e, bool *launching, uint32_t *started
 
     e->end_ns = s->warmup_ns + s->duration_ns;
     e->t0_ns = ls_now_ns();
+    if (e->o.mcp_hooks && e->o.mcp_hooks->origin)
+        e->o.mcp_hooks->origin(e->o.mcp_hooks->ctx, e->t0_ns);
     rc = collector_start(e->coll);
     if (rc != LS_OK)
         return rc;

@@ -33,11 +33,27 @@ enum engine_end {
     ENGINE_FAILED,          /* could not start (message in err) */
 };
 
+/*
+ * The MCP requests as they enter and leave the target, for the downstream
+ * proxies' attribution (core/downstream; the engine does not depend on it).
+ * Each is called from a worker thread and must be cheap and lock-free.
+ */
+struct engine_mcp_hooks {
+    void *ctx;
+    /* The run's second 0 on the ls_now_ns() clock; once, before the first request. */
+    void (*origin)(void *ctx, uint64_t t0_mono_ns);
+    /* An MCP request of step (step_count: the handshake's initialize) is handed to the transport. */
+    void (*begin)(void *ctx, int step);
+    /* ... and its sample is recorded (replied, failed or timed out). */
+    void (*end)(void *ctx, int step);
+};
+
 struct engine_opts {
     uint32_t workers;       /* worker threads; 0 picks a default */
     uint64_t grace_ns;      /* how long in-flight requests may finish at the end */
     const char *base_dir;   /* relative target cwd/commands resolve from here (scenario's dir) */
     const struct proc_inject *inject; /* NULL, or added to every launched target (allocation tracer) */
+    const struct engine_mcp_hooks *mcp_hooks; /* NULL, or told of each MCP request (AWS steps not) */
 };
 
 struct engine_callbacks {

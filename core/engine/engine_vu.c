@@ -207,10 +207,25 @@ static void log_error(struct vu *v, const struct xfer_result *r, const char *wha
                       : "");
 }
 
+/* The MCP hooks (engine_opts.mcp_hooks): a request of step enters or leaves the target. */
+static void mcp_hook(const struct engine *e, int step, bool begin)
+{
+    const struct engine_mcp_hooks *h = e->o.mcp_hooks;
+    if (!h)
+        return;
+    if ((size_t)step < e->s->step_count && e->s->steps[step].aws)
+        return;
+    if (begin && h->begin)
+        h->begin(h->ctx, step);
+    else if (!begin && h->end)
+        h->end(h->ctx, step);
+}
+
 static void record(struct vu *v, uint16_t step, uint64_t intended, uint64_t start,
                    const struct xfer_result *r, uint32_t extra_in, uint32_t extra_out)
 {
     struct worker *w = v->w;
+    mcp_hook(w->e, step, false);
     struct ls_sample s = {
         .intended_ns = intended,
         .start_ns = start,
@@ -275,6 +290,7 @@ static void start_handshake(struct vu *v)
     v->phase = VU_INIT;
     v->session_id[0] = '\0';
     v->proto[0] = '\0';
+    mcp_hook(v->w->e, (int)v->w->e->s->step_count, true);
     vu_send(v);
 }
 
@@ -301,6 +317,8 @@ static void start_call(struct vu *v)
         v->intended_ns = v->start_ns;
     v->pending_call = false;
     /* An AWS step goes to the AWS transport, an MCP step to the target's. */
+    if (!s->steps[step].aws)
+        mcp_hook(w->e, step, true);
     w->tp_ops[s->steps[step].aws ? TP_AWS : TP_MCP]->send(v);
 }
 

@@ -33,6 +33,7 @@
 
 struct alloc;
 struct hotpaths;
+struct ds_model;
 
 #define LIVE_HISTORY_S 3600 /* seconds of time series kept (a ring: memory is bounded) */
 #define LIVE_EVENTS 64      /* last run events kept */
@@ -56,6 +57,7 @@ struct live_info {
     int64_t session;               /* its id in the database (0: none) */
     struct alloc *alloc;           /* the run's allocation tracer (borrowed), NULL when not tracing */
     struct hotpaths *hot;          /* its hot-path model, fed by the tracer (borrowed) */
+    struct ds_model *ds;           /* the downstream calls' model (borrowed), NULL without target.downstream */
 };
 
 /* Sums of the request phases over some requests (microseconds). */

@@ -325,7 +325,7 @@ for args, code, needle in (
         (["999", "--what", "samples"], 2, "no session 999"),
         (["abc", "--what", "samples"], 2, "bad session \"abc\""),
         (["-3", "--what", "samples"], 2, "-3"),
-        ([str(sid), "--what", "bogus"], 2, "expected samples, intervals, summary or findings"),
+        ([str(sid), "--what", "bogus"], 2, "expected samples, intervals, summary, findings, downstream or downstream-seconds"),
         ([str(sid)], 2, "--what is required"),
         (["--what", "samples"], 2, "which session"),
         ([str(sid), "--what", "samples", "--frobnicate"], 2, "--frobnicate")):

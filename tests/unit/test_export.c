@@ -421,8 +421,8 @@ static void test_refusals(void **state)
 
     o.what = "flames";
     assert_int_equal(export_check(&o, err, sizeof(err)), LS_ERR_INVALID);
-    assert_string_equal(err, "--what flames: expected samples, intervals, summary or findings (a "
-                             "traced session also has hotpaths and folded)");
+    assert_string_equal(err, "--what flames: expected samples, intervals, summary, findings, downstream or "
+                             "downstream-seconds (a traced session also has hotpaths and folded)");
     o.what = "samples";
     o.format = "xml";
     assert_int_equal(export_check(&o, err, sizeof(err)), LS_ERR_INVALID);
@@ -455,7 +455,9 @@ static void test_refusals(void **state)
     }
     assert_string_equal(export_what_name(0), "samples");
     assert_string_equal(export_what_name(5), "findings");
-    assert_null(export_what_name(6));
+    assert_string_equal(export_what_name(6), "downstream");
+    assert_string_equal(export_what_name(7), "downstream-seconds");
+    assert_null(export_what_name(8));
     assert_string_equal(export_format_name(2), "jsonl");
     assert_null(export_format_name(3));
 }
