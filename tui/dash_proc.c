@@ -15,7 +15,7 @@ bool dash_proc_read(int pid, struct dash_proc_info *out)
     out->pid = pid;
     if (procstat_read(pid, PROCSTAT_FDS, &pr) != LS_OK)
         return false;
-    snprintf(out->name, sizeof(out->name), "%s", pr.name);
+    snprintf(out->name, sizeof(out->name), "%.*s", (int)sizeof(out->name) - 1, pr.name);
     out->state = pr.state ? pr.state : '?';
     out->rss_kb = pr.rss_bytes / 1024;
     out->threads = pr.threads;
