@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "symbols/symbols.h"
+#include "target/procstat.h"
 #include "util/clock.h"
 
 #define RING_PAGES 32               /* data pages per CPU (128 KiB with 4 KiB pages) */
@@ -77,6 +78,12 @@ struct ring {
     size_t data_size;
 };
 
+/* A process seen by a system-wide profile, and whether it is the target or one of its descendants. */
+struct member {
+    int pid;                    /* 0: a free slot */
+    bool in;
+};
+
 struct symtab {
     int pid;
     struct sym_table *t;        /* NULL: could not be opened (process gone) */
@@ -88,6 +95,7 @@ struct cpuprof {
     struct cpuprof_sink sink;
     uint64_t period_ns;
     bool user_only;
+    bool system_wide;           /* one cpu-clock event per CPU for every process, ours picked out */
     int *fds;                   /* every event */
     size_t nfds, capfds;
     struct ring *rings;         /* one per CPU that has events */
@@ -120,6 +128,8 @@ struct cpuprof {
     struct sym_frame *fr;       /* frames of one chain */
     size_t frcap;
     bool warned_shallow, warned_lost;
+    struct member *members;     /* system-wide: pids known to be ours or not; open addressing */
+    size_t nmembers, capmembers;
 
     pthread_mutex_t lock;       /* guards what follows */
     struct cpuprof_model *model;
@@ -189,11 +199,12 @@ static int perf_open(struct cpuprof *p, pid_t tid, int cpu)
     memset(&a, 0, sizeof(a));
     a.size = sizeof(a);
     a.type = PERF_TYPE_SOFTWARE;
-    a.config = PERF_COUNT_SW_TASK_CLOCK;
+    /* a CPU's clock samples whoever runs on it; a task's clock, the task */
+    a.config = p->system_wide ? PERF_COUNT_SW_CPU_CLOCK : PERF_COUNT_SW_TASK_CLOCK;
     a.freq = 1;
     a.sample_freq = p->o.hz;
     a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CALLCHAIN;
-    a.inherit = 1;
+    a.inherit = !p->system_wide;
     a.exclude_kernel = p->user_only;
     a.exclude_hv = 1;
     a.exclude_callchain_kernel = 1;
@@ -275,6 +286,23 @@ static int open_thread(struct cpuprof *p, pid_t tid, int ncpu, bool first)
     return first && p->nrings == 0 ? ENODEV : 0;
 }
 
+static void close_events(struct cpuprof *p)
+{
+    for (size_t i = 0; i < p->nrings; i++)
+        munmap(p->rings[i].base, (1 + RING_PAGES) * p->page);
+    for (size_t i = 0; i < p->nfds; i++)
+        close(p->fds[i]);
+    p->nrings = p->nfds = 0;
+}
+
+/*
+ * Per-task events cost the target at each of its context switches (the
+ * kernel switches their perf context with the task: about half a
+ * microsecond each on this 2-core VM, a few percent of a server that
+ * blocks often), so when the kernel allows it (CAP_PERFMON, or
+ * perf_event_paranoid <= 0) one event per CPU samples every process and
+ * the reader keeps the target's. Otherwise, per-task events.
+ */
 static ls_err open_events(struct cpuprof *p, char *err, size_t errcap)
 {
     int ncpu = (int)sysconf(_SC_NPROCESSORS_CONF);
@@ -288,15 +316,20 @@ static ls_err open_events(struct cpuprof *p, char *err, size_t errcap)
     ls_err e = LS_ERR_NOMEM;
     if (p->rings == NULL || p->ring_of_cpu == NULL || tids == NULL || done == NULL)
         goto out;
-    /* the main thread first: its events own the rings; kernel-mode samples when allowed */
     p->user_only = p->o.user_only;
+    if (!p->o.per_task) {
+        p->system_wide = true;
+        if (open_thread(p, -1, ncpu, true) == 0) {
+            e = LS_OK;
+            goto out;
+        }
+        close_events(p);
+        p->system_wide = false;
+    }
+    /* the main thread first: its events own the rings; kernel-mode samples when allowed */
     int r = open_thread(p, p->o.pid, ncpu, true);
     if ((r == EACCES || r == EPERM) && !p->user_only) {
-        for (size_t i = 0; i < p->nrings; i++)
-            munmap(p->rings[i].base, (1 + RING_PAGES) * p->page);
-        for (size_t i = 0; i < p->nfds; i++)
-            close(p->fds[i]);
-        p->nrings = p->nfds = 0;
+        close_events(p);
         p->user_only = true;
         r = open_thread(p, p->o.pid, ncpu, true);
     }
@@ -332,6 +365,81 @@ out:
     free(tids);
     free(done);
     return e;
+}
+
+/* ---- system-wide: which processes are ours -------------------------------------------- */
+
+static struct member *member_slot(struct cpuprof *p, int pid)
+{
+    if ((p->nmembers + 1) * 2 > p->capmembers) {
+        size_t nc = p->capmembers ? p->capmembers * 2 : 256;
+        struct member *n = calloc(nc, sizeof(*n));
+        if (n == NULL)
+            return NULL;
+        for (size_t i = 0; i < p->capmembers; i++) {
+            if (p->members[i].pid == 0)
+                continue;
+            size_t j = (size_t)p->members[i].pid * 2654435761u & (nc - 1);
+            while (n[j].pid)
+                j = (j + 1) & (nc - 1);
+            n[j] = p->members[i];
+        }
+        free(p->members);
+        p->members = n;
+        p->capmembers = nc;
+    }
+    size_t j = (size_t)pid * 2654435761u & (p->capmembers - 1);
+    while (p->members[j].pid && p->members[j].pid != pid)
+        j = (j + 1) & (p->capmembers - 1);
+    return &p->members[j];
+}
+
+static void member_set(struct cpuprof *p, int pid, bool in)
+{
+    struct member *m = member_slot(p, pid);
+    if (m == NULL)
+        return;
+    if (m->pid == 0)
+        p->nmembers++;
+    m->pid = pid;
+    m->in = in;
+}
+
+/* True when pid is the target or descends from it: known, or found up its parents in /proc. */
+static bool member_of(struct cpuprof *p, int pid)
+{
+    if (pid == p->o.pid)
+        return true;
+    if (pid <= 1)
+        return false;
+    struct member *m = member_slot(p, pid);
+    if (m && m->pid == pid)
+        return m->in;
+    int chain[32], n = 0, cur = pid;
+    bool in = false;
+    while (n < 32) {
+        struct procstat_proc pr;
+        if (procstat_read(cur, 0, &pr) != LS_OK)
+            break; /* gone before we asked: not counted */
+        chain[n++] = cur;
+        if (pr.ppid == p->o.pid) {
+            in = true;
+            break;
+        }
+        if (pr.ppid <= 1)
+            break;
+        struct member *a = member_slot(p, pr.ppid);
+        if (a && a->pid == pr.ppid) {
+            in = a->in;
+            break;
+        }
+        cur = pr.ppid;
+    }
+    for (int i = 0; i < n; i++)
+        member_set(p, chain[i], in);
+    if (n == 0)
+        member_set(p, pid, false);
+    return in;
 }
 
 /* ---- stacks ------------------------------------------------------------------------ */
@@ -790,6 +898,8 @@ static void on_sample(struct cpuprof *p, const uint8_t *r, size_t len, uint16_t 
             continue; /* a context marker */
         pcs[n++] = ip;
     }
+    if (p->system_wide && (pid == 0 || !member_of(p, (int)pid)))
+        return; /* another process, or the idle task */
     bool kernel = (misc & PERF_RECORD_MISC_CPUMODE_MASK) == PERF_RECORD_MISC_KERNEL;
     struct pstack *s = stack_for(p, (int)pid, kernel, pcs, n);
     struct bucket *b = bucket_for(p, second_of(p, time));
@@ -818,6 +928,11 @@ static void on_record(struct cpuprof *p, const uint8_t *r, size_t len)
         if (len >= sizeof(h) + 16) {
             uint32_t ids[4]; /* pid, ppid, tid, ptid */
             memcpy(ids, r + sizeof(h), sizeof(ids));
+            if (p->system_wide) {
+                if (!member_of(p, (int)ids[1]))
+                    break;
+                member_set(p, (int)ids[0], true); /* a child of ours, however short its life */
+            }
             if (ids[0] == ids[1]) {
                 pthread_mutex_lock(&p->lock);
                 p->threads_created++;
@@ -982,6 +1097,7 @@ void cpuprof_status(struct cpuprof *p, struct cpuprof_status *out)
     out->hz = p->o.hz;
     out->period_ns = p->period_ns;
     out->user_only = p->user_only;
+    out->system_wide = p->system_wide;
     out->events = (int)p->nfds;
     cpuprof_model_totals(p->model, &out->totals);
     out->threads_created = p->threads_created;
@@ -1004,10 +1120,8 @@ void cpuprof_close(struct cpuprof *p)
     if (p == NULL)
         return;
     cpuprof_finish(p);
-    for (size_t i = 0; i < p->nrings; i++)
-        munmap(p->rings[i].base, (1 + RING_PAGES) * p->page);
-    for (size_t i = 0; i < p->nfds; i++)
-        close(p->fds[i]);
+    close_events(p);
+    free(p->members);
     for (size_t i = 0; i < p->nchains; i++) {
         free(p->chains[i]->pcs);
         free(p->chains[i]);

@@ -10,6 +10,14 @@
  * drains. Stacks are symbolized once, when first seen, by the symbolizer
  * (symbols.h) against the process's /proc/PID/maps.
  *
+ * A per-task event costs the target at each of its context switches (its
+ * perf context is switched with it: about half a microsecond a switch on a
+ * 2-core VM, a few percent of a server that blocks often). When the kernel
+ * allows it (CAP_PERFMON or root, or perf_event_paranoid <= 0), one
+ * cpu-clock event per CPU samples every process instead and the reader
+ * keeps the target's and its descendants' samples (status.system_wide):
+ * nothing is added to the target's context switches.
+ *
  * What the kernel can give decides what is shown, and the status says it:
  * - kernel.perf_event_paranoid 2 (the default) lets an unprivileged
  *   loadscope sample its own children in user mode only: CPU spent in the
@@ -147,6 +155,7 @@ struct cpuprof_opts {
     unsigned hz;                /* samples per second of CPU; 0: 99 */
     bool include_deps;          /* the blame frame may be in a dependency */
     bool user_only;             /* do not try kernel-mode samples even when allowed */
+    bool per_task;              /* per-task events even when system-wide ones are allowed */
 };
 
 struct cpuprof_sink {
@@ -186,7 +195,8 @@ struct cpuprof_status {
     unsigned hz;
     uint64_t period_ns;
     bool user_only;             /* kernel-mode samples not allowed (perf_event_paranoid >= 2) */
-    int events;                 /* perf events open (threads x CPUs) */
+    bool system_wide;           /* one event per CPU, the target's samples picked out (privileged) */
+    int events;                 /* perf events open (CPUs, or threads x CPUs) */
     struct cpu_totals totals;
     uint64_t threads_created;   /* exact, from the kernel's fork records */
     uint64_t late_samples;      /* arrived after their second was closed (added to a later one) */

@@ -173,10 +173,15 @@ typedef void (*procstat_task_fn)(void *ctx, const struct procstat_task *t);
 
 /*
  * One pass: lists pid's tasks again and calls fn for each task that could
- * be read (the struct is valid during the call). Tasks that ended are
- * forgotten. LS_ERR_NOTFOUND once the process is gone (or a zombie).
+ * be read (the struct is valid during the call). what (PROCSTAT_TASK_*,
+ * within those given at open) says which files to read besides stat in
+ * this pass: schedstat's clocks are cumulative and may be read less often;
+ * syscall is read only for a task blocked (S or D), a running one being in
+ * no call to name. Tasks that ended are forgotten. LS_ERR_NOTFOUND once
+ * the process is gone.
  */
-LS_MUST_CHECK ls_err procstat_tasks_pass(struct procstat_tasks *t, procstat_task_fn fn, void *ctx);
+LS_MUST_CHECK ls_err procstat_tasks_pass(struct procstat_tasks *t, unsigned what, procstat_task_fn fn,
+                                         void *ctx);
 
 /*
  * Why syscall files could not be read: 0, or the errno of the first refusal

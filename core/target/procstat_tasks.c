@@ -108,7 +108,8 @@ static struct task_files *add(struct procstat_tasks *t, int tid)
 }
 
 /* Reads one task's files into *out; false when the task has gone. */
-static bool read_task(struct procstat_tasks *t, struct task_files *f, struct procstat_task *out)
+static bool read_task(struct procstat_tasks *t, struct task_files *f, unsigned what,
+                      struct procstat_task *out)
 {
     char buf[1024];
     memset(out, 0, sizeof(*out));
@@ -129,7 +130,9 @@ static bool read_task(struct procstat_tasks *t, struct task_files *f, struct pro
     }
     out->is_new = f->fresh && t->opened;
     f->fresh = false;
-    if (f->fd_sys >= 0) {
+    /* a running task is in no call to name: its syscall file would say "running" */
+    bool blocked = out->st.state == 'S' || out->st.state == 'D';
+    if (f->fd_sys >= 0 && (what & PROCSTAT_TASK_SYSCALL) && blocked) {
         if (reread(f->fd_sys, buf, sizeof(buf)) > 0)
             out->have_syscall = procstat_parse_syscall(buf, &out->sys) == LS_OK;
         else if (errno == EACCES || errno == EPERM) {
@@ -139,7 +142,7 @@ static bool read_task(struct procstat_tasks *t, struct task_files *f, struct pro
             f->fd_sys = -1;
         }
     }
-    if (f->fd_sched >= 0 && reread(f->fd_sched, buf, sizeof(buf)) > 0)
+    if (f->fd_sched >= 0 && (what & PROCSTAT_TASK_SCHED) && reread(f->fd_sched, buf, sizeof(buf)) > 0)
         out->have_sched = procstat_parse_schedstat(buf, &out->sched) == LS_OK;
     return true;
 }
@@ -163,7 +166,7 @@ ls_err procstat_tasks_open(int pid, unsigned what, struct procstat_tasks **out)
     return LS_OK;
 }
 
-ls_err procstat_tasks_pass(struct procstat_tasks *t, procstat_task_fn fn, void *ctx)
+ls_err procstat_tasks_pass(struct procstat_tasks *t, unsigned what, procstat_task_fn fn, void *ctx)
 {
     size_t alive = 0, hint = 0;
     for (size_t i = 0; i < t->n; i++)
@@ -181,7 +184,7 @@ ls_err procstat_tasks_pass(struct procstat_tasks *t, procstat_task_fn fn, void *
             continue;
         hint = (size_t)(f - t->t) + 1;
         struct procstat_task task;
-        if (!read_task(t, f, &task))
+        if (!read_task(t, f, what, &task))
             continue; /* ended since listed: swept below */
         f->seen = true;
         alive++;

@@ -66,7 +66,7 @@ static void on_second(void *ctx, const struct cpu_second *s)
  * returns a non-zero code naming the first fact that failed (usable in a
  * forked child, where cmocka's asserts cannot report).
  */
-static int profile_burn(bool expect_user_only, bool print)
+static int profile_burn(bool per_task, bool expect_user_only, bool expect_system_wide, bool print)
 {
     char *argv[] = {(char *)(uintptr_t)LS_BURN_CPU, (char *)(uintptr_t)"1", NULL};
     struct fixture_child c = {0};
@@ -75,7 +75,7 @@ static int profile_burn(bool expect_user_only, bool print)
         return 10;
     struct seen seen = {0};
     struct cpuprof_sink sink = {.ctx = &seen, .stack = on_stack, .second = on_second};
-    struct cpuprof_opts o = {.pid = c.pid};
+    struct cpuprof_opts o = {.pid = c.pid, .per_task = per_task};
     struct cpuprof *p = NULL;
     char err[512] = "";
     ls_err e = cpuprof_open(&o, &sink, &p, err, sizeof(err));
@@ -108,7 +108,8 @@ static int profile_burn(bool expect_user_only, bool print)
     if (print) {
         printf("  %s: %llu samples for %.2f s user + %.2f s system CPU (%.0f expected at 99 Hz), "
                "%.1f%% shallow, %d events, %llu threads created, %u stacks\n",
-               st.user_only ? "user mode only" : "user and kernel mode",
+               st.system_wide ? "system-wide, user and kernel mode"
+               : st.user_only ? "per task, user mode only" : "per task, user and kernel mode",
                (unsigned long long)st.totals.samples, user_s, sys_s,
                (st.user_only ? user_s : user_s + sys_s) * 99, 100 * st.totals.shallow_share, st.events,
                (unsigned long long)st.threads_created, st.totals.stacks);
@@ -123,7 +124,7 @@ static int profile_burn(bool expect_user_only, bool print)
     for (size_t i = 0; i < nt; i++)
         early = early || strcmp(tot[i].function, "early_loop") == 0;
     const char *file = nf ? strrchr(fns[0].file, '/') : NULL;
-    if (rc == 0 && st.user_only != expect_user_only)
+    if (rc == 0 && (st.user_only != expect_user_only || st.system_wide != expect_system_wide))
         rc = 13;
     else if (rc == 0 && (nf == 0 || strcmp(fns[0].function, "burn_cpu_here") != 0))
         rc = 14;
@@ -156,8 +157,11 @@ static int profile_burn(bool expect_user_only, bool print)
 static void test_profile(void **state)
 {
     (void)state;
-    /* loadscope's tests run as root here: kernel-mode samples are allowed */
-    assert_int_equal(profile_burn(geteuid() != 0, true), 0);
+    /* loadscope's tests run as root here: system-wide events and kernel-mode samples are allowed */
+    bool root = geteuid() == 0;
+    assert_int_equal(profile_burn(false, !root, root, true), 0);
+    if (root)
+        assert_int_equal(profile_burn(true, false, false, true), 0);
 }
 
 static void test_unprivileged(void **state)
@@ -172,7 +176,7 @@ static void test_unprivileged(void **state)
     if (kid == 0) {
         if (setgid(65534) != 0 || setuid(65534) != 0)
             _exit(2);
-        int rc = profile_burn(true, true);
+        int rc = profile_burn(false, true, false, true); /* system-wide refused: per task */
         if (rc == 0) {
             /* someone else's process (init, root's): refused, with the reason */
             struct cpuprof_opts o = {.pid = 1};

@@ -217,7 +217,7 @@ static void test_tasks_child(void **state)
     assert_int_equal(procstat_tasks_open(child, PROCSTAT_TASK_SYSCALL | PROCSTAT_TASK_SCHED, &t), LS_OK);
     struct pass_seen s = {0};
     for (int i = 0; i < 5; i++)
-        assert_int_equal(procstat_tasks_pass(t, on_task, &s), LS_OK);
+        assert_int_equal(procstat_tasks_pass(t, PROCSTAT_TASK_SYSCALL | PROCSTAT_TASK_SCHED, on_task, &s), LS_OK);
     assert_int_equal(s.tasks, 5);
     assert_int_equal(s.fresh, 0); /* it was there from the first pass */
     assert_int_equal(s.with_sched, 5);
@@ -230,7 +230,7 @@ static void test_tasks_child(void **state)
 
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
-    assert_int_equal(procstat_tasks_pass(t, on_task, &s), LS_ERR_NOTFOUND);
+    assert_int_equal(procstat_tasks_pass(t, PROCSTAT_TASK_SYSCALL | PROCSTAT_TASK_SCHED, on_task, &s), LS_ERR_NOTFOUND);
     procstat_tasks_close(t);
     procstat_tasks_close(NULL);
 }
