@@ -19,7 +19,6 @@
  */
 #include "target/cpuprof.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -233,23 +232,6 @@ static bool keep_fd(struct cpuprof *p, int fd)
     return true;
 }
 
-/* The target's TIDs now; returns how many (at most cap). */
-static size_t list_tids(pid_t pid, pid_t *out, size_t cap)
-{
-    char path[64];
-    size_t n = 0;
-    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL && n < cap)
-        if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
-            out[n++] = (pid_t)atoi(de->d_name);
-    closedir(d);
-    return n;
-}
-
 /*
  * Opens the events of thread tid on every CPU; the first thread's own the
  * rings (a CPU that is offline gets none, and no events). Returns 0, or the
@@ -310,8 +292,8 @@ static ls_err open_events(struct cpuprof *p, char *err, size_t errcap)
         ncpu = 1;
     p->rings = calloc((size_t)ncpu, sizeof(*p->rings));
     p->ring_of_cpu = calloc((size_t)ncpu, sizeof(*p->ring_of_cpu));
-    pid_t *tids = calloc(4096, sizeof(*tids));
-    pid_t *done = calloc(4096, sizeof(*done));
+    int *tids = calloc(4096, sizeof(*tids));
+    int *done = calloc(4096, sizeof(*done));
     size_t ndone = 0;
     ls_err e = LS_ERR_NOMEM;
     if (p->rings == NULL || p->ring_of_cpu == NULL || tids == NULL || done == NULL)
@@ -341,7 +323,7 @@ static ls_err open_events(struct cpuprof *p, char *err, size_t errcap)
     done[ndone++] = p->o.pid;
     /* then every other thread, listed again until no new one shows (one may spawn meanwhile) */
     for (int round = 0; round < 10; round++) {
-        size_t n = list_tids(p->o.pid, tids, 4096), added = 0;
+        size_t n = procstat_task_ids(p->o.pid, tids, 4096), added = 0;
         for (size_t i = 0; i < n && ndone < 4096; i++) {
             bool seen = false;
             for (size_t k = 0; k < ndone && !seen; k++)

@@ -310,6 +310,22 @@ char *procstat_groups_text(const struct procstat_group_count *g, size_t n, char 
     return buf;
 }
 
+size_t procstat_task_ids(int pid, int *out, size_t cap)
+{
+    char path[64];
+    size_t n = 0;
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && n < cap)
+        if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
+            out[n++] = atoi(de->d_name);
+    closedir(d);
+    return n;
+}
+
 size_t procstat_children(int pid, int *out, size_t cap)
 {
     char path[64];

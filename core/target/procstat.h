@@ -135,6 +135,9 @@ size_t procstat_thread_groups(int pid, struct procstat_group_count *out, size_t 
 /* "tokio-runtime-w x4, main x1" into buf (cut to cap). Returns buf. */
 char *procstat_groups_text(const struct procstat_group_count *g, size_t n, char *buf, size_t cap);
 
+/* The TIDs of pid's tasks now; returns how many were written to out (at most cap). */
+size_t procstat_task_ids(int pid, int *out, size_t cap);
+
 /*
  * The children of every task of pid, from /proc/PID/task/TID/children
  * (kernels with CONFIG_PROC_CHILDREN). Returns how many were written to out

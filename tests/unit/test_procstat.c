@@ -225,6 +225,8 @@ static void test_tasks_child(void **state)
     assert_int_equal(procstat_tasks_syscall_errno(t), 0);
 
     int kids[8];
+    assert_int_equal(procstat_task_ids(child, kids, 8), 1);
+    assert_int_equal(kids[0], child);
     assert_int_equal(procstat_children(getpid(), kids, 8), 1);
     assert_int_equal(kids[0], child);
 
