@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,9 @@ ls_err procstat_parse_stat(const char *text, struct procstat_stat *out)
     if (open == NULL || close == NULL || close < open)
         return LS_ERR_PARSE;
     char *end = NULL;
+    errno = 0;
     long pid = strtol(text, &end, 10);
-    if (end == text || pid <= 0)
+    if (end == text || errno != 0 || pid <= 0 || pid > INT_MAX)
         return LS_ERR_PARSE;
     out->pid = (int)pid;
     size_t n = (size_t)(close - open - 1);
