@@ -38,6 +38,7 @@
 #include "symbols/symbols.h"
 #include "target/procstat.h"
 #include "util/clock.h"
+#include "util/dynbuf.h"
 
 #define RING_PAGES 32               /* data pages per CPU (128 KiB with 4 KiB pages) */
 #define MAX_CHAIN 127               /* the kernel's default perf_event_max_stack */
@@ -477,20 +478,34 @@ static void symtab_forget(struct cpuprof *p, int pid)
     }
 }
 
-/* A frame's name: the function, else module+offset; ';' and newlines made ','. */
-static void put_name(FILE *f, const struct sym_frame *fr)
+/* Appends s to b unless a previous add failed (*e says so). */
+static void add(struct dynbuf *b, ls_err *e, const char *s)
 {
-    if (fr->function && fr->function[0]) {
-        for (const char *c = fr->function; *c; c++)
-            fputc(*c == ';' || *c == '\n' ? ',' : *c, f);
-    } else {
-        fprintf(f, "%s+0x%" PRIx64, fr->module && fr->module[0] ? fr->module : "??", fr->module_offset);
-    }
+    if (*e == LS_OK)
+        *e = dyn_add(b, s);
 }
 
-/* The strings of a new stack into info (malloc'd: the caller frees the three texts). */
-static bool describe(struct cpuprof *p, const struct pstack *s, struct cpu_stack_info *info,
-                     char **frames, char **folded, char **names)
+/* Appends a frame's name: the function, else module+offset; ';' and newlines made ',' (they part frames). */
+static void add_name(struct dynbuf *b, ls_err *e, const struct sym_frame *fr)
+{
+    if (*e != LS_OK)
+        return;
+    size_t at = dyn_len(b);
+    if (fr->function && fr->function[0])
+        *e = dyn_add(b, fr->function);
+    else
+        *e = dyn_addf(b, "%s+0x%" PRIx64, fr->module && fr->module[0] ? fr->module : "??", fr->module_offset);
+    for (char *c = *e == LS_OK ? dyn_ptr(b) + at : NULL; c && *c; c++)
+        if (*c == ';' || *c == '\n')
+            *c = ',';
+}
+
+/*
+ * Symbolizes a new chain into info. The four texts (frames, folded, the
+ * leaf's and the blame frame's names) are malloc'd and handed to the caller,
+ * who frees them after info's last use; the files point into the symbol table.
+ */
+static bool describe(struct cpuprof *p, const struct pstack *s, struct cpu_stack_info *info, char *texts[4])
 {
     size_t need = (size_t)s->n * 8 + 1;
     if (need > p->frcap) {
@@ -513,70 +528,60 @@ static bool describe(struct cpuprof *p, const struct pstack *s, struct cpu_stack
         else
             p->fr[nf++] = (struct sym_frame){.function = "", .file = "", .module = "", .pc = pc};
     }
-    size_t fl = 0, dl = 0, nl = 0;
-    FILE *ff = open_memstream(frames, &fl), *df = open_memstream(folded, &dl);
-    FILE *nf_ = open_memstream(names, &nl);
-    if (ff == NULL || df == NULL || nf_ == NULL) {
-        if (ff)
-            fclose(ff);
-        if (df)
-            fclose(df);
-        if (nf_)
-            fclose(nf_);
-        return false;
-    }
+    struct dynbuf b[4]; /* frames, folded, leaf, blame */
+    ls_err e = LS_OK;
+    for (int i = 0; i < 4; i++)
+        dyn_init(&b[i], 1u << 20);
     if (s->kernel)
-        fputs("[kernel]\n", ff);
+        add(&b[0], &e, nf ? "[kernel]\n" : "[kernel]");
     for (size_t i = 0; i < nf; i++) {
-        put_name(ff, &p->fr[i]);
-        if (p->fr[i].file && p->fr[i].file[0])
-            fprintf(ff, " (%s:%u)", p->fr[i].file, p->fr[i].line);
+        add_name(&b[0], &e, &p->fr[i]);
+        if (p->fr[i].file && p->fr[i].file[0] && e == LS_OK)
+            e = dyn_addf(&b[0], " (%s:%u)", p->fr[i].file, p->fr[i].line);
         if (p->fr[i].inlined)
-            fputs(" [inlined]", ff);
+            add(&b[0], &e, " [inlined]");
         if (i + 1 < nf)
-            fputc('\n', ff);
+            add(&b[0], &e, "\n");
     }
     for (size_t i = nf; i-- > 0;) {
-        put_name(df, &p->fr[i]);
+        add_name(&b[1], &e, &p->fr[i]);
         if (i)
-            fputc(';', df);
+            add(&b[1], &e, ";");
     }
     if (s->kernel)
-        fputs(nf ? ";[kernel]" : "[kernel]", df);
-    /* names: leaf, then blame, NUL-separated, so info can point into them */
+        add(&b[1], &e, nf ? ";[kernel]" : "[kernel]");
     size_t bi = nf ? sym_blame(p->fr, nf, p->o.include_deps) : 0;
     if (s->kernel)
-        fputs("[kernel]", nf_);
+        add(&b[2], &e, "[kernel]");
     else if (nf)
-        put_name(nf_, &p->fr[0]);
+        add_name(&b[2], &e, &p->fr[0]);
     else
-        fputs("??", nf_);
-    fputc('\0', nf_);
-    size_t blame_at = (size_t)ftell(nf_);
+        add(&b[2], &e, "??");
     if (nf)
-        put_name(nf_, &p->fr[bi]);
+        add_name(&b[3], &e, &p->fr[bi]);
     else
-        fputs("??", nf_);
-    fputc('\0', nf_);
-    bool ok = !ferror(ff) && !ferror(df) && !ferror(nf_);
-    ok = fclose(ff) == 0 && ok;
-    ok = fclose(df) == 0 && ok;
-    ok = fclose(nf_) == 0 && ok;
-    if (!ok)
+        add(&b[3], &e, "??");
+    for (int i = 0; i < 4; i++) {
+        texts[i] = e == LS_OK ? dyn_take(&b[i], NULL) : NULL;
+        dyn_free(&b[i]);
+        if (texts[i] == NULL)
+            e = LS_ERR_NOMEM;
+    }
+    if (e != LS_OK)
         return false;
     memset(info, 0, sizeof(*info));
     info->key = s->key;
     info->pid = s->pid;
     info->depth = s->n;
     info->kernel = s->kernel;
-    info->leaf_function = *names;
+    info->frames = texts[0];
+    info->folded = texts[1];
+    info->leaf_function = texts[2];
     info->leaf_file = !s->kernel && nf && p->fr[0].file ? p->fr[0].file : "";
     info->leaf_line = !s->kernel && nf ? p->fr[0].line : 0;
-    info->blame_function = *names + blame_at;
+    info->blame_function = texts[3];
     info->blame_file = nf && p->fr[bi].file ? p->fr[bi].file : "";
     info->blame_line = nf ? p->fr[bi].line : 0;
-    info->frames = *frames;
-    info->folded = *folded;
     return true;
 }
 
@@ -698,24 +703,18 @@ static struct pstack *stack_for(struct cpuprof *p, int pid, bool kernel, const u
     s->kernel = kernel;
     s->n = n;
     struct cpu_stack_info info;
-    char *frames = NULL, *folded = NULL, *names = NULL, *id = NULL;
+    char *texts[4] = {NULL, NULL, NULL, NULL}, *id = NULL;
     bool is_new = false;
-    if (!describe(p, s, &info, &frames, &folded, &names) ||
-        asprintf(&id, "%d %d %s", pid, (int)kernel, folded) < 0 || (s->key = key_for(p, id, &is_new)) == 0) {
-        if (!is_new)
-            free(id);
-        free(frames);
-        free(folded);
-        free(names);
-        free(s->pcs);
-        free(s);
-        return NULL;
-    }
+    bool ok = describe(p, s, &info, texts) && asprintf(&id, "%d %d %s", pid, (int)kernel, texts[1]) >= 0;
+    if (ok)
+        s->key = key_for(p, id, &is_new);
     if (!is_new)
-        free(id);
-    p->chains[p->nchains++] = s;
-    p->hash[j] = (uint32_t)p->nchains;
-    if (is_new) {
+        free(id); /* key_for keeps a new stack's id */
+    if (ok && s->key != 0) {
+        p->chains[p->nchains++] = s;
+        p->hash[j] = (uint32_t)p->nchains;
+    }
+    if (ok && is_new) {
         info.key = s->key;
         if (p->sink.stack)
             p->sink.stack(p->sink.ctx, &info);
@@ -724,9 +723,13 @@ static struct pstack *stack_for(struct cpuprof *p, int pid, bool kernel, const u
         pthread_mutex_unlock(&p->lock);
         (void)e; /* out of memory: the screens miss a stack, storage has it */
     }
-    free(frames);
-    free(folded);
-    free(names);
+    for (int i = 0; i < 4; i++)
+        free(texts[i]);
+    if (!ok || s->key == 0) {
+        free(s->pcs);
+        free(s);
+        return NULL;
+    }
     return s;
 }
 
