@@ -11,6 +11,10 @@
 # them, as it does for root; "cpu-task", the per-task events an unprivileged
 # loadscope gets), both ("both": threads and cpu), or neither ("none": the
 # same wrapper, idle, so every configuration has the same process tree).
+# "hooks" traces the server with the allocation tracer in count mode (the
+# shim with its inside-the-target hooks, --trace-allocations=count) and
+# "hooks+threads" adds the thread sampler: issue 11's "hooks + thread
+# sampling" budget.
 #
 # Every round runs every configuration once, in an order rotated from round
 # to round. Per configuration it prints the medians over rounds of:
@@ -23,13 +27,13 @@
 #   req/s        the rate loadscope measured, and its ratio
 #   csw/req      the server's context switches per request (what a per-task
 #                perf event costs is paid at each of them)
-# Goals (issue 11): thread sampling <= 1.05x, CPU profiling at 99 Hz <= 1.03x.
+# Goals (issue 11): hooks + thread sampling <= 1.05x, CPU profiling at 99 Hz <= 1.03x.
 # On this 2-core machine loadscope, the server and the observer share the
 # cores with whatever else runs: medians of same-round ratios, not absolutes.
 #
 # usage: bench/cpuprof_overhead.sh [BUILD_DIR]            (default: build)
 # environment: ROUNDS (5), DURATION (3s), CONCURRENCY (32),
-#              CONFIGS ("none threads cpu cpu-task both"; "none" must be among them)
+#              CONFIGS ("none threads cpu cpu-task both hooks hooks+threads"; "none" must be among them)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -39,7 +43,7 @@ ATTACH=$BUILD/inside_attach
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-3s}
 CONCURRENCY=${CONCURRENCY:-32}
-CONFIGS=${CONFIGS:-none threads cpu cpu-task both}
+CONFIGS=${CONFIGS:-none threads cpu cpu-task both hooks hooks+threads}
 [ -x "$LS" ] || { echo "no $LS: build first" >&2; exit 1; }
 [ -x "$ATTACH" ] || { echo "no $ATTACH: build first (cmake --build build --target inside_attach)" >&2; exit 1; }
 RUSTC=$(command -v rustc || echo "$HOME/.cargo/bin/rustc")
@@ -51,15 +55,22 @@ trap 'rm -rf "$TMP"' EXIT
 
 # run ROUND CONFIG: one run; appends "round config srv_ns_per_req obs_ns_per_req rate switches_per_req".
 run() {
+    how=
+    mode=$2
+    case $2 in
+    hooks) how=--trace-allocations=count mode=none ;;
+    hooks+*) how=--trace-allocations=count mode=${2#hooks+} ;;
+    esac
     cat > "$TMP/s.json" <<EOF
 {"name": "rust mcp server", "target": {"transport": "stdio",
-   "command": ["$ATTACH", "$2", "$TMP/attach", "--", "$TMP/server", "$TMP/stats"]},
+   "command": ["$ATTACH", "$mode", "$TMP/attach", "--", "$TMP/server", "$TMP/stats"]},
  "load": {"model": "closed", "concurrency": $CONCURRENCY, "duration": "$DURATION", "warmup": "500ms"},
  "steps": [{"name": "echo", "method": "tools/call", "tool": "echo",
             "arguments": {"message": "hello \${seq}"}}]}
 EOF
     rm -f "$TMP/stats" "$TMP/attach" "$TMP/t.db"*
-    if ! (cd "$TMP" && "$LS" run "$TMP/s.json" --headless --quiet --db "$TMP/t.db") >"$TMP/out" 2>&1; then
+    # shellcheck disable=SC2086 # $how is one word or none
+    if ! (cd "$TMP" && "$LS" run "$TMP/s.json" --headless --quiet --db "$TMP/t.db" $how) >"$TMP/out" 2>&1; then
         echo "$2: loadscope run failed:" >&2
         tail -5 "$TMP/out" >&2
         exit 1
@@ -98,7 +109,7 @@ function median(list,    a, k, i, j, t) {
 }
 { srv[$1, $2] = $3; obs[$1, $2] = $4; rate[$1, $2] = $5; csw[$2] = csw[$2] " " $6; rounds[$1] = 1 }
 END {
-    printf "%-8s %12s %7s %13s %7s %10s %7s %9s\n", "config", "srv us/req", "ratio", "+obs us/req", "ratio",
+    printf "%-13s %12s %7s %13s %7s %10s %7s %9s\n", "config", "srv us/req", "ratio", "+obs us/req", "ratio",
            "req/s", "ratio", "csw/req"
     nc = split(configs, c, " ")
     for (i = 1; i <= nc; i++) {
@@ -108,7 +119,7 @@ END {
             ol = ol " " obs[r, c[i]] / 1000; or = or " " obs[r, c[i]] / obs[r, "none"]
             rl = rl " " rate[r, c[i]]; rr = rr " " rate[r, c[i]] / rate[r, "none"]
         }
-        printf "%-8s %12.2f %6.3fx %13.2f %6.3fx %10.0f %6.3fx %9.2f\n", c[i], median(sl), median(sr),
+        printf "%-13s %12.2f %6.3fx %13.2f %6.3fx %10.0f %6.3fx %9.2f\n", c[i], median(sl), median(sr),
                median(ol), median(or), median(rl), median(rr), median(csw[c[i]])
     }
 }' "$TMP/results"
