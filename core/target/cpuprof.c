@@ -517,7 +517,7 @@ static bool describe(struct cpuprof *p, const struct pstack *s, struct cpu_stack
     }
     struct symtab *st = symtab_of(p, s->pid);
     size_t nf = 0;
-    for (uint32_t i = 0; i < s->n; i++) {
+    for (uint32_t i = 0; i < s->n && nf < need; i++) {
         /* The innermost address of a user-mode sample is where the CPU was, not a
          * return address: +1 undoes the symbolizer's step back into the call. */
         uint64_t pc = i == 0 && !s->kernel ? s->pcs[i] + 1 : s->pcs[i];
