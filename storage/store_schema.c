@@ -19,6 +19,7 @@
 #include "store_findings.h"
 #include "store_inside_int.h"
 #include "store_int.h"
+#include "store_threads_int.h"
 
 /*
  * Version 1. Adding an error class to enum ls_errclass must bump the version:
@@ -276,9 +277,10 @@ static const store_migration_fn migrations[STORE_SCHEMA_VERSION] = {
     migrate_v4,
     migrate_v5,
     migrate_v6,
-    store_inside_migrate, /* version 7: inside_seconds (store_inside.c) */
+    store_inside_migrate,  /* version 7: inside_seconds (store_inside.c) */
     migrate_v8,
     store_findings_migrate, /* version 9: findings (store_findings.c) */
+    store_threads_migrate,  /* version 10: thread groups and the CPU profile (store_threads.c) */
 };
 
 /* Runs the migrations from version v up, inside the caller's transaction. */

@@ -143,7 +143,7 @@ struct dash_proc_info {
     uint64_t fds;           /* open file descriptors (0 if unreadable) */
 };
 
-/* Reads /proc/PID/{status,stat,fd}; false if the process is gone. */
+/* Reads /proc/PID/{stat,fd} (core/target/procstat.h); false if the process is gone. */
 bool dash_proc_read(int pid, struct dash_proc_info *out);
 
 /* ---- session picker for replay (dash_pick.c) ---- */

@@ -3,7 +3,6 @@
  * its ELF file before launch (can LD_PRELOAD work at all? does it bring its
  * own allocator?), its /proc figures during the run, and stacks as text.
  */
-#include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +16,7 @@
 
 #include "alloc/alloc.h"
 #include "alloc/alloc_int.h"
+#include "target/procstat.h"
 
 /* ---- stacks as text ------------------------------------------------------------ */
 
@@ -155,86 +155,24 @@ void alloc_text_free(struct alloc_text *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* ---- /proc ---------------------------------------------------------------------- */
-
-static bool read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    return true;
-}
-
-struct name_count {
-    char name[32];
-    uint32_t count;
-};
+/* ---- /proc (through core/target/procstat.h) ------------------------------------ */
 
 bool alloc_proc_read(int pid, uint64_t *rss_bytes, uint64_t *cpu_ticks, uint32_t *threads,
                      char **names_json)
 {
-    char path[64], buf[1024];
+    struct procstat_proc pr;
+    struct procstat_group_count g[64];
     *names_json = NULL;
-    snprintf(path, sizeof(path), "/proc/%d/statm", pid);
-    if (!read_small(path, buf, sizeof(buf)))
+    if (procstat_read(pid, 0, &pr) != LS_OK)
         return false;
-    unsigned long long size = 0, res = 0;
-    if (sscanf(buf, "%llu %llu", &size, &res) != 2)
-        return false;
-    *rss_bytes = res * (uint64_t)sysconf(_SC_PAGESIZE);
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    if (!read_small(path, buf, sizeof(buf)))
-        return false;
-    const char *p = strrchr(buf, ')');
-    unsigned long long ut = 0, st = 0;
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                            &st) != 2)
-        return false;
-    *cpu_ticks = ut + st;
-
-    struct name_count nc[64];
-    size_t nn = 0;
-    *threads = 0;
-    snprintf(path, sizeof(path), "/proc/%d/task", pid);
-    DIR *d = opendir(path);
-    if (d != NULL) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (de->d_name[0] == '.')
-                continue;
-            char cpath[300], comm[32];
-            snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/comm", pid, de->d_name);
-            if (!read_small(cpath, comm, sizeof(comm)))
-                continue;
-            size_t l = strcspn(comm, "\n");
-            while (l > 0 && comm[l - 1] >= '0' && comm[l - 1] <= '9')
-                l--;
-            comm[l] = '\0';
-            if (strcmp(comm, "loadscope-shim") == 0)
-                continue; /* the tracer's own thread */
-            (*threads)++;
-            size_t k = 0;
-            while (k < nn && strcmp(nc[k].name, comm) != 0)
-                k++;
-            if (k == nn && nn < 64) {
-                snprintf(nc[nn].name, sizeof(nc[nn].name), "%s", comm);
-                nc[nn++].count = 0;
-            }
-            if (k < nn)
-                nc[k].count++;
-        }
-        closedir(d);
-    }
+    *rss_bytes = pr.rss_bytes;
+    *cpu_ticks = pr.utime_ticks + pr.stime_ticks;
+    size_t ng = procstat_thread_groups(pid, g, sizeof(g) / sizeof(g[0]), threads);
     struct sbuf j = {0};
     sb_str(&j, "{");
-    for (size_t k = 0; k < nn; k++) {
+    for (size_t k = 0; k < ng; k++) {
         sb_str(&j, k ? ",\"" : "\"");
-        for (const char *c = nc[k].name; *c; c++) {
+        for (const char *c = g[k].name; *c; c++) {
             if (*c == '"' || *c == '\\')
                 sb_add(&j, "\\", 1);
             if ((unsigned char)*c < 0x20)
@@ -242,7 +180,7 @@ bool alloc_proc_read(int pid, uint64_t *rss_bytes, uint64_t *cpu_ticks, uint32_t
             else
                 sb_add(&j, c, 1);
         }
-        sb_fmt(&j, "\":%u", nc[k].count);
+        sb_fmt(&j, "\":%u", g[k].count);
     }
     sb_str(&j, "}");
     *names_json = j.oom ? (free(j.p), NULL) : j.p;
@@ -251,8 +189,7 @@ bool alloc_proc_read(int pid, uint64_t *rss_bytes, uint64_t *cpu_ticks, uint32_t
 
 double alloc_ticks_to_pct(uint64_t ticks)
 {
-    long hz = sysconf(_SC_CLK_TCK);
-    return hz > 0 ? 100.0 * (double)ticks / (double)hz : 0;
+    return procstat_ticks_pct(ticks, 1.0);
 }
 
 /* ---- the target's ELF file -------------------------------------------------------- */

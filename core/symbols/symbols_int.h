@@ -58,6 +58,7 @@ struct sym_module {
     bool had_bias;
     bool is_main;
     bool seen; /* present in the latest maps read */
+    bool reported; /* given to the current libdwfl session (once: see sym_report_modules) */
 };
 
 struct sym_map {
@@ -104,6 +105,7 @@ struct sym_table {
     Dwfl_Callbacks cb;
     char *debuginfo_path;
     bool dirty; /* modules changed since the last dwfl report */
+    bool rebuild; /* a reported module went away or moved: the next report starts a new session */
 
     struct sym_module *modules;
     size_t nmodules, capmodules;

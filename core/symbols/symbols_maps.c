@@ -161,7 +161,8 @@ ls_err sym_add_mapping(struct sym_table *t, uint64_t start, uint64_t end, uint64
     m->seen = true;
     if (!m->have_bias && m->open_path && compute_bias(m->open_path, start, off, &m->bias)) {
         m->have_bias = true;
-        t->dirty = true;
+        if (!m->reported)
+            t->dirty = true; /* a bias that moved is caught after the maps read */
     }
 
     if (t->nmaps == t->capmaps) {
@@ -262,6 +263,7 @@ ls_err sym_read_maps(struct sym_table *t)
         if (!m->seen || (m->had_bias && m->have_bias && m->bias != m->old_bias)) {
             sym_cache_clear(t);
             t->dirty = true;
+            t->rebuild = true;
             break;
         }
     }
@@ -271,20 +273,39 @@ out:
     return err;
 }
 
-/* Reports the readable modules to libdwfl when they changed. */
+/*
+ * Reports the readable modules to libdwfl when they changed. A module is
+ * reported once per libdwfl session: elfutils (0.188 here) refuses an ELF
+ * file reported again after dwfl_report_begin ("address range overlaps an
+ * existing module") and then drops the old module at dwfl_report_end, so
+ * re-reporting every module on each change left every other change with
+ * no module at all (its addresses unresolved). New modules are added to
+ * the session; a module gone or moved starts a new session.
+ */
 void sym_report_modules(struct sym_table *t)
 {
     if (!t->dirty)
         return;
     /* Reporting may free modules: the symbol indexes point into them. */
     sym_symidx_clear(t);
-    dwfl_report_begin(t->dwfl);
+    if (t->rebuild) {
+        Dwfl *fresh = dwfl_begin(&t->cb);
+        if (fresh) {
+            dwfl_end(t->dwfl);
+            t->dwfl = fresh;
+            for (size_t i = 0; i < t->nmodules; i++)
+                t->modules[i].reported = false;
+        }
+        t->rebuild = false;
+    }
+    dwfl_report_begin_add(t->dwfl);
     for (size_t i = 0; i < t->nmodules; i++) {
         struct sym_module *m = &t->modules[i];
-        if (!m->seen || !m->open_path || !m->have_bias)
+        if (!m->seen || !m->open_path || !m->have_bias || m->reported)
             continue;
         /* NULL on a bad or overlapping file: its addresses stay unresolved. */
         (void)dwfl_report_elf(t->dwfl, m->name, m->open_path, -1, m->bias, true);
+        m->reported = true;
     }
     dwfl_report_end(t->dwfl, NULL, NULL);
     t->dirty = false;

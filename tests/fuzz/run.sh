@@ -15,7 +15,8 @@ srcs=("$root"/core/util/lserr.c "$root"/core/util/dynbuf.c "$root"/core/util/url
       "$root"/core/stats/hdr.c "$root"/core/proto/sse.c "$root"/core/proto/jsonrpc.c
       "$root"/core/proto/h1.c "$root"/core/proto/h1req.c "$root"/core/scenario/template.c "$root"/core/scenario/scenario*.c
       "$root"/core/scenario/mcp_methods.c "$root"/core/scenario/aws_ops.c
-      "$root"/core/aws/aws_proto.c "$root"/core/aws/aws_retry.c "$root"/core/aws/awsconf_ini.c)
+      "$root"/core/aws/aws_proto.c "$root"/core/aws/aws_retry.c "$root"/core/aws/awsconf_ini.c
+      "$root"/core/target/procstat.c "$root"/core/target/procstat_syscalls.c)
 status=0
 for target in "$root"/tests/fuzz/fuzz_*.c; do
   name=$(basename "$target" .c)

@@ -241,7 +241,9 @@ static void test_migration(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "DROP TABLE downstream_calls; DROP TABLE downstream_seconds;"
                                   "DROP TABLE downstream_attribution; DROP TABLE downstream_requests;"
-                                  "DROP TABLE findings; PRAGMA user_version = 7;",
+                                  "DROP TABLE findings; DROP TABLE thread_seconds; DROP TABLE thread_syscalls;"
+                                  "DROP TABLE cpu_stacks; DROP TABLE cpu_samples; DROP TABLE cpu_seconds;"
+                                  "PRAGMA user_version = 7;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);

@@ -529,6 +529,67 @@ static void test_c_fixture(void **state)
     fixture_stop(&fx);
 }
 
+/*
+ * The maps read again (an address outside every module) and a module added
+ * later (an offline table) must leave the modules already known resolvable:
+ * elfutils refuses a module reported twice and drops it, which left every
+ * other re-read with the main executable unresolved (seen by the CPU
+ * profiler, whose vDSO addresses re-read the maps).
+ */
+static void test_c_reread(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/sym_c", tmpdir);
+    struct fixture fx;
+    fixture_start(&fx, path, NULL);
+    const struct probe *fn = probe(&fx, "fn", "where");
+    const struct probe *pc = probe(&fx, "pc", "inner_site");
+    struct sym_frame fr[16];
+
+    struct sym_table *t = NULL;
+    assert_int_equal(sym_open(fx.pid, &t), LS_OK);
+    assert_int_equal(sym_resolve(t, fn->addr[0] + 1, fr, 16), 1);
+    assert_string_equal(fr[0].function, "where");
+    for (int round = 0; round < 2; round++) {
+        usleep(120 * 1000); /* past the 100 ms between re-reads */
+        (void)sym_resolve(t, 0x10 + (uint64_t)round, fr, 16); /* in no module: the maps are read again */
+        struct sym_stats st;
+        sym_get_stats(t, &st);
+        assert_int_equal(st.maps_reads, 2 + (uint64_t)round);
+        assert_int_equal(sym_resolve(t, pc->addr[0] + (uint64_t)round, fr, 16), 3);
+        assert_string_equal(fr[2].function, "main");
+    }
+    sym_close(t);
+
+    /* offline: the executable first, resolved; then the rest of the maps */
+    t = NULL;
+    assert_int_equal(sym_open_offline(&t), LS_OK);
+    char mpath[64], *line = NULL;
+    size_t cap = 0;
+    snprintf(mpath, sizeof mpath, "/proc/%d/maps", (int)fx.pid);
+    FILE *f = fopen(mpath, "r");
+    assert_non_null(f);
+    bool rest = false;
+    while (getline(&line, &cap, f) > 0) {
+        if (!rest && strstr(line, "/sym_c") == NULL) {
+            assert_int_equal(sym_resolve(t, fn->addr[0] + 1, fr, 16), 1);
+            assert_string_equal(fr[0].function, "where");
+            rest = true;
+        }
+        assert_int_equal(sym_add_maps_line(t, line), LS_OK);
+        if (rest) {
+            assert_int_equal(sym_resolve(t, pc->addr[0], fr, 16), 3);
+            assert_string_equal(fr[0].function, "inner_site");
+        }
+    }
+    free(line);
+    fclose(f);
+    assert_true(rest);
+    sym_close(t);
+    fixture_stop(&fx);
+}
+
 static void test_c_stripped(void **state)
 {
     (void)state;
@@ -854,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_blame_synthetic),
         cmocka_unit_test(test_missing_and_unknown),
         cmocka_unit_test(test_c_fixture),
+        cmocka_unit_test(test_c_reread),
         cmocka_unit_test(test_c_stripped),
         cmocka_unit_test(test_c_deleted),
         cmocka_unit_test(test_rust_legacy_fp),
