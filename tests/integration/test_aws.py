@@ -402,7 +402,9 @@ def test_not_retried(tmp, dyn_url, dbpath):
         }
         path = write_scenario(tmp, "validation.json", scn)
         rc, out, err = run(["run", path, "--headless", "--db", dbpath, "--quiet"])
-        check(rc == 0, "validation run exits 0 (got %d)" % rc)
+        # Every GetItem failed: the run did not do its job (exit 1, see test_refused.py).
+        check(rc == 1 and "no measured request succeeded" in err,
+              "validation run, nothing succeeded: exits 1 (got %d)" % rc)
         conn = db(dbpath)
         sid = conn.execute("SELECT max(id) FROM sessions").fetchone()[0]
         rows = samples(conn, sid, 0)
