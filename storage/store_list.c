@@ -32,7 +32,8 @@ ls_err store_sessions_stats_each(struct store *st, store_session_stats_fn fn, vo
         "(SELECT sum(count) FROM intervals i WHERE i.session_id = s.id AND i.step = -1 "
         " AND i.warmup = 0), "
         "(SELECT sum(errors) FROM intervals i WHERE i.session_id = s.id AND i.step = -1 "
-        " AND i.warmup = 0) "
+        " AND i.warmup = 0), "
+        "s.host, s.owner_pid, s.owner_start "
         "FROM sessions s "
         "LEFT JOIN summaries sm ON sm.session_id = s.id AND sm.step = -1 "
         "ORDER BY s.started_unix_ns DESC, s.id DESC";
@@ -66,6 +67,12 @@ ls_err store_sessions_stats_each(struct store *st, store_session_stats_fn fn, vo
         x.iv_seconds = (uint64_t)sqlite3_column_int64(s, 13);
         x.iv_count = (uint64_t)sqlite3_column_int64(s, 14);
         x.iv_errors = (uint64_t)sqlite3_column_int64(s, 15);
+        /* Unfinished, its process gone: said as the next open for writing will close it
+         * (store_list_sessions says the same). */
+        if (sqlite3_column_type(s, 4) == SQLITE_NULL &&
+            store_owner_gone(text_or_empty(s, 16), sqlite3_column_int64(s, 17),
+                             sqlite3_column_int64(s, 18)))
+            x.row.status_text = store_orphan_has_results(st->db, x.row.id) ? "interrupted" : "failed";
         if (fn(ctx, &x) != 0)
             break;
     }
