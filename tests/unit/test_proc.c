@@ -60,7 +60,7 @@ static int wait_status(struct ls_proc *p)
     return st;
 }
 
-/* Sum of the sizes of the regular files this process has open. */
+/* Sum of the sizes of the regular files this process has open, system files left out. */
 static long long open_file_bytes(void)
 {
     long long sum = 0;
@@ -75,6 +75,16 @@ static long long open_file_bytes(void)
         if (de->d_name[0] == '.')
             continue;
         snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+        /* The C library and the sanitizer's runtime open system files for a moment
+         * (ld.so.cache, libraries, /etc): those never hold a target's output. */
+        char target[512];
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            if (strncmp(target, "/usr/", 5) == 0 || strncmp(target, "/lib", 4) == 0 ||
+                strncmp(target, "/etc/", 5) == 0)
+                continue;
+        }
         if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
             sum += (long long)sb.st_size;
     }
