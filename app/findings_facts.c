@@ -200,7 +200,8 @@ ls_err ff_cum_take(struct hotpaths *hp, uint32_t upto, struct ff_cum *c)
         c->hot = r;
         c->caphot = cap;
     }
-    qsort(c->hot, c->nhot, sizeof(*c->hot), cmp_hot_key);
+    if (c->nhot > 0) /* c->hot is NULL until a path exists (count mode keeps none) */
+        qsort(c->hot, c->nhot, sizeof(*c->hot), cmp_hot_key);
     return LS_OK;
 }
 
