@@ -6,6 +6,7 @@
  * live ones (replay cannot disagree with the live screens).
  */
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -260,7 +261,7 @@ static void test_cpu_roundtrip(void **state)
 struct writers {
     struct store_threads *tw;
     struct store_cpu *cw;
-    int errors;
+    _Atomic int errors;         /* the sampler's and the profiler's threads both count here */
 };
 
 static void sink_threads(void *ctx, const struct threads_second *s)
